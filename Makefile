@@ -1,0 +1,37 @@
+# refservers: `make help` lists every target.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?= -n auto
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-20s %s\n", $$1, $$2}'
+
+$(BIN)/refservers: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	@touch $@
+
+install: $(BIN)/refservers ## create .venv and install refservers (editable) with test extras
+
+install-system: ## install the Debian packages the tests drive as clients (needs root)
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$(grep -v '^#' .ci/apt-packages.txt)
+
+run: install ## start every server on loopback with the defaults
+	$(BIN)/refservers up
+
+test: install ## run the whole test suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install ## ruff and mypy
+	$(BIN)/ruff check servers tests
+	$(BIN)/mypy servers
+
+clean: ## remove the virtualenv and runtime data
+	rm -rf $(VENV) var
+
+.PHONY: help install install-system run test lint clean

@@ -1,0 +1,1 @@
+"""refservers: reference network servers for local testing."""

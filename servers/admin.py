@@ -1,0 +1,80 @@
+"""The admin API (Twisted web, default 127.0.0.1:8025): health, events, and the routes
+each running server contributes (mail messages, files, faults).
+
+Endpoints of its own:
+- ``GET /health``: every server of this process, its ports and state; 200 only when all
+  are ready, 503 otherwise.
+- ``GET /api/v1/events?server=&kind=&since=&limit=``; ``DELETE /api/v1/events``.
+- ``GET /api/v1/servers``: the same list as /health, always 200.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.web import server as web_server
+
+from .core.config import PORT, Option
+from .core.lifecycle import probe_http
+from .core.twisted_listen import TwistedServer
+from .core.web import ApiRequest, Reply, Route, RouteTable
+
+
+class AdminServer(TwistedServer):
+    name = "admin"
+    description = "admin API: health, event journal, messages, files, faults"
+    scheme = "http"
+    options = (Option("port", PORT, 8025, "admin API port"),)
+
+    def routes(self) -> list[Route]:
+        own = [
+            Route("GET", "/health", self._health, "servers and their state; 503 unless all ready"),
+            Route("GET", "/api/v1/servers", self._servers, "servers and their state"),
+            Route("GET", "/api/v1/events", self._events, "event journal (server, kind, since, limit)"),
+            Route("DELETE", "/api/v1/events", self._clear_events, "empty the event journal"),
+            Route("GET", "/api/v1", self._index, "this list of endpoints"),
+        ]
+        contributed = [route for server in self._others() for route in server.admin_routes()]
+        return own + contributed
+
+    def _bind(self) -> None:
+        self._table = RouteTable(self.routes)
+        site = web_server.Site(self._table)
+        site.noisy = False
+        self.listen("http", site, self.settings.port)
+
+    @classmethod
+    def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:
+        return probe_http(host, port, timeout, "/api/v1")
+
+    def _others(self) -> list[Any]:
+        return [server for server in self.core.servers if server is not self]
+
+    def _servers(self, request: ApiRequest) -> Any:
+        return {"servers": [server.describe() for server in self._others()]}
+
+    def _health(self, request: ApiRequest) -> Reply:
+        servers = [server.describe() for server in self._others()]
+        ready = all(entry["state"] == "ready" for entry in servers)
+        return Reply(200 if ready else 503, {"status": "ok" if ready else "unavailable", "servers": servers})
+
+    def _events(self, request: ApiRequest) -> Any:
+        events = self.core.journal.events(
+            server=request.arg("server"),
+            kind=request.arg("kind"),
+            since=request.int_arg("since", 0) or 0,
+            limit=request.int_arg("limit"),
+        )
+        return {"events": [event.as_json() for event in events], "last_id": self.core.journal.last_id}
+
+    def _clear_events(self, request: ApiRequest) -> Any:
+        self.core.journal.clear()
+        return {"cleared": True}
+
+    def _index(self, request: ApiRequest) -> Any:
+        return {
+            "endpoints": [
+                {"method": route.method, "path": route.pattern, "summary": route.summary}
+                for route, _ in self._table.routes
+            ]
+        }

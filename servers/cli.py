@@ -1,0 +1,209 @@
+"""The ``refservers`` command: up, run, check, list.
+
+Config sources, lowest first: built-in defaults, TOML files (``--config`` or
+``REFSERVERS_CONFIG``, else ``./configs/*.toml``), ``REFSERVERS_*`` environment
+variables, then flags (``--host``, ``--port``, ``--set section.key=value``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import registry
+from .core import BindError, ConfigError, Core, ProbeError, load_config
+from .core.config import PORT, Config
+from .core.lifecycle import Server
+from .core.logs import configure_logging
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.command(args, env) or 0)
+    except ConfigError as error:
+        print(f"refservers: config error: {error}", file=sys.stderr)
+        return 2
+    except BindError as error:
+        print(f"refservers: {error}", file=sys.stderr)
+        return 3
+    except KeyError as error:
+        print(f"refservers: {error.args[0]}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="refservers", description="Reference network servers for local testing.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def config_flags(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--config", action="append", type=Path, metavar="FILE", help="TOML config file (repeatable)")
+        sub.add_argument("--data-dir", type=Path, help="where servers persist data (default ./var)")
+        sub.add_argument("--host", help="bind address (default 127.0.0.1)")
+        sub.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+        sub.add_argument("--log-format", choices=["text", "json"])
+        sub.add_argument("--trace", action="store_true", help="log every protocol line in and out")
+        sub.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override one option")
+
+    up = commands.add_parser("up", help="start every configured server in one process")
+    config_flags(up)
+    up.add_argument("--only", help="comma-separated servers to start (default: all enabled)")
+    up.set_defaults(command=_up)
+
+    run = commands.add_parser("run", help="run one server alone (what each container runs)")
+    run.add_argument("server", help="server name (see `refservers list`)")
+    config_flags(run)
+    run.add_argument("--port", type=int, help="main port of the server")
+    run.add_argument("--admin", action="store_true", help="also serve the admin API")
+    run.set_defaults(command=_run)
+
+    check = commands.add_parser("check", help="exit 0 when a server answers a real protocol probe")
+    check.add_argument("server")
+    check.add_argument("--host", default=None, help="default: REFSERVERS_<SERVER>_HOST or 127.0.0.1")
+    check.add_argument("--port", type=int, default=None, help="default: the configured or default port")
+    check.add_argument("--timeout", type=float, default=5.0)
+    check.set_defaults(command=_check)
+
+    listing = commands.add_parser("list", help="servers, default ports, descriptions")
+    listing.set_defaults(command=_list)
+    return parser
+
+
+def _config(args: argparse.Namespace, env: Mapping[str, str], extra: list[str]) -> Config:
+    if args.config:
+        files = list(args.config)
+    elif env.get("REFSERVERS_CONFIG"):
+        files = [Path(item) for item in env["REFSERVERS_CONFIG"].split(os.pathsep) if item]
+    else:
+        files = sorted(Path("configs").glob("*.toml"))
+    overrides = list(extra)
+    for flag, key in (("data_dir", "data_dir"), ("host", "host"), ("log_level", "log_level"), ("log_format", "log_format")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides.append(f"core.{key}={value}")
+    if getattr(args, "trace", False):
+        overrides.append("core.trace=true")
+    overrides += args.set
+    config = load_config(registry.schema(), files, env, overrides)
+    level = config.core.log_level
+    if config.core.trace and level in ("warning", "error"):
+        level = "info"  # the wire trace logs at info: asking for it means wanting to see it
+    configure_logging(level, config.core.log_format)
+    return config
+
+
+def _up(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = _config(args, env, [])
+    names = [n.strip() for n in args.only.split(",")] if args.only else [n for n in registry.SERVERS if config[n].enabled]
+    for name in names:
+        registry.server_class(name)  # fail early on an unknown name
+    core = Core(config)
+    started = time.monotonic()
+    try:
+        for name in names:
+            registry.server_class(name)(config[name], core).start()
+        if config["admin"].enabled:
+            registry.server_class("admin")(config["admin"], core).start()
+    except BaseException:
+        core.stop_all()
+        raise
+    _print_table(core, sys.stdout, time.monotonic() - started)
+    return _serve_until_signal(core)
+
+
+def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    cls = registry.server_class(args.server)
+    extra = [f"{args.server}.port={args.port}"] if args.port is not None else []
+    config = _config(args, env, extra)
+    core = Core(config)
+    started = time.monotonic()
+    try:
+        cls(config[args.server], core).start()
+        if args.admin or config["admin"].source("enabled") != "default" and config["admin"].enabled:
+            registry.server_class("admin")(config["admin"], core).start()
+    except BaseException:
+        core.stop_all()
+        raise
+    _print_table(core, sys.stdout, time.monotonic() - started)
+    return _serve_until_signal(core)
+
+
+def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    cls = registry.server_class(args.server)
+    prefix = f"REFSERVERS_{args.server.upper()}_"
+    host = args.host or env.get(prefix + "HOST") or "127.0.0.1"
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    port = args.port
+    if port is None:
+        text = env.get(prefix + "PORT")
+        port = int(text) if text else _default_port(cls)
+    try:
+        summary = cls.probe(host, port, args.timeout)
+    except ProbeError as error:
+        print(f"{args.server}: not ready: {error}")
+        return 1
+    print(f"{args.server}: ready at {host}:{port}: {summary}")
+    return 0
+
+
+def _list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    rows = [("SERVER", "PORTS", "DESCRIPTION")]
+    for name in [*registry.SERVERS, "admin"]:
+        cls = registry.server_class(name)
+        ports = ", ".join(f"{o.key}={o.default}" for o in cls.options if o.kind is PORT)
+        rows.append((name, ports, cls.description))
+    _print_rows(rows, sys.stdout)
+    return 0
+
+
+def _default_port(cls: type[Server]) -> int:
+    return next(int(o.default) for o in cls.options if o.kind is PORT)
+
+
+def _print_table(core: Core, out: TextIO, seconds: float) -> None:
+    users = core.users.names()
+    default_user = core.users.check_password("demo", "demo") is not None
+    rows = [("SERVER", "ADDRESS", "TLS", "DESCRIPTION")]
+    for server in core.servers:
+        tls = server.listeners.get("tls")
+        rows.append((server.name, server.url, f"{server.probe_host}:{tls}" if tls else "-", server.description))
+    _print_rows(rows, out)
+    print(f"\nusers: {', '.join(users)}" + (" (demo's password is demo)" if default_user else ""), file=out)
+    if core.tls.ca_file is not None and core.tls.ca_file.exists():
+        print(f"CA certificate (trust it in clients): {core.tls.ca_file}", file=out)
+    print(f"data dir: {core.data_dir}", file=out)
+    print(f"ready in {seconds:.2f}s; Ctrl-C or SIGTERM stops", file=out, flush=True)
+
+
+def _print_rows(rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)] + [row[-1]]
+        print("  ".join(cells).rstrip(), file=out)
+
+
+def _serve_until_signal(core: Core) -> int:
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    stop.wait()
+    core.stop_all()
+    print("stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Core: the small shared context every server is given (never a module global).
+
+It holds the resolved config, the data dir, the user table, the event journal, the
+TLS material, the event loop, and the shared stores that several protocols use
+(the mail store for SMTP/POP3/IMAP, the file root for FTP/SFTP...), created once
+per Core on first request through :meth:`Core.shared`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from .config import Config
+from .journal import EventJournal
+from .logs import WireTrace, server_logger
+from .loop import EventLoop
+from .tls import TLSMaterial
+from .users import UserTable
+
+if TYPE_CHECKING:
+    from .lifecycle import Server
+
+
+class SharedResource(Protocol):
+    @classmethod
+    def from_core(cls, core: Core) -> Any: ...
+
+
+R = TypeVar("R")
+
+
+class Core:
+    def __init__(self, config: Config, loop: EventLoop | None = None):
+        self.config = config
+        self.data_dir = Path(config.core.data_dir).absolute()
+        self.users = UserTable(config.users)
+        self.journal = EventJournal(config.core.journal_size)
+        self.tls = TLSMaterial(
+            self.data_dir / "tls", config.core.tls_names, config.core.tls_cert, config.core.tls_key
+        )
+        self.loop = loop or EventLoop.shared()
+        self.servers: list[Server] = []
+        self._shared: dict[type, Any] = {}
+        self._shared_lock = threading.Lock()
+
+    def logger(self, server: str) -> logging.Logger:
+        return server_logger(server)
+
+    def wire_trace(self, server: str) -> WireTrace:
+        return WireTrace(self.logger(server), self.config.core.trace)
+
+    def shared(self, resource: type[R]) -> R:
+        """The one instance of ``resource`` for this Core, built by ``resource.from_core``."""
+        with self._shared_lock:
+            if resource not in self._shared:
+                self._shared[resource] = resource.from_core(self)  # type: ignore[attr-defined]
+            return self._shared[resource]  # type: ignore[no-any-return]
+
+    def stop_all(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+        for resource in self._shared.values():
+            close = getattr(resource, "close", None)
+            if close is not None:
+                close()

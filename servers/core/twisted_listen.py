@@ -1,0 +1,66 @@
+"""TwistedServer: the Server shape for protocols that run on Twisted.
+
+Listeners are wrapped in a :class:`WrappingFactory` so ``stop()`` can abort every
+open connection, not only stop accepting new ones: a stopped test server must not
+keep talking to a client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import DeferredList
+from twisted.internet.error import CannotListenError
+from twisted.protocols.policies import WrappingFactory
+
+from .lifecycle import BindError, Server
+from .loop import twisted_reactor
+
+
+def peer_of(transport: Any) -> str:
+    """``host:port`` of the other end of a Twisted transport."""
+    address = transport.getPeer()
+    host = getattr(address, "host", str(address))
+    port = getattr(address, "port", "")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class TwistedServer(Server):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._listening: list[tuple[Any, WrappingFactory]] = []
+
+    def listen(self, name: str, factory: Any, port: int, tls: bool = False) -> int:
+        """Bind ``factory`` on ``port`` (0 = any free port); record and return the bound port."""
+        tracked = WrappingFactory(factory)
+        options = self.core.tls.twisted_options() if tls else None
+
+        def bind() -> Any:
+            reactor = twisted_reactor()
+            if options is not None:
+                return reactor.listenSSL(port, tracked, options, interface=self.host)
+            return reactor.listenTCP(port, tracked, interface=self.host)
+
+        try:
+            listening = self.core.loop.call(bind)
+        except CannotListenError as error:
+            reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
+            raise BindError(
+                f"{self.name}: cannot listen on {self.host}:{port} ({name}): {reason}"
+            ) from None
+        self._listening.append((listening, tracked))
+        self.listeners[name] = listening.getHost().port
+        return self.listeners[name]
+
+    def _unbind(self) -> None:
+        listening, self._listening = self._listening, []
+
+        def close() -> Any:
+            stopped = [port.stopListening() for port, _ in listening]
+            for _, tracked in listening:
+                for protocol in list(tracked.protocols):
+                    protocol.transport.abortConnection()
+            return DeferredList(stopped)
+
+        if listening:
+            self.core.loop.call(close)

@@ -1,0 +1,5 @@
+"""HTTP reference server: an httpbin-compatible stand-in (see server.py)."""
+
+from .server import HttpServer
+
+__all__ = ["HttpServer"]

@@ -1,0 +1,77 @@
+"""pytest plugin (entry point ``pytest11``): a fixture per server, started in-process.
+
+``refservers_<name>`` starts that server on free ports with a temporary data dir and
+yields the running :class:`~servers.core.Server` (``host``, ``port``, ``url``,
+``listeners``, ``journal``, ``data_dir``, ``core``). Fixtures requested by one test
+share one :class:`~servers.core.Core`, so ``refservers_smtp`` and ``refservers_imap``
+see the same mail store. Override ``refservers_settings`` (a list of
+``section.key=value`` strings) to configure them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from . import registry
+from .core import Core, Server, load_config
+from .core.config import PORT
+
+
+@pytest.fixture
+def refservers_settings() -> list[str]:
+    """Extra ``section.key=value`` settings for this test's servers (override me)."""
+    return []
+
+
+@pytest.fixture
+def refservers_core(tmp_path_factory: pytest.TempPathFactory, refservers_settings: list[str]) -> Iterator[Core]:
+    schema = registry.schema()
+    overrides = [f"core.data_dir={tmp_path_factory.mktemp('refservers')}"]
+    for section, options in schema.items():
+        overrides += [f"{section}.{o.key}=0" for o in options if o.kind is PORT]
+        overrides += [f"{section}.{key}={value}" for key, value in registry.server_class(section).test_settings.items()]
+    # The environment is not consulted: fixtures must not depend on the caller's shell.
+    core = Core(load_config(schema, env={}, overrides=overrides + list(refservers_settings)))
+    yield core
+    core.stop_all()
+
+
+@pytest.fixture
+def refservers_start(refservers_core: Core) -> Callable[..., Server]:
+    """``refservers_start("smtp", require_auth="true")``: start a server with extra settings."""
+    started: dict[str, Server] = {}
+
+    def start(name: str, **settings: Any) -> Server:
+        if name in started and not settings:
+            return started[name]
+        section = refservers_core.config[name]
+        if settings:
+            section = section.replace(**{k: _coerce(registry.server_class(name), k, v) for k, v in settings.items()})
+        server = registry.server_class(name)(section, refservers_core).start()
+        started.setdefault(name, server)
+        return server
+
+    return start
+
+
+def _coerce(cls: type[Server], key: str, value: Any) -> Any:
+    option = next((o for o in cls.all_options() if o.key == key), None)
+    if option is None:
+        raise KeyError(f"{cls.name} has no option {key!r}")
+    return option.kind.from_text(value) if isinstance(value, str) else value
+
+
+def _server_fixture(name: str) -> Any:
+    def fixture(refservers_start: Callable[..., Server]) -> Server:
+        return refservers_start(name)
+
+    fixture.__name__ = f"refservers_{name}"
+    fixture.__doc__ = f"A running {name} server on free ports (stopped after the test)."
+    return pytest.fixture(fixture, name=f"refservers_{name}")
+
+
+for _name in [*registry.SERVERS, "admin"]:
+    globals()[f"refservers_{_name}"] = _server_fixture(_name)

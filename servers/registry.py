@@ -1,0 +1,40 @@
+"""The table of servers: name -> class, imported on first use.
+
+Adding a server is one row here plus its module. ``up`` starts them in this order;
+the admin API is not a row: ``up`` always adds it, ``run --admin`` adds it on request.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+
+from .core.config import Option
+from .core.lifecycle import Server
+
+SERVERS: dict[str, str] = {
+    "http": "servers.http:HttpServer",
+}
+ADMIN = "servers.admin:AdminServer"
+
+
+@cache
+def load(target: str) -> type[Server]:
+    module_name, _, class_name = target.partition(":")
+    cls: type[Server] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+def server_class(name: str) -> type[Server]:
+    if name == "admin":
+        return load(ADMIN)
+    try:
+        return load(SERVERS[name])
+    except KeyError:
+        raise KeyError(f"unknown server {name!r} (known: {', '.join(SERVERS)})") from None
+
+
+def schema() -> dict[str, tuple[Option, ...]]:
+    """Options of every server and the admin API, keyed by config section."""
+    names = [*SERVERS, "admin"]
+    return {name: server_class(name).all_options() for name in names}
