@@ -6,6 +6,7 @@ Endpoints of its own:
   are ready, 503 otherwise.
 - ``GET /api/v1/events?server=&kind=&since=&limit=``; ``DELETE /api/v1/events``.
 - ``GET /api/v1/servers``: the same list as /health, always 200.
+- ``GET/POST/DELETE /api/v1/faults``, ``DELETE /api/v1/faults/{id}``: fault rules.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any
 from twisted.web import server as web_server
 
 from .core.config import PORT, Option
+from .core.faults import FaultError
 from .core.lifecycle import probe_http
 from .core.twisted_listen import TwistedServer
-from .core.web import ApiRequest, Reply, Route, RouteTable
+from .core.web import ApiError, ApiRequest, Reply, Route, RouteTable
 
 
 class AdminServer(TwistedServer):
@@ -32,6 +34,10 @@ class AdminServer(TwistedServer):
             Route("GET", "/api/v1/servers", self._servers, "servers and their state"),
             Route("GET", "/api/v1/events", self._events, "event journal (server, kind, since, limit)"),
             Route("DELETE", "/api/v1/events", self._clear_events, "empty the event journal"),
+            Route("GET", "/api/v1/faults", self._faults, "fault rules (?server=)"),
+            Route("POST", "/api/v1/faults", self._add_faults, "add a fault rule (or a list of them)"),
+            Route("DELETE", "/api/v1/faults", self._clear_faults, "remove all fault rules (?server=)"),
+            Route("DELETE", "/api/v1/faults/{id}", self._remove_fault, "remove one fault rule"),
             Route("GET", "/api/v1", self._index, "this list of endpoints"),
         ]
         contributed = [route for server in self._others() for route in server.admin_routes()]
@@ -70,6 +76,31 @@ class AdminServer(TwistedServer):
     def _clear_events(self, request: ApiRequest) -> Any:
         self.core.journal.clear()
         return {"cleared": True}
+
+    def _faults(self, request: ApiRequest) -> Any:
+        return {"faults": [rule.as_json() for rule in self.core.faults.rules(request.arg("server"))]}
+
+    def _add_faults(self, request: ApiRequest) -> Reply:
+        body = request.json()
+        specs = body if isinstance(body, list) else [body]
+        added = []
+        for index, spec in enumerate(specs):
+            if not isinstance(spec, dict):
+                raise ApiError(400, f"rule {index}: expected a JSON object")
+            try:
+                added.append(self.core.faults.add(spec).as_json())
+            except FaultError as error:
+                raise ApiError(400, f"rule {index}: {error}") from None
+        return Reply(201, {"faults": added})
+
+    def _clear_faults(self, request: ApiRequest) -> Any:
+        self.core.faults.clear(request.arg("server"))
+        return {"cleared": True}
+
+    def _remove_fault(self, request: ApiRequest) -> Any:
+        if not self.core.faults.remove(request.params["id"]):
+            raise ApiError(404, f"no fault rule {request.params['id']!r}")
+        return {"removed": request.params["id"]}
 
     def _index(self, request: ApiRequest) -> Any:
         return {

@@ -38,3 +38,7 @@ def schema() -> dict[str, tuple[Option, ...]]:
     """Options of every server and the admin API, keyed by config section."""
     names = [*SERVERS, "admin"]
     return {name: server_class(name).all_options() for name in names}
+
+
+def fault_actions() -> dict[str, tuple[str, ...]]:
+    return {name: server_class(name).fault_actions for name in SERVERS}

@@ -223,6 +223,9 @@ class Config:
     core: Settings
     users: tuple[UserSpec, ...]
     sections: dict[str, Settings] = field(default_factory=dict)
+    # Fault rules as given ([[faults]] tables, REFSERVERS_FAULTS JSON), with their source;
+    # validated by the FaultBook, which knows each server's actions.
+    faults: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     def __getitem__(self, section: str) -> Settings:
         return self.sections[section]
@@ -247,6 +250,7 @@ def load_config(
     values = {name: {k: o.default for k, o in opts.items()} for name, opts in options.items()}
     sources: dict[str, dict[str, str]] = {name: {} for name in options}
     users: tuple[UserSpec, ...] = DEFAULT_USERS
+    faults: list[tuple[str, dict[str, Any]]] = []
 
     def put(section: str, key: str, raw: Any, source: str, from_text: bool) -> None:
         where = f"{source}: [{section}] {key}" if not source.startswith(ENV_PREFIX) else source
@@ -270,6 +274,11 @@ def load_config(
             if section == "users":
                 users = _users_from_toml(table, str(path))
                 continue
+            if section == "faults":
+                if not isinstance(table, list) or not all(isinstance(rule, dict) for rule in table):
+                    raise ConfigError(f"{path}: faults: expected [[faults]] tables")
+                faults += [(f"{path}: faults[{i}]", rule) for i, rule in enumerate(table)]
+                continue
             if not isinstance(table, dict):
                 raise ConfigError(f"{path}: {section}: expected a [{section}] table")
             for key, raw in table.items():
@@ -280,6 +289,9 @@ def load_config(
             continue
         if name == ENV_PREFIX + "USERS":
             users = _users_from_text(raw, name)
+            continue
+        if name == ENV_PREFIX + "FAULTS":
+            faults += _faults_from_json(raw, name)
             continue
         found, key = _split_env_name(name[len(ENV_PREFIX) :].lower(), options)
         if found is None:
@@ -297,7 +309,21 @@ def load_config(
     core = settings.pop("core")
     if (core.tls_cert is None) != (core.tls_key is None):
         raise ConfigError("[core] tls_cert and tls_key: expected both or neither")
-    return Config(core=core, users=users, sections=settings)
+    return Config(core=core, users=users, sections=settings, faults=tuple(faults))
+
+
+def _faults_from_json(text: str, source: str) -> list[tuple[str, dict[str, Any]]]:
+    import json
+
+    try:
+        rules = json.loads(text)
+    except ValueError:
+        raise ConfigError(f"{source}: expected a JSON list of fault rules, got invalid JSON") from None
+    if isinstance(rules, dict):
+        rules = [rules]
+    if not isinstance(rules, list) or not all(isinstance(rule, dict) for rule in rules):
+        raise ConfigError(f"{source}: expected a JSON list of fault rule objects")
+    return [(f"{source}[{i}]", rule) for i, rule in enumerate(rules)]
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

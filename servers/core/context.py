@@ -13,7 +13,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from .config import Config
+from .config import Config, ConfigError
+from .faults import FaultBook, FaultError
 from .journal import EventJournal
 from .logs import WireTrace, server_logger
 from .loop import EventLoop
@@ -33,7 +34,12 @@ R = TypeVar("R")
 
 
 class Core:
-    def __init__(self, config: Config, loop: EventLoop | None = None):
+    def __init__(
+        self,
+        config: Config,
+        loop: EventLoop | None = None,
+        fault_actions: dict[str, tuple[str, ...]] | None = None,
+    ):
         self.config = config
         self.data_dir = Path(config.core.data_dir).absolute()
         self.users = UserTable(config.users)
@@ -42,6 +48,16 @@ class Core:
             self.data_dir / "tls", config.core.tls_names, config.core.tls_cert, config.core.tls_key
         )
         self.loop = loop or EventLoop.shared()
+        if fault_actions is None:
+            from ..registry import fault_actions as registered_actions
+
+            fault_actions = registered_actions()
+        self.faults = FaultBook(self.journal, fault_actions)
+        for source, spec in config.faults:
+            try:
+                self.faults.add(spec)
+            except FaultError as error:
+                raise ConfigError(f"{source}: {error}") from None
         self.servers: list[Server] = []
         self._shared: dict[type, Any] = {}
         self._shared_lock = threading.Lock()

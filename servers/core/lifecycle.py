@@ -44,6 +44,8 @@ class Server:
     options: ClassVar[tuple[Option, ...]] = ()
     # Scheme shown in URLs and the `up` table.
     scheme: ClassVar[str] = "tcp"
+    # Fault actions this server carries out (see core/faults.py); empty: no fault rules.
+    fault_actions: ClassVar[tuple[str, ...]] = ()
     # Settings the pytest fixtures apply (e.g. shorter delays), as option -> text value.
     test_settings: ClassVar[dict[str, str]] = {}
 
