@@ -253,7 +253,8 @@ def load_config(
     faults: list[tuple[str, dict[str, Any]]] = []
 
     def put(section: str, key: str, raw: Any, source: str, from_text: bool) -> None:
-        where = f"{source}: [{section}] {key}" if not source.startswith(ENV_PREFIX) else source
+        # A file names the key inside it; a variable or flag already names it.
+        where = source if from_text else f"{source}: [{section}] {key}"
         if section not in options:
             known = ", ".join(sorted(options))
             raise ConfigError(f"{source}: unknown section [{section}] (known: {known})")

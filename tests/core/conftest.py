@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+class CliRun:
+    """A `refservers` subprocess; reads stdout until the ready line, parses the table."""
+
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str]):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "servers", *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self.stdout = self.stderr = ""
+
+    def wait_ready(self) -> dict[str, str]:
+        """Block until the table is printed (the real readiness signal); return server -> address."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            if line.startswith("ready in"):
+                break
+        else:
+            raise AssertionError(f"exited early: {self.process.wait()} {self.process.stderr.read()}")  # type: ignore[union-attr]
+        table = {}
+        for line in self.lines[1:]:
+            match = re.match(r"^(\w+)\s+(\S+://\S+)", line)
+            if match:
+                table[match.group(1)] = match.group(2)
+        return table
+
+    def stop(self) -> int:
+        """SIGTERM (once) and wait; the remaining output lands in ``stdout``/``stderr``."""
+        if self.process.returncode is None:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+            self.stdout, self.stderr = self.process.communicate(timeout=10)
+        return self.process.returncode
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REFSERVERS_")}
+    env["REFSERVERS_DATA_DIR"] = str(tmp_path / "data")
+    return env
+
+
+@pytest.fixture
+def cli(tmp_path: Path, cli_env: dict[str, str]) -> Iterator[object]:
+    runs: list[CliRun] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> CliRun:
+        run = CliRun(list(args), tmp_path, {**cli_env, **(env or {})})
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:
+        run.stop()
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port that is bound and listening, so servers cannot take it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]

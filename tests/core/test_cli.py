@@ -1,0 +1,118 @@
+"""The refservers command as a subprocess: up, run, check, list, errors, signals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+
+def refservers(*args: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "servers", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_up_prints_table_serves_and_stops_on_sigterm(cli):
+    run = cli("up", "--only", "http", env={"REFSERVERS_HTTP_PORT": "0", "REFSERVERS_HTTP_TLS_PORT": "0", "REFSERVERS_ADMIN_PORT": "0"})
+    table = run.wait_ready()
+    assert set(table) == {"http", "admin"}
+    header = run.lines[0].split()
+    assert header == ["SERVER", "ADDRESS", "TLS", "DESCRIPTION"]
+    assert any(line.startswith("users: demo") for line in run.lines)
+    with urllib.request.urlopen(table["http"] + "/get") as reply:
+        assert reply.status == 200
+    with urllib.request.urlopen(table["admin"] + "/health") as reply:
+        health = json.load(reply)
+    assert health["status"] == "ok"
+    assert [entry["name"] for entry in health["servers"]] == ["http"]
+    started = time.monotonic()
+    assert run.stop() == 0
+    # Generous bound: the point is that SIGTERM is handled, not the exact time.
+    assert time.monotonic() - started < 5
+
+
+def test_run_starts_one_server_without_admin(cli):
+    run = cli("run", "http", "--port", "0", "--set", "http.tls_port=0")
+    table = run.wait_ready()
+    assert list(table) == ["http"]
+
+
+def test_run_with_admin_flag(cli):
+    run = cli("run", "http", "--port", "0", "--admin", "--set", "http.tls_port=0", "--set", "admin.port=0")
+    assert set(run.wait_ready()) == {"http", "admin"}
+
+
+def test_port_in_use_exits_non_zero_with_clear_message(busy_port, cli_env, tmp_path):
+    result = refservers("run", "http", "--port", str(busy_port), "--set", "http.tls_port=0", env=cli_env, cwd=tmp_path)
+    assert result.returncode == 3
+    assert f"http: cannot listen on 127.0.0.1:{busy_port} (main): " in result.stderr
+    assert "Address already in use" in result.stderr or "address already in use" in result.stderr.lower()
+
+
+def test_bad_environment_value_fails_with_one_line(cli_env, tmp_path):
+    result = refservers("up", env={**cli_env, "REFSERVERS_HTTP_PORT": "99999"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "refservers: config error: REFSERVERS_HTTP_PORT: expected a port number 0-65535 (0 picks a free port), got '99999'"
+    )
+
+
+def test_missing_config_file_fails_with_one_line(cli_env, tmp_path):
+    result = refservers("up", "--config", "nope.toml", env=cli_env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "refservers: config error: nope.toml: config file not found"
+
+
+def test_unknown_server_is_named(cli_env, tmp_path):
+    result = refservers("run", "gopher", env=cli_env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown server 'gopher'" in result.stderr
+
+
+def test_check_exits_zero_against_a_running_server_and_one_otherwise(cli, cli_env, tmp_path, busy_port):
+    run = cli("run", "http", "--port", "0", "--set", "http.tls_port=0")
+    port = run.wait_ready()["http"].rsplit(":", 1)[1]
+    ok = refservers("check", "http", "--port", port, env=cli_env, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout
+    assert ok.stdout.startswith(f"http: ready at 127.0.0.1:{port}: HTTP 200")
+    # A listening socket that never answers HTTP is not ready.
+    bad = refservers("check", "http", "--port", str(busy_port), "--timeout", "1", env=cli_env, cwd=tmp_path)
+    assert bad.returncode == 1
+    assert bad.stdout.startswith("http: not ready: ")
+    assert len(bad.stdout.strip().splitlines()) == 1
+
+
+def test_check_reads_port_from_environment(cli, cli_env, tmp_path):
+    run = cli("run", "http", "--port", "0", "--set", "http.tls_port=0")
+    port = run.wait_ready()["http"].rsplit(":", 1)[1]
+    ok = refservers("check", "http", env={**cli_env, "REFSERVERS_HTTP_PORT": port}, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout
+
+
+def test_list_shows_servers_and_default_ports(cli_env, tmp_path):
+    result = refservers("list", env=cli_env, cwd=tmp_path)
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["SERVER", "PORTS", "DESCRIPTION"]
+    http = next(line for line in lines if line.startswith("http "))
+    assert "port=8080" in http and "tls_port=8443" in http
+    assert any(line.startswith("admin ") and "port=8025" in line for line in lines)
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_log_format_and_trace_mask_credentials(cli, fmt):
+    run = cli("run", "http", "--port", "0", "--set", "http.tls_port=0", "--trace", "--log-format", fmt)
+    url = run.wait_ready()["http"]
+    request = urllib.request.Request(url + "/get", headers={"Authorization": "Basic c2VjcmV0OnNlY3JldA=="})
+    with urllib.request.urlopen(request) as reply:
+        reply.read()
+    assert run.stop() == 0
+    log = run.stderr
+    assert "GET /get" in log  # the trace is there...
+    assert "c2VjcmV0OnNlY3JldA==" not in log  # ...without the credentials
+    if fmt == "json":
+        entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+        assert entries and all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
