@@ -39,8 +39,10 @@ import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .files.root import FileRoot, PathEscapeError
 
 if TYPE_CHECKING:
     from .core.context import Core
@@ -126,28 +128,16 @@ class ShellSession:
         return command.handler(self, words[1:])
 
     # -- files: everything goes through the shared FileRoot ------------------
-    def _file_root(self) -> Any:
-        # Imported here so the shell's pure commands work (and this module imports)
-        # without the file store; only ls/cat/cd need it.
-        from .files.root import FileRoot
-
+    def _file_root(self) -> FileRoot:
         return self.core.shared(FileRoot)
 
-    def _resolve(self, path: str) -> Path:
-        """The real path of a virtual ``path``; raises PathEscapeError outside the home."""
-        return Path(self._file_root().resolve(self.user_name, path, self.cwd))
-
     def _virtual(self, real: Path) -> str:
-        home = Path(self._file_root().home(self.user_name)).resolve()
-        relative = real.resolve().relative_to(home)
-        return str(PurePosixPath("/") / PurePosixPath(relative.as_posix()))
+        return str(self._file_root().virtual(self.user_name, real))
 
     def _lookup(self, path: str) -> tuple[Path, str]:
-        """Resolve ``path``: (real path, "") or (the home, why it cannot be used)."""
-        from .files.root import PathEscapeError
-
+        """Resolve ``path``: (real path, "") or (an empty path, why it cannot be used)."""
         try:
-            real = self._resolve(path)
+            real = self._file_root().resolve(self.user_name, path, self.cwd)
         except PathEscapeError:
             return Path(), "Permission denied"
         if not real.exists():
