@@ -1,0 +1,836 @@
+"""MailStore: the per-user Maildir mailboxes SMTP delivers into and POP3/IMAP read.
+
+One instance per Core (``core.shared(MailStore)``), rooted at ``<data_dir>/mail``.
+Everything is plain Maildir / Maildir++ on disk, so any tool (mutt, Python's
+``mailbox``, Dovecot, ``ls``) can read it and several processes or containers can
+share it through a volume.
+
+Layout::
+
+    <root>/<user>/                    Maildir (cur/ new/ tmp/) = INBOX
+    <root>/<user>/.<Folder>/          Maildir++ folder; hierarchy "A/B" is ".A.B"
+    <folder>/refservers-uidlist       UIDVALIDITY, next UID, key -> UID and keywords
+    <folder>/refservers-uidlist.lock  flock()ed around every change of the folder
+
+User names are percent-encoded for the directory (``/``, ``%`` and a leading ``.``
+never reach the file system as such), so ``alice@example.com`` is a plain directory
+and no user name can escape the root. Folder names use ``/`` as the hierarchy
+delimiter; within a component ``.`` is stored as ``%2E`` and ``%`` as ``%25``.
+"INBOX" is case-insensitive and always exists.
+
+The contract other protocol rooms rely on:
+
+1. **Atomic, durable delivery.** :meth:`deliver` and :meth:`append` write the message
+   into ``tmp/``, fsync it, rename it into ``new/`` (or ``cur/`` with flags) and fsync
+   the directory before returning. A reader never sees a half-written message, and a
+   message SMTP acknowledged with 250 survives a crash.
+2. **Bytes.** Messages are stored with CRLF line endings (what SMTP, POP3 and IMAP put
+   on the wire), so ``size`` is the wire size and the body round-trips byte for byte.
+   :meth:`deliver` prepends ``Return-Path`` and one ``Delivered-To`` per envelope
+   recipient, which keeps the envelope with the message in a form every tool reads.
+3. **Keys.** A message's key is its Maildir base name (the file name before ``:2,``);
+   keys are unique across the whole store (they name host, pid, time, a counter and
+   random bits), never change while the message exists, and are safe as POP3 UIDL
+   values and URL path segments.
+4. **Flags.** IMAP system flags live in the Maildir info (``:2,DFPRST``: D \\Draft,
+   F \\Flagged, P $Forwarded, R \\Answered, S \\Seen, T \\Deleted); other keywords
+   live in the uidlist. ``\\Recent`` is not a stored flag: ``MessageInfo.recent`` is
+   true while the file is still in ``new/``.
+5. **UIDs.** Each folder has a persistent UIDVALIDITY and strictly ascending UIDs,
+   assigned under the folder's flock the first time any process sees a key, so
+   separate processes agree. A deleted and re-created folder gets a new UIDVALIDITY.
+6. **Notifications.** :meth:`subscribe` callbacks run as ``callback(user, folder)``
+   after every delivery, append and copy made through this instance, on whatever
+   thread made it (an executor thread for SMTP): hop to your own loop yourself.
+7. **Errors.** :class:`NoSuchFolder`, :class:`FolderExists`, :class:`NoSuchMessage`
+   and :class:`InvalidName` (all :class:`MailStoreError`) with one-line messages.
+
+Recipient policy (options of the ``[smtp]`` section, read here so SMTP, POP3 and IMAP
+agree): known users receive ``name`` and ``name@<any of domains>``; an unknown
+recipient is created on the fly (login and password both the full address, like
+GreenMail), rejected, or delivered to ``catchall_user``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.parser
+import email.policy
+import email.utils
+import fcntl
+import itertools
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+from ..core.config import STR, STR_LIST, ConfigError, Option, choice
+from ..core.users import User
+
+if TYPE_CHECKING:
+    from ..core.context import Core
+
+INBOX = "INBOX"
+UIDLIST = "refservers-uidlist"
+UIDLIST_LOCK = "refservers-uidlist.lock"
+UIDVALIDITY_FILE = "refservers-uidvalidity"
+
+# Options shared by SMTP, POP3 and IMAP; they live in the [smtp] section.
+POLICY_OPTIONS = (
+    Option("domains", STR_LIST, ("localhost", "example.com"), "mail domains of the users in the user table"),
+    Option(
+        "unknown_recipients",
+        choice("create", "reject", "catchall"),
+        "create",
+        "unknown recipient: create a mailbox (login = password = address), reject (550), or catchall",
+    ),
+    Option("catchall_user", STR, "", "user receiving mail for unknown recipients (unknown_recipients = catchall)"),
+)
+
+# Maildir info letters <-> IMAP flags. P (passed) has no IMAP system flag; $Forwarded
+# is the keyword clients use for it.
+LETTER_FLAGS = {"D": "\\Draft", "F": "\\Flagged", "P": "$Forwarded", "R": "\\Answered", "S": "\\Seen", "T": "\\Deleted"}
+FLAG_LETTERS = {flag.lower(): letter for letter, flag in LETTER_FLAGS.items()}
+
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:20] or "localhost"
+_USER_SAFE = "@+-_.~=,!$&'()*;"
+
+
+class MailStoreError(Exception):
+    """A mail store operation that cannot be done; ``str()`` is one line."""
+
+
+class NoSuchFolder(MailStoreError):
+    pass
+
+
+class FolderExists(MailStoreError):
+    pass
+
+
+class NoSuchMessage(MailStoreError):
+    pass
+
+
+class InvalidName(MailStoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    key: str
+    uid: int
+    size: int
+    flags: frozenset[str]
+    internal_date: float
+    path: Path
+    recent: bool = False
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    """One message as the admin API and :meth:`MailStore.wait_for_message` see it."""
+
+    id: str
+    user: str
+    folder: str
+    sender: str
+    to: tuple[str, ...]
+    subject: str
+    date: str
+    internal_date: float
+    size: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user": self.user,
+            "folder": self.folder,
+            "from": self.sender,
+            "to": list(self.to),
+            "subject": self.subject,
+            "date": self.date,
+            "received": self.internal_date,
+            "size": self.size,
+        }
+
+
+@dataclass
+class _UidList:
+    uidvalidity: int
+    next_uid: int
+    entries: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)  # key -> (uid, keywords)
+
+
+@dataclass(frozen=True)
+class _File:
+    key: str
+    path: Path
+    info: str
+    recent: bool
+
+
+def to_crlf(data: bytes) -> bytes:
+    """Every line ending as CRLF (bare LF and CRLF alike)."""
+    return re.sub(rb"\r?\n", b"\r\n", data)
+
+
+class MailStore:
+    def __init__(
+        self,
+        root: Path,
+        users: Any,
+        domains: Iterable[str] = ("localhost", "example.com"),
+        unknown_recipients: str = "create",
+        catchall_user: str = "",
+    ):
+        if unknown_recipients == "catchall" and not catchall_user:
+            raise ConfigError("[smtp] unknown_recipients = catchall needs catchall_user")
+        self.root = Path(root)
+        self.users = users
+        self.domains = {domain.lower() for domain in domains}
+        self.unknown_recipients = unknown_recipients
+        self.catchall_user = catchall_user
+        self._subscribers: list[Callable[[str, str], None]] = []
+        self._subscribers_lock = threading.Lock()
+        self._delivered = threading.Condition()
+        self._generation = 0  # bumped on every delivery; wait_for_message watches it
+        self._counter = itertools.count(1)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_core(cls, core: Core) -> MailStore:
+        section = core.config.sections.get("smtp")
+        policy = {o.key: o.default for o in POLICY_OPTIONS}
+        if section is not None:
+            policy = {key: getattr(section, key) for key in policy}
+        return cls(core.data_dir / "mail", core.users, **policy)
+
+    # -- recipients and accounts ---------------------------------------------------
+    def resolve_recipient(self, address: str) -> str | None:
+        """The user that receives mail for ``address``, or None to reject it (550)."""
+        address = address.strip().strip("<>").strip()
+        if not address or any(c in address for c in "\r\n\0/"):
+            return None
+        local, at, domain = address.rpartition("@")
+        if not at:
+            local, domain = address, ""
+        if not local:
+            return None
+        if not domain or domain.lower() in self.domains:
+            for name in (local, local.lower()):
+                if name in self.users:
+                    return name
+        if self.unknown_recipients == "reject":
+            return None
+        if self.unknown_recipients == "catchall":
+            return self.catchall_user
+        if not domain:
+            return None  # "create" makes mailboxes for full addresses only
+        name = f"{local}@{domain.lower()}"
+        self.users.add(User(name, name))
+        return name
+
+    def password_of(self, name: str) -> str | None:
+        """The clear-text password (APOP and CRAM-MD5 need it), or None for no such user.
+
+        With the "create" policy any full address is an account whose password is the
+        address itself (made on first use), so a mailbox created by another process
+        sharing the store can log in here too.
+        """
+        user = self.users.get(name)
+        if user is not None:
+            return str(user.password)
+        if self.unknown_recipients == "create" and self.resolve_recipient(name) == name:
+            return name
+        return None
+
+    def authenticate(self, name: str, password: str) -> str | None:
+        """The user name if ``password`` is right (see :meth:`password_of`), else None."""
+        if self.users.get(name) is None:
+            self.password_of(name)  # creates an address account under the "create" policy
+        user = self.users.check_password(name, password)
+        return None if user is None else str(user.name)
+
+    # -- folders ---------------------------------------------------------------------
+    def user_dir(self, user: str) -> Path:
+        if not user or "\0" in user:
+            raise InvalidName(f"invalid user name {user!r}")
+        encoded = quote(user, safe=_USER_SAFE)
+        if encoded.startswith("."):
+            encoded = "%2E" + encoded[1:]
+        return self.root / encoded
+
+    def mailbox_users(self) -> list[str]:
+        """Users that have a mailbox on disk (whoever created it)."""
+        try:
+            names = [entry.name for entry in os.scandir(self.root) if entry.is_dir() and not entry.name.startswith(".")]
+        except FileNotFoundError:
+            return []
+        return sorted(unquote(name) for name in names)
+
+    def ensure_user(self, user: str) -> Path:
+        directory = self.user_dir(user)
+        _make_maildir(directory)
+        return directory
+
+    def folders(self, user: str) -> list[str]:
+        directory = self.ensure_user(user)
+        names = []
+        for entry in os.scandir(directory):
+            if _is_folder_dir(entry.name) and (Path(entry.path) / "cur").is_dir():
+                names.append(_decode_folder(entry.name))
+        return [INBOX, *sorted(names)]
+
+    def folder_exists(self, user: str, folder: str) -> bool:
+        return (self._folder_path(user, folder) / "cur").is_dir()
+
+    def create_folder(self, user: str, folder: str) -> None:
+        if _is_inbox(folder):
+            raise FolderExists("INBOX always exists")
+        path = self._folder_path(user, folder)
+        self.ensure_user(user)
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            raise FolderExists(f"folder {folder!r} exists") from None
+        _make_maildir(path)
+        # Maildir++ marks folders with this empty file (Courier, Dovecot look for it).
+        (path / "maildirfolder").touch()
+        with self._locked(path):
+            self._load_uidlist(path, user)
+        _fsync_dir(path.parent)
+
+    def delete_folder(self, user: str, folder: str) -> None:
+        if _is_inbox(folder):
+            raise InvalidName("INBOX cannot be deleted")
+        path = self._existing_folder(user, folder)
+        # Rename first so other processes stop seeing it at once, then remove.
+        # ("..x" is never an encoded folder name: empty components are refused.)
+        doomed = path.with_name(f"..refservers-deleted-{os.getpid()}-{next(self._counter)}")
+        path.rename(doomed)
+        _remove_tree(doomed)
+        _fsync_dir(path.parent)
+
+    def rename_folder(self, user: str, old: str, new: str) -> None:
+        """Rename a folder and its subfolders; renaming INBOX moves its messages (RFC 3501)."""
+        target = self._folder_path(user, new)
+        if _is_inbox(new) or target.exists():
+            raise FolderExists(f"folder {new!r} exists")
+        if _is_inbox(old):
+            self.create_folder(user, new)
+            self.move(user, [m.key for m in self.messages(user)], INBOX, new)
+            return
+        source = self._existing_folder(user, old)
+        prefix = source.name + "."
+        children = [entry.name for entry in os.scandir(source.parent) if entry.name.startswith(prefix)]
+        source.rename(target)
+        for child in children:
+            (source.parent / child).rename(source.parent / (target.name + child[len(source.name) :]))
+        _fsync_dir(source.parent)
+
+    # -- messages ----------------------------------------------------------------------
+    def messages(self, user: str, folder: str = INBOX) -> list[MessageInfo]:
+        """The folder's messages in UID order (assigning UIDs to messages seen for the first time)."""
+        path = self._existing_folder(user, folder)
+        with self._locked(path):
+            uidlist, files = self._sync(path, user)
+        return sorted(
+            (self._info(files[key], uidlist.entries[key]) for key in files if key in uidlist.entries),
+            key=lambda info: info.uid,
+        )
+
+    def message(self, user: str, key: str, folder: str = INBOX) -> MessageInfo:
+        for info in self.messages(user, folder):
+            if info.key == key:
+                return info
+        raise NoSuchMessage(f"no message {key!r} in {user}/{folder}")
+
+    def read(self, user: str, key: str, folder: str = INBOX) -> bytes:
+        path = self._existing_folder(user, folder)
+        # A flag change in another process renames the file; look it up again then.
+        for _ in range(5):
+            found = self._find(path, key)
+            if found is None:
+                break
+            try:
+                return found.path.read_bytes()
+            except FileNotFoundError:
+                continue
+        raise NoSuchMessage(f"no message {key!r} in {user}/{folder}")
+
+    def deliver(self, user: str, message: bytes, envelope: Mapping[str, Any]) -> str:
+        """Store an incoming message in ``user``'s INBOX durably; return its key.
+
+        ``envelope``: ``mail_from`` (str) and ``rcpt_to`` (list of addresses of this user),
+        kept as ``Return-Path`` and ``Delivered-To`` headers.
+        """
+        sender = _header_safe(str(envelope.get("mail_from", "")))
+        lines = [f"Return-Path: <{sender}>\r\n"]
+        lines += [f"Delivered-To: {_header_safe(str(rcpt))}\r\n" for rcpt in envelope.get("rcpt_to", ())]
+        data = "".join(lines).encode("utf-8") + to_crlf(message)
+        info = self._store(user, INBOX, data, set(), None)
+        return info.key
+
+    def append(
+        self,
+        user: str,
+        folder: str,
+        message: bytes,
+        flags: Iterable[str] = (),
+        internal_date: float | None = None,
+    ) -> MessageInfo:
+        """Add a message to a folder (IMAP APPEND), durably; returns it with its UID."""
+        return self._store(user, folder, to_crlf(message), set(flags), internal_date)
+
+    def copy(self, user: str, key: str, src: str, dst: str) -> MessageInfo:
+        info = self.message(user, key, src)
+        data = self.read(user, key, src)
+        return self._store(user, dst, data, set(info.flags), info.internal_date)
+
+    def move(self, user: str, keys: Iterable[str], src: str, dst: str) -> list[MessageInfo]:
+        keys = list(keys)
+        moved = [self.copy(user, key, src, dst) for key in keys]
+        self.delete(user, keys, src)
+        return moved
+
+    def set_flags(self, user: str, key: str, flags: Iterable[str], folder: str = INBOX) -> MessageInfo:
+        """Replace the message's flags (system flags and keywords); returns the new state."""
+        path = self._existing_folder(user, folder)
+        letters, keywords = _split_flags(flags)
+        with self._locked(path):
+            uidlist, files = self._sync(path, user)
+            current = files.get(key)
+            if current is None or key not in uidlist.entries:
+                raise NoSuchMessage(f"no message {key!r} in {user}/{folder}")
+            target = path / "cur" / f"{key}:2,{letters}"
+            if current.path != target:
+                os.rename(current.path, target)
+                _fsync_dir(path / "cur")
+                if current.recent:
+                    _fsync_dir(path / "new")
+            uid, old_keywords = uidlist.entries[key]
+            if old_keywords != keywords:
+                uidlist.entries[key] = (uid, keywords)
+                self._write_uidlist(path, uidlist)
+            return self._info(_File(key, target, "2," + letters, False), uidlist.entries[key])
+
+    def delete(self, user: str, keys: Iterable[str], folder: str = INBOX) -> int:
+        """Remove messages for good (POP3 QUIT, IMAP EXPUNGE); unknown keys are ignored."""
+        path = self._existing_folder(user, folder)
+        wanted = set(keys)
+        removed = 0
+        with self._locked(path):
+            uidlist, files = self._sync(path, user)
+            for key in wanted:
+                found = files.get(key)
+                if found is None:
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    found.path.unlink()
+                    removed += 1
+                uidlist.entries.pop(key, None)
+            if removed:
+                _fsync_dir(path / "cur")
+                _fsync_dir(path / "new")
+                self._write_uidlist(path, uidlist)
+        return removed
+
+    def uidvalidity(self, user: str, folder: str = INBOX) -> int:
+        path = self._existing_folder(user, folder)
+        with self._locked(path):
+            return self._load_uidlist(path, user).uidvalidity
+
+    def next_uid(self, user: str, folder: str = INBOX) -> int:
+        path = self._existing_folder(user, folder)
+        with self._locked(path):
+            return self._sync(path, user)[0].next_uid
+
+    # -- notifications -------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[str, str], None]) -> Callable[[], None]:
+        """Call ``callback(user, folder)`` after every delivery/append/copy; returns unsubscribe."""
+        with self._subscribers_lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._subscribers_lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    # -- inspection (admin API, tests) ---------------------------------------------------
+    def summaries(self, user: str | None = None) -> list[MessageSummary]:
+        """Every message of every folder (of ``user``), newest first."""
+        found = []
+        for name in [user] if user else self.mailbox_users():
+            if not self.user_dir(name).is_dir():
+                continue
+            for folder in self.folders(name):
+                for info in self.messages(name, folder):
+                    summary = self._summary(name, folder, info)
+                    if summary is not None:
+                        found.append(summary)
+        found.sort(key=lambda s: (s.internal_date, s.id), reverse=True)
+        return found
+
+    def find(
+        self,
+        user: str | None = None,
+        to: str | None = None,
+        sender: str | None = None,
+        subject: str | None = None,
+        since: float | None = None,
+    ) -> list[MessageSummary]:
+        """Summaries matching every given filter (case-insensitive substrings; ``since`` epoch)."""
+        return [s for s in self.summaries(user) if _summary_matches(s, to, sender, subject, since)]
+
+    def locate(self, message_id: str) -> tuple[str, str, MessageInfo]:
+        """(user, folder, info) of a message by its id (its key), anywhere in the store."""
+        for user in self.mailbox_users():
+            for folder in self.folders(user):
+                path = self._folder_path(user, folder)
+                if self._find(path, message_id) is not None:
+                    return user, folder, self.message(user, message_id, folder)
+        raise NoSuchMessage(f"no message {message_id!r}")
+
+    def clear(self, user: str | None = None) -> int:
+        """Delete every message (of ``user``), keeping mailboxes and folders."""
+        removed = 0
+        for name in [user] if user else self.mailbox_users():
+            if not self.user_dir(name).is_dir():
+                continue
+            for folder in self.folders(name):
+                removed += self.delete(name, [m.key for m in self.messages(name, folder)], folder)
+        return removed
+
+    def wait_for_message(
+        self,
+        timeout: float = 10.0,
+        user: str | None = None,
+        to: str | None = None,
+        sender: str | None = None,
+        subject: str | None = None,
+        since: float | None = None,
+    ) -> MessageSummary:
+        """Block until a matching message is stored (by this process or any other).
+
+        Deliveries through this instance wake the waiter at once; the store is also
+        re-read every half second to see deliveries by other processes sharing it.
+        :raises TimeoutError: when none arrived within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._delivered:
+                generation = self._generation
+            found = self.find(user, to, sender, subject, since)
+            if found:
+                return found[0]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching message within {timeout}s")
+            with self._delivered:
+                if self._generation == generation:
+                    self._delivered.wait(min(remaining, 0.5))
+
+    def close(self) -> None:
+        with self._subscribers_lock:
+            self._subscribers.clear()
+
+    # -- internals ---------------------------------------------------------------------
+    def _folder_path(self, user: str, folder: str) -> Path:
+        if _is_inbox(folder):
+            return self.user_dir(user)
+        return self.user_dir(user) / _encode_folder(folder)
+
+    def _existing_folder(self, user: str, folder: str) -> Path:
+        if _is_inbox(folder):
+            return self.ensure_user(user)
+        path = self._folder_path(user, folder)
+        if not (path / "cur").is_dir():
+            raise NoSuchFolder(f"no folder {folder!r}")
+        return path
+
+    @contextlib.contextmanager
+    def _locked(self, folder_path: Path) -> Iterator[None]:
+        # flock on a separate, never-replaced file: the uidlist itself is replaced by
+        # rename, and a lock on a replaced inode would protect nothing. Separate
+        # open() calls conflict even within one process, so threads are covered too.
+        fd = os.open(folder_path / UIDLIST_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _store(self, user: str, folder: str, data: bytes, flags: set[str], internal_date: float | None) -> MessageInfo:
+        path = self._existing_folder(user, folder)
+        letters, keywords = _split_flags(flags)
+        key = self._new_key(len(data))
+        temporary = path / "tmp" / key
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if internal_date is not None:
+                os.utime(temporary, (internal_date, internal_date))
+            target = path / "cur" / f"{key}:2,{letters}" if flags else path / "new" / key
+            # The rename and the UID assignment happen under the folder lock, so other
+            # processes see the message and its UID (and keywords) at the same moment.
+            with self._locked(path):
+                os.rename(temporary, target)
+                _fsync_dir(target.parent)
+                uidlist, files = self._sync(path, user)
+                uid, _ = uidlist.entries[key]
+                if keywords:
+                    uidlist.entries[key] = (uid, keywords)
+                    self._write_uidlist(path, uidlist)
+                info = self._info(files[key], uidlist.entries[key])
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+            raise
+        self._announce(user, INBOX if _is_inbox(folder) else folder)
+        return info
+
+    def _announce(self, user: str, folder: str) -> None:
+        with self._delivered:
+            self._generation += 1
+            self._delivered.notify_all()
+        with self._subscribers_lock:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            callback(user, folder)
+
+    def _new_key(self, size: int) -> str:
+        now = time.time()
+        seconds, micro = int(now), int((now % 1) * 1_000_000)
+        unique = f"M{micro:06d}P{os.getpid()}Q{next(self._counter)}R{os.urandom(4).hex()}"
+        return f"{seconds}.{unique}.{_HOST},S={size}"
+
+    def _scan(self, folder_path: Path) -> dict[str, _File]:
+        files: dict[str, _File] = {}
+        for sub, recent in (("new", True), ("cur", False)):
+            directory = folder_path / sub
+            try:
+                names = os.listdir(directory)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                if name.startswith("."):
+                    continue
+                key, _, info = name.partition(":")
+                if key not in files or not recent:
+                    files[key] = _File(key, directory / name, info, recent)
+        return files
+
+    def _find(self, folder_path: Path, key: str) -> _File | None:
+        if not key or "/" in key or key.startswith("."):
+            return None
+        fresh = folder_path / "new" / key
+        if fresh.exists():
+            return _File(key, fresh, "", True)
+        prefix = key + ":"
+        try:
+            for name in os.listdir(folder_path / "cur"):
+                if name == key or name.startswith(prefix):
+                    return _File(key, folder_path / "cur" / name, name[len(prefix) :], False)
+        except FileNotFoundError:
+            pass
+        return None
+
+    def _sync(self, folder_path: Path, user: str) -> tuple[_UidList, dict[str, _File]]:
+        """Read the uidlist and the files; give new files UIDs; forget vanished ones. Lock held."""
+        uidlist = self._load_uidlist(folder_path, user)
+        files = self._scan(folder_path)
+        changed = False
+        for key in [k for k in uidlist.entries if k not in files]:
+            del uidlist.entries[key]
+            changed = True
+        unseen = [key for key in files if key not in uidlist.entries]
+        if unseen:
+
+            def arrival(key: str) -> tuple[float, str]:
+                try:
+                    return (files[key].path.stat().st_mtime, key)
+                except FileNotFoundError:
+                    return (0.0, key)
+
+            for key in sorted(unseen, key=arrival):
+                uidlist.entries[key] = (uidlist.next_uid, ())
+                uidlist.next_uid += 1
+            changed = True
+        if changed:
+            self._write_uidlist(folder_path, uidlist)
+        return uidlist, files
+
+    def _load_uidlist(self, folder_path: Path, user: str) -> _UidList:
+        try:
+            text = (folder_path / UIDLIST).read_text("utf-8")
+        except FileNotFoundError:
+            uidlist = _UidList(self._fresh_uidvalidity(user), 1)
+            self._write_uidlist(folder_path, uidlist)
+            return uidlist
+        lines = text.splitlines()
+        head = lines[0].split() if lines else []
+        if len(head) != 3 or head[0] != "V1":
+            raise MailStoreError(f"{folder_path / UIDLIST}: not a refservers uidlist")
+        uidlist = _UidList(int(head[1]), int(head[2]))
+        for line in lines[1:]:
+            parts = line.split()
+            if len(parts) >= 2:
+                uidlist.entries[parts[1]] = (int(parts[0]), tuple(parts[2:]))
+        return uidlist
+
+    def _write_uidlist(self, folder_path: Path, uidlist: _UidList) -> None:
+        lines = [f"V1 {uidlist.uidvalidity} {uidlist.next_uid}\n"]
+        for key, (uid, keywords) in sorted(uidlist.entries.items(), key=lambda item: item[1][0]):
+            lines.append(" ".join((str(uid), key, *keywords)) + "\n")
+        _write_atomic(folder_path / UIDLIST, "".join(lines).encode("utf-8"))
+
+    def _fresh_uidvalidity(self, user: str) -> int:
+        # Strictly increasing per user (kept in a file under its own lock, which is
+        # never held while taking another), so a folder deleted and re-created within
+        # the same second still gets a new UIDVALIDITY.
+        directory = self.ensure_user(user)
+        fd = os.open(directory / (UIDVALIDITY_FILE + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                last = int((directory / UIDVALIDITY_FILE).read_text().strip() or 0)
+            except (FileNotFoundError, ValueError):
+                last = 0
+            value = max(int(time.time()), last + 1)
+            _write_atomic(directory / UIDVALIDITY_FILE, f"{value}\n".encode())
+            return value
+        finally:
+            os.close(fd)
+
+    def _info(self, found: _File, entry: tuple[int, tuple[str, ...]]) -> MessageInfo:
+        uid, keywords = entry
+        flags = {LETTER_FLAGS[c] for c in found.info[2:] if c in LETTER_FLAGS} if found.info.startswith("2,") else set()
+        try:
+            stat = found.path.stat()
+            size, mtime = stat.st_size, stat.st_mtime
+        except FileNotFoundError:
+            size, mtime = 0, 0.0
+        return MessageInfo(found.key, uid, size, frozenset(flags | set(keywords)), mtime, found.path, found.recent)
+
+    def _summary(self, user: str, folder: str, info: MessageInfo) -> MessageSummary | None:
+        try:
+            with open(info.path, "rb") as handle:
+                headers = email.parser.BytesHeaderParser(policy=email.policy.default).parse(handle)
+        except FileNotFoundError:
+            return None
+        recipients: list[str] = []
+        for name in ("To", "Cc", "Delivered-To"):
+            for value in headers.get_all(name, []):
+                for _, address in email.utils.getaddresses([str(value)]):
+                    if address and address not in recipients:
+                        recipients.append(address)
+        return MessageSummary(
+            id=info.key,
+            user=user,
+            folder=folder,
+            sender=str(headers.get("From", "") or headers.get("Return-Path", "")),
+            to=tuple(recipients),
+            subject=str(headers.get("Subject", "")),
+            date=str(headers.get("Date", "")),
+            internal_date=info.internal_date,
+            size=info.size,
+        )
+
+
+# -- names, flags and files ---------------------------------------------------------------
+
+
+def _is_inbox(folder: str) -> bool:
+    return folder.upper() == INBOX
+
+
+def _is_folder_dir(name: str) -> bool:
+    return name.startswith(".") and not name.startswith("..") and len(name) > 1
+
+
+def _encode_folder(folder: str) -> str:
+    parts = folder.split("/")
+    if not folder or any(part == "" for part in parts) or "\0" in folder:
+        raise InvalidName(f"invalid folder name {folder!r}")
+    return "." + ".".join(part.replace("%", "%25").replace(".", "%2E") for part in parts)
+
+
+def _decode_folder(directory_name: str) -> str:
+    return "/".join(unquote(part) for part in directory_name[1:].split("."))
+
+
+def _split_flags(flags: Iterable[str]) -> tuple[str, tuple[str, ...]]:
+    """Maildir info letters (sorted, as the spec asks) and the remaining keywords."""
+    letters, keywords = set(), []
+    for flag in flags:
+        if flag.lower() == "\\recent":
+            continue  # session state, never stored
+        letter = FLAG_LETTERS.get(flag.lower())
+        if letter is not None:
+            letters.add(letter)
+        elif not flag or any(c.isspace() for c in flag):
+            raise InvalidName(f"invalid flag {flag!r}")
+        elif flag not in keywords:
+            keywords.append(flag)
+    return "".join(sorted(letters)), tuple(sorted(keywords))
+
+
+def _summary_matches(
+    summary: MessageSummary, to: str | None, sender: str | None, subject: str | None, since: float | None
+) -> bool:
+    if to and not any(to.lower() in address.lower() for address in (*summary.to, summary.user)):
+        return False
+    if sender and sender.lower() not in summary.sender.lower():
+        return False
+    if subject and subject.lower() not in summary.subject.lower():
+        return False
+    return not (since is not None and summary.internal_date < since)
+
+
+def _header_safe(text: str) -> str:
+    return re.sub(r"[\r\n\0]", "", text)
+
+
+def _make_maildir(directory: Path) -> None:
+    for sub in ("cur", "new", "tmp"):
+        (directory / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    _fsync_dir(path.parent)
+
+
+def _remove_tree(directory: Path) -> None:
+    for current, subdirs, files in os.walk(directory, topdown=False):
+        for name in files:
+            os.unlink(os.path.join(current, name))
+        for name in subdirs:
+            os.rmdir(os.path.join(current, name))
+    os.rmdir(directory)
