@@ -27,6 +27,9 @@ run: install ## start every server on loopback with the defaults
 test: install ## run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+test-reliability: install ## only the reliability suite (hostile input, load, crashes); part of `make test`
+	$(BIN)/pytest $(PYTEST_ARGS) tests/reliability
+
 lint: install ## ruff and mypy
 	$(BIN)/ruff check servers tests
 	$(BIN)/mypy servers
@@ -34,4 +37,4 @@ lint: install ## ruff and mypy
 clean: ## remove the virtualenv and runtime data
 	rm -rf $(VENV) var
 
-.PHONY: help install install-system run test lint clean
+.PHONY: help install install-system run test test-reliability lint clean

@@ -1,0 +1,86 @@
+"""A whole `refservers up` in a subprocess, shared by the reliability tests of a module.
+
+Reliability is measured from outside: the server process is another process, so its
+memory can be read from /proc and it can be killed like a real deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servers import registry
+from servers.core.config import PORT
+
+
+def all_ports_zero() -> dict[str, str]:
+    env = {}
+    for section, options in registry.schema().items():
+        for option in options:
+            if option.kind is PORT:
+                env[f"REFSERVERS_{section.upper()}_{option.key.upper()}"] = "0"
+    return env
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen[str]
+    admin_url: str
+    data_dir: Path
+    servers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def start_stack(tmp: Path, only: list[str] | None = None, extra_env: dict[str, str] | None = None) -> Stack:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REFSERVERS_")}
+    env.update(all_ports_zero())
+    env["REFSERVERS_DATA_DIR"] = str(tmp / "data")
+    env["REFSERVERS_LOG_LEVEL"] = "error"
+    env.update(extra_env or {})
+    args = [sys.executable, "-m", "servers", "up"] + (["--only", ",".join(only)] if only else [])
+    process = subprocess.Popen(args, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout is not None
+    admin_url = ""
+    for line in process.stdout:  # the table is the readiness signal
+        if line.startswith("admin "):
+            admin_url = line.split()[1]
+        if line.startswith("ready in"):
+            break
+    else:
+        raise AssertionError(f"refservers up exited with {process.wait()}")
+    with urllib.request.urlopen(admin_url + "/api/v1/servers") as reply:
+        servers = {entry["name"]: entry for entry in json.load(reply)["servers"]}
+    return Stack(process, admin_url, tmp / "data", servers)
+
+
+def stop_stack(stack: Stack) -> None:
+    if stack.alive():
+        stack.process.send_signal(signal.SIGTERM)
+    stack.process.wait(timeout=10)
+    if stack.process.stdout:
+        stack.process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = start_stack(tmp_path_factory.mktemp("stack"))
+    yield running
+    stop_stack(running)
