@@ -1,23 +1,18 @@
-"""HttpServer: httpbin-compatible endpoints over Twisted web (HTTP and HTTPS)."""
+"""HttpServer: the httpbin-compatible HTTP/HTTPS server (Twisted web).
+
+Owns the listeners (plain and TLS, one Site), the directories it serves and stores
+into, and the options. Endpoints live in routes.py, request handling in site.py.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
-from twisted.web import resource
-from twisted.web import server as web_server
-
-from ..core.config import FLOAT, PORT, Option
+from ..core.config import FLOAT, INT, PATH, PORT, Option
 from ..core.lifecycle import probe_http
 from ..core.twisted_listen import TwistedServer
-
-
-class _Placeholder(resource.Resource):
-    isLeaf = True
-
-    def render_GET(self, request: Any) -> bytes:
-        request.setHeader(b"Content-Type", b"application/json")
-        return b"{}\n"
+from .site import HttpSite
+from .uploads import UploadStore
 
 
 class HttpServer(TwistedServer):
@@ -26,13 +21,38 @@ class HttpServer(TwistedServer):
     scheme = "http"
     options = (
         Option("port", PORT, 8080, "plain HTTP port"),
-        Option("tls_port", PORT, 8443, "HTTPS port"),
+        Option("tls_port", PORT, 8443, "HTTPS port (certificate from the core's local CA)"),
         Option("delay_max", FLOAT, 10.0, "cap in seconds for /delay and /drip"),
+        Option("static_dir", PATH, None, "directory served at /static/ (default <data_dir>/http/static)"),
+        Option("cgi_dir", PATH, None, "CGI scripts served at /cgi-bin/ (default <data_dir>/http/cgi-bin)"),
+        Option("upload_max", INT, 64 * 1024 * 1024, "largest /upload body in bytes"),
     )
+    fault_actions = ("status", "delay", "disconnect")
+    # Fixtures: no test should wait long on /delay or /drip.
+    test_settings = {"delay_max": "0.5"}
+
+    @property
+    def static_dir(self) -> Path:
+        return Path(self.settings.static_dir or self.data_dir / "static").absolute()
+
+    @property
+    def cgi_dir(self) -> Path:
+        return Path(self.settings.cgi_dir or self.data_dir / "cgi-bin").absolute()
+
+    @property
+    def uploads(self) -> UploadStore:
+        return UploadStore(self.data_dir / "uploads")
 
     def _bind(self) -> None:
-        site = web_server.Site(_Placeholder())
-        site.noisy = False
+        # The defaults are created; configured directories must exist (a typo should fail loudly).
+        for option, path in (("static_dir", self.static_dir), ("cgi_dir", self.cgi_dir)):
+            if getattr(self.settings, option) is None:
+                path.mkdir(parents=True, exist_ok=True)
+            elif not path.is_dir():
+                from ..core.config import ConfigError
+
+                raise ConfigError(f"[http] {option}: {path} is not a directory")
+        site = HttpSite(self)
         self.listen("main", site, self.settings.port)
         self.listen("tls", site, self.settings.tls_port, tls=True)
 

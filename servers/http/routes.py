@@ -1,0 +1,550 @@
+"""The HTTP route table: every endpoint of the server in one declarative list.
+
+The httpbin part follows go-httpbin's endpoint set and httpbin.org's JSON shapes
+(``args``, ``headers``, ``origin``, ``url``, ``form``, ``files``, ``data``, ``json``) so
+code written against httpbin.org works unchanged. The rest (``/upload``,
+``/feed.rss``) is ours. Static files (``/static/``) and CGI (``/cgi-bin/``) are
+Twisted resources mounted by site.py, not rows here.
+
+Handlers take an :class:`Exchange` and return a Response, a dict (JSON, 200), a
+Deferred of either, or STREAMING (they finish the request themselves). Paced replies
+(/delay, /drip, /stream) use the reactor's ``callLater``, never a sleep, so one slow
+client does not hold up the others.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import re
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import quote
+
+import brotli  # type: ignore[import-untyped]
+from twisted.internet.defer import Deferred
+
+from ..core.loop import twisted_reactor
+from . import auth, samples
+from .bodies import multipart_parts, parse_body
+from .exchange import STREAMING, Exchange, HttpError, Response, json_body, json_response
+
+ANY = ("GET", "POST", "PUT", "PATCH", "DELETE")
+BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+MAX_BYTES = 100 * 1024  # cap for /bytes, /stream-bytes, /range, /drip (as go-httpbin)
+MAX_STREAM_LINES = 100
+REDIRECT_CODES = (301, 302, 303, 305, 307, 308)
+
+Handler = Callable[[Exchange], Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    methods: tuple[str, ...]
+    pattern: str  # {name} is one path segment, {name*} the rest of the path
+    handler: Handler
+    summary: str
+
+    def compile(self) -> re.Pattern[str]:
+        regex = ""
+        for part in re.split(r"(\{\w+\*?\})", self.pattern):
+            if part.startswith("{") and part.endswith("*}"):
+                regex += f"(?P<{part[1:-2]}>.*)"
+            elif part.startswith("{"):
+                regex += f"(?P<{part[1:-1]}>[^/]+)"
+            else:
+                regex += re.escape(part)
+        return re.compile(regex + "$")
+
+
+# -- request inspection --------------------------------------------------------------
+
+
+def get(ex: Exchange) -> Any:
+    return ex.basics()
+
+
+def with_body(ex: Exchange) -> Any:
+    parsed = parse_body(ex.header("content-type", "") or "", ex.body)
+    return {
+        **ex.basics(),
+        "data": parsed.data,
+        "files": parsed.files,
+        "form": parsed.form,
+        "json": parsed.json,
+    }
+
+
+def anything(ex: Exchange) -> Any:
+    return {**with_body(ex), "method": ex.method}
+
+
+def headers(ex: Exchange) -> Any:
+    return {"headers": ex.headers}
+
+
+def ip(ex: Exchange) -> Any:
+    return {"origin": ex.origin}
+
+
+def user_agent(ex: Exchange) -> Any:
+    return {"user-agent": ex.header("user-agent")}
+
+
+def new_uuid(ex: Exchange) -> Any:
+    return {"uuid": str(uuid.uuid4())}
+
+
+# -- status codes and headers ----------------------------------------------------------
+
+
+def _status_choice(spec: str) -> int:
+    """``418`` or a weighted list ``200:0.5,500:0.5`` (weights default to 1)."""
+    codes, weights = [], []
+    for item in spec.split(","):
+        code_text, _, weight_text = item.partition(":")
+        try:
+            code, weight = int(code_text), float(weight_text or 1)
+        except ValueError:
+            raise HttpError(400, f"invalid status {item!r}: expected CODE or CODE:WEIGHT") from None
+        # 1xx are interim responses, not final ones: answering with one breaks clients.
+        if not 200 <= code <= 599 or weight < 0:
+            raise HttpError(400, f"invalid status {item!r}: codes 200-599, weights >= 0")
+        codes.append(code)
+        weights.append(weight)
+    if sum(weights) <= 0:
+        raise HttpError(400, "status weights must not all be zero")
+    return random.choices(codes, weights)[0]
+
+
+def status(ex: Exchange) -> Any:
+    code = _status_choice(ex.params["codes"])
+    reply = Response(code, b"", None)
+    if code in REDIRECT_CODES:
+        reply.headers.append(("Location", "/redirect/1"))
+    elif code == 401:
+        reply.headers.append(("WWW-Authenticate", 'Basic realm="Fake Realm"'))
+    elif code == 407:
+        reply.headers.append(("Proxy-Authenticate", 'Basic realm="Fake Realm"'))
+    elif code == 418:
+        reply.body, reply.content_type = b"I'm a teapot!\n", "text/plain"
+        reply.headers.append(("X-More-Info", "http://tools.ietf.org/html/rfc2324"))
+    return reply
+
+
+def response_headers(ex: Exchange) -> Any:
+    pairs = [(name, value) for name, values in ex.query.items() for value in values]
+    body = {name: values[0] if len(values) == 1 else values for name, values in ex.query.items()}
+    content_type = ex.arg("Content-Type") or ex.arg("content-type") or "application/json"
+    return Response(200, json_body(body), content_type, [p for p in pairs if p[0].lower() != "content-type"])
+
+
+# -- auth ----------------------------------------------------------------------------
+
+
+def basic_auth(ex: Exchange, hidden: bool = False) -> Any:
+    user, password = ex.params["user"], ex.params["password"]
+    if auth.basic_credentials(ex.header("authorization")) == (user, password):
+        return {"authenticated": True, "user": user}
+    if hidden:
+        return Response(404, b"", None)
+    return json_response(
+        {"authenticated": False}, 401, [("WWW-Authenticate", 'Basic realm="Fake Realm"')]
+    )
+
+
+def hidden_basic_auth(ex: Exchange) -> Any:
+    return basic_auth(ex, hidden=True)
+
+
+def digest_auth(ex: Exchange) -> Any:
+    qop, user, password = ex.params["qop"], ex.params["user"], ex.params["password"]
+    algorithm = ex.params.get("algorithm", "MD5").upper()
+    if qop not in auth.DIGEST_QOPS:
+        raise HttpError(400, f"qop: expected one of {', '.join(auth.DIGEST_QOPS)}, got {qop!r}")
+    if algorithm not in auth.DIGEST_ALGORITHMS:
+        raise HttpError(400, f"algorithm: expected one of {', '.join(auth.DIGEST_ALGORITHMS)}, got {algorithm!r}")
+    params = auth.digest_params(ex.header("authorization"))
+    uri = ex.request.uri.decode("utf-8", "replace")
+    if params and auth.digest_ok(params, ex.method, uri, ex.body, user, password, qop, algorithm):
+        return {"authenticated": True, "user": user}
+    return json_response(
+        {"authenticated": False}, 401, [("WWW-Authenticate", auth.digest_challenge(qop, algorithm))]
+    )
+
+
+def bearer(ex: Exchange) -> Any:
+    token = auth.bearer_token(ex.header("authorization"))
+    if token is None:
+        return json_response({"authenticated": False}, 401, [("WWW-Authenticate", "Bearer")])
+    return {"authenticated": True, "token": token}
+
+
+# -- redirects ---------------------------------------------------------------------------
+
+
+def _redirect(location: str, code: int = 302) -> Response:
+    return Response(code, b"", None, [("Location", location)])
+
+
+def redirect(ex: Exchange) -> Any:
+    count = ex.int_param("n", 100)
+    if (ex.arg("absolute") or "").lower() == "true":
+        return absolute_redirect(ex)
+    if count < 1:
+        raise HttpError(400, "n: expected at least 1")
+    return relative_redirect(ex)
+
+
+def relative_redirect(ex: Exchange) -> Any:
+    count = ex.int_param("n", 100)
+    if count < 1:
+        raise HttpError(400, "n: expected at least 1")
+    return _redirect("/get" if count == 1 else f"/relative-redirect/{count - 1}")
+
+
+def absolute_redirect(ex: Exchange) -> Any:
+    count = ex.int_param("n", 100)
+    if count < 1:
+        raise HttpError(400, "n: expected at least 1")
+    return _redirect(ex.base_url + ("/get" if count == 1 else f"/absolute-redirect/{count - 1}"))
+
+
+def redirect_to(ex: Exchange) -> Any:
+    url = ex.arg("url")
+    if not url:
+        raise HttpError(400, "missing query parameter 'url'")
+    code = ex.int_arg("status_code", 302, 300, 399)
+    return _redirect(url, code)
+
+
+# -- cookies -------------------------------------------------------------------------
+
+
+def cookies(ex: Exchange) -> Any:
+    jar = {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in ex.request.received_cookies.items()
+    }
+    return {"cookies": jar}
+
+
+def _set_cookie_header(name: str, value: str) -> tuple[str, str]:
+    return ("Set-Cookie", f"{quote(name, safe='')}={quote(value, safe='')}; Path=/")
+
+
+def set_cookies(ex: Exchange) -> Any:
+    reply = _redirect("/cookies")
+    reply.headers += [_set_cookie_header(name, values[-1]) for name, values in ex.query.items()]
+    return reply
+
+
+def set_cookie(ex: Exchange) -> Any:
+    reply = _redirect("/cookies")
+    reply.headers.append(_set_cookie_header(ex.params["name"], ex.params["value"]))
+    return reply
+
+
+def delete_cookies(ex: Exchange) -> Any:
+    reply = _redirect("/cookies")
+    reply.headers += [
+        ("Set-Cookie", f"{quote(name, safe='')}=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/")
+        for name in ex.query
+    ]
+    return reply
+
+
+# -- timing and paced bodies -------------------------------------------------------------
+
+
+def _later(seconds: float, function: Callable[..., Any], *args: Any) -> Any:
+    return twisted_reactor().callLater(seconds, function, *args)
+
+
+def delay(ex: Exchange) -> Any:
+    try:
+        wanted = float(ex.params["seconds"])
+    except ValueError:
+        raise HttpError(400, f"delay: expected seconds, got {ex.params['seconds']!r}") from None
+    if not wanted >= 0:
+        raise HttpError(400, "delay: expected a non-negative number")
+    seconds = min(wanted, ex.server.settings.delay_max)
+    reply = {**with_body(ex), "method": ex.method}
+    done: Deferred[Any] = Deferred()
+    call = _later(seconds, done.callback, reply)
+    # A client that hangs up must not leave a pending timer behind.
+    ex.request.notifyFinish().addErrback(lambda _: call.cancel() if call.active() else None)
+    return done
+
+
+def _pace(ex: Exchange, pieces: Iterator[bytes], interval: float, first_delay: float = 0.0) -> Any:
+    """Write ``pieces`` one per ``interval`` seconds on the reactor, then finish."""
+    request = ex.request
+    pending: list[Any] = []
+
+    def step() -> None:
+        pending.clear()
+        if request._disconnected or request.finished:
+            return
+        piece = next(pieces, None)
+        if piece is None:
+            request.finish()
+            return
+        request.write(piece)
+        pending.append(_later(interval, step))
+
+    def cancel(_: Any) -> None:
+        for call in pending:
+            if call.active():
+                call.cancel()
+
+    request.notifyFinish().addErrback(cancel)
+    pending.append(_later(first_delay, step))
+    return STREAMING
+
+
+def _start_stream(ex: Exchange, code: int, content_type: str, length: int | None = None) -> None:
+    ex.request.setResponseCode(code)
+    ex.request.setHeader(b"Content-Type", content_type.encode())
+    if length is not None:
+        ex.request.setHeader(b"Content-Length", str(length).encode())
+
+
+def drip(ex: Exchange) -> Any:
+    cap = ex.server.settings.delay_max
+    count = ex.int_arg("numbytes", 10, 1, MAX_BYTES)
+    duration = min(ex.float_arg("duration", 2.0), cap)
+    first_delay = min(ex.float_arg("delay", 0.0), cap)
+    code = ex.int_arg("code", 200, 200, 599)
+    _start_stream(ex, code, "application/octet-stream", count)
+    return _pace(ex, iter([b"*"] * count), duration / count, first_delay)
+
+
+def stream(ex: Exchange) -> Any:
+    count = min(ex.int_param("n"), MAX_STREAM_LINES)
+    basics = ex.basics()
+    _start_stream(ex, 200, "application/json")
+    lines = (json.dumps({**basics, "id": index}).encode() + b"\n" for index in range(count))
+    return _pace(ex, lines, 0.0)
+
+
+def _random_bytes(ex: Exchange, count: int) -> bytes:
+    seed = ex.arg("seed")
+    generator = random.Random(int(seed)) if seed is not None and seed.lstrip("-").isdigit() else random.Random()
+    return generator.randbytes(count)
+
+
+def stream_bytes(ex: Exchange) -> Any:
+    count = min(ex.int_param("n"), MAX_BYTES)
+    chunk_size = ex.int_arg("chunk_size", 10 * 1024, 1, MAX_BYTES)
+    data = _random_bytes(ex, count)
+    _start_stream(ex, 200, "application/octet-stream")
+    chunks = (data[i : i + chunk_size] for i in range(0, count, chunk_size))
+    return _pace(ex, chunks, 0.0)
+
+
+def random_bytes(ex: Exchange) -> Any:
+    count = min(ex.int_param("n"), MAX_BYTES)
+    return Response(200, _random_bytes(ex, count), "application/octet-stream")
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """First range of a ``bytes=`` header as inclusive (start, end); None when unsatisfiable."""
+    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*(?:,.*)?", header)
+    if not match or (not match.group(1) and not match.group(2)):
+        return None
+    if not match.group(1):
+        start, end = max(size - int(match.group(2)), 0), size - 1
+    else:
+        start = int(match.group(1))
+        end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
+    if start >= size or start > end:
+        return None
+    return start, end
+
+
+def range_bytes(ex: Exchange) -> Any:
+    """``/range/{n}``: n bytes of ``abc...zabc...``, honouring a single Range (RFC 9110 section 14)."""
+    size = ex.int_param("n", MAX_BYTES)
+    data = bytes(ord("a") + i % 26 for i in range(size))
+    etag = f'"range{size}"'
+    common = [("ETag", etag), ("Accept-Ranges", "bytes")]
+    header = ex.header("range")
+    if header is None:
+        return Response(200, data, "application/octet-stream", common)
+    span = _parse_range(header, size)
+    if span is None:
+        return Response(416, b"", None, [*common, ("Content-Range", f"bytes */{size}")])
+    start, end = span
+    return Response(
+        206, data[start : end + 1], "application/octet-stream", [*common, ("Content-Range", f"bytes {start}-{end}/{size}")]
+    )
+
+
+# -- compression and caching -------------------------------------------------------------
+
+
+def _compressed(ex: Exchange, flag: str, encoding: str, compress: Callable[[bytes], bytes]) -> Response:
+    body = json_body({flag: True, "headers": ex.headers, "method": ex.method, "origin": ex.origin})
+    return Response(200, compress(body), "application/json", [("Content-Encoding", encoding)])
+
+
+def gzipped(ex: Exchange) -> Any:
+    return _compressed(ex, "gzipped", "gzip", gzip.compress)
+
+
+def deflated(ex: Exchange) -> Any:
+    return _compressed(ex, "deflated", "deflate", zlib.compress)
+
+
+def brotli_compressed(ex: Exchange) -> Any:
+    return _compressed(ex, "brotli", "br", brotli.compress)
+
+
+def cache(ex: Exchange) -> Any:
+    if ex.header("if-modified-since") or ex.header("if-none-match"):
+        return Response(304, b"", None)
+    return json_response(
+        ex.basics(), headers=[("Last-Modified", formatdate(usegmt=True)), ("ETag", f'"{uuid.uuid4().hex}"')]
+    )
+
+
+def cache_control(ex: Exchange) -> Any:
+    seconds = ex.int_param("seconds")
+    return json_response(ex.basics(), headers=[("Cache-Control", f"public, max-age={seconds}")])
+
+
+def _etag_list(header: str) -> list[str]:
+    return [tag.strip().removeprefix("W/").strip('"') for tag in header.split(",") if tag.strip()]
+
+
+def etag(ex: Exchange) -> Any:
+    """``/etag/{etag}``: If-None-Match (304) and If-Match (412) per RFC 9110 section 13.1."""
+    tag = ex.params["etag"]
+    headers = [("ETag", f'"{tag}"')]
+    if_none_match, if_match = ex.header("if-none-match"), ex.header("if-match")
+    if if_none_match is not None and ({tag, "*"} & set(_etag_list(if_none_match))):
+        return Response(304, b"", None, headers)
+    if if_match is not None and not ({tag, "*"} & set(_etag_list(if_match))):
+        return Response(412, b"", None, headers)
+    return json_response(ex.basics(), headers=headers)
+
+
+# -- formats -------------------------------------------------------------------------------
+
+
+def _fixed(body: bytes, content_type: str) -> Handler:
+    return lambda ex: Response(200, body, content_type)
+
+
+def json_sample(ex: Exchange) -> Any:
+    return samples.SLIDESHOW_JSON
+
+
+def image(ex: Exchange) -> Any:
+    kind = ex.params.get("kind")
+    if kind is None:
+        accept = ex.header("accept", "") or ""
+        kind = next((name for name, (ctype, _) in samples.IMAGES.items() if ctype in accept), None)
+        if kind is None and ("image/*" in accept or "*/*" in accept or not accept):
+            kind = "png"
+        if kind is None:
+            return json_response({"message": "Client did not request a supported media type.", "accept": list(
+                ctype for ctype, _ in samples.IMAGES.values())}, 406)
+    if kind not in samples.IMAGES:
+        raise HttpError(404, f"no image of type {kind!r} (known: {', '.join(samples.IMAGES)})")
+    content_type, body = samples.IMAGES[kind]
+    return Response(200, body, content_type)
+
+
+def feed(ex: Exchange) -> Any:
+    return Response(200, samples.rss_feed(ex.base_url), "application/rss+xml; charset=utf-8")
+
+
+# -- uploads (ours, not httpbin's) -----------------------------------------------------------
+
+
+def upload_form(ex: Exchange) -> Any:
+    if "application/json" in (ex.header("accept") or ""):
+        return {"files": ex.server.uploads.list()}
+    return Response(200, samples.UPLOAD_FORM, "text/html; charset=utf-8")
+
+
+def upload(ex: Exchange) -> Any:
+    content_type = ex.header("content-type", "") or ""
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise HttpError(415, "expected a multipart/form-data body")
+    limit = ex.server.settings.upload_max
+    if len(ex.body) > limit:
+        raise HttpError(413, f"upload larger than {limit} bytes")
+    stored = []
+    for part in multipart_parts(content_type, ex.body):
+        if part.filename is None:
+            continue
+        saved = ex.server.uploads.save(part.name, part.filename, part.content_type, part.data)
+        ex.server.record(
+            "file", ex.origin, filename=saved.filename, size=saved.size, sha256=saved.sha256
+        )
+        stored.append(saved.__dict__)
+    if not stored:
+        raise HttpError(400, "no file parts in the upload (give each part a filename)")
+    return json_response({"files": stored}, 201)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(("GET",), "/get", get, "the request's args, headers, origin and url"),
+    Route(("POST",), "/post", with_body, "also form, files, data and json of the body"),
+    Route(("PUT",), "/put", with_body, "like /post"),
+    Route(("PATCH",), "/patch", with_body, "like /post"),
+    Route(("DELETE",), "/delete", with_body, "like /post"),
+    Route(ANY, "/anything", anything, "any method: like /post plus method"),
+    Route(ANY, "/anything/{rest*}", anything, "any method and path below"),
+    Route(("GET",), "/headers", headers, "the request headers"),
+    Route(("GET",), "/ip", ip, "the client address"),
+    Route(("GET",), "/user-agent", user_agent, "the User-Agent header"),
+    Route(("GET",), "/uuid", new_uuid, "a random UUID4"),
+    Route(ANY, "/status/{codes}", status, "that status, or one of a weighted list 200:0.9,500:0.1"),
+    Route(("GET", "POST"), "/response-headers", response_headers, "response headers from the query"),
+    Route(("GET",), "/basic-auth/{user}/{password}", basic_auth, "Basic auth; 401 otherwise"),
+    Route(("GET",), "/hidden-basic-auth/{user}/{password}", hidden_basic_auth, "Basic auth; 404 otherwise"),
+    Route(ANY, "/digest-auth/{qop}/{user}/{password}", digest_auth, "Digest auth (MD5)"),
+    Route(ANY, "/digest-auth/{qop}/{user}/{password}/{algorithm}", digest_auth, "Digest auth, MD5|SHA-256|SHA-512"),
+    Route(("GET",), "/bearer", bearer, "Bearer token auth; 401 otherwise"),
+    Route(("GET",), "/redirect/{n}", redirect, "302 n times, then /get (?absolute=true)"),
+    Route(("GET",), "/relative-redirect/{n}", relative_redirect, "302 n times with relative Locations"),
+    Route(("GET",), "/absolute-redirect/{n}", absolute_redirect, "302 n times with absolute Locations"),
+    Route(ANY, "/redirect-to", redirect_to, "redirect to ?url= with ?status_code="),
+    Route(("GET",), "/cookies", cookies, "the cookies sent"),
+    Route(("GET",), "/cookies/set", set_cookies, "set cookies from the query, redirect to /cookies"),
+    Route(("GET",), "/cookies/set/{name}/{value}", set_cookie, "set one cookie, redirect to /cookies"),
+    Route(("GET",), "/cookies/delete", delete_cookies, "expire the named cookies, redirect to /cookies"),
+    Route(ANY, "/delay/{seconds}", delay, "answer after that many seconds (capped by delay_max)"),
+    Route(("GET",), "/drip", drip, "numbytes bytes over duration seconds after delay (?code=)"),
+    Route(("GET",), "/stream/{n}", stream, "n JSON lines, chunked"),
+    Route(("GET",), "/stream-bytes/{n}", stream_bytes, "n random bytes, chunked (?seed=&chunk_size=)"),
+    Route(("GET",), "/bytes/{n}", random_bytes, "n random bytes (?seed=)"),
+    Route(("GET",), "/range/{n}", range_bytes, "n bytes honouring Range"),
+    Route(("GET",), "/gzip", gzipped, "gzip-encoded JSON"),
+    Route(("GET",), "/deflate", deflated, "deflate-encoded JSON"),
+    Route(("GET",), "/brotli", brotli_compressed, "brotli-encoded JSON"),
+    Route(("GET",), "/cache", cache, "304 when If-Modified-Since or If-None-Match is sent"),
+    Route(("GET",), "/cache/{seconds}", cache_control, "Cache-Control: public, max-age=seconds"),
+    Route(("GET",), "/etag/{etag}", etag, "ETag with If-None-Match / If-Match"),
+    Route(("GET",), "/html", _fixed(samples.HTML, "text/html; charset=utf-8"), "an HTML page"),
+    Route(("GET",), "/json", json_sample, "a JSON document"),
+    Route(("GET",), "/xml", _fixed(samples.XML, "application/xml"), "an XML document"),
+    Route(("GET",), "/robots.txt", _fixed(samples.ROBOTS_TXT, "text/plain"), "robots.txt"),
+    Route(("GET",), "/deny", _fixed(samples.DENY, "text/plain"), "what robots.txt denies"),
+    Route(("GET",), "/encoding/utf8", _fixed(samples.UTF8_HTML, "text/html; charset=utf-8"), "UTF-8 HTML"),
+    Route(("GET",), "/image", image, "an image chosen by Accept"),
+    Route(("GET",), "/image/{kind}", image, "png, jpeg, svg or webp"),
+    Route(("GET",), "/forms/post", _fixed(samples.FORMS_POST, "text/html; charset=utf-8"), "an HTML form posting to /post"),
+    Route(("GET",), "/feed.rss", feed, "an RSS 2.0 feed"),
+    Route(("GET",), "/upload", upload_form, "an upload form (JSON list of uploads with Accept: application/json)"),
+    Route(("POST", "PUT"), "/upload", upload, "store multipart file parts under the data dir"),
+)

@@ -1,0 +1,211 @@
+"""The HTTP site: one Twisted resource in front of everything the server answers.
+
+Per request, in this order (RFC 9110 semantics, HTTP/1.1 framing by Twisted: keep-alive,
+chunked bodies both ways, HEAD):
+
+1. wire trace of the request line and headers;
+2. fault rules matched against the path: ``delay`` (params.seconds) postpones
+   everything below on the reactor; ``status`` (params.code, optional params.body)
+   answers instead of the endpoint; ``disconnect`` drops the connection;
+3. ``/static/...`` (Twisted's File: directory listings, Range, conditional GET) and
+   ``/cgi-bin/...`` (Twisted's CGI runner) are handed to those resources;
+4. everything else goes through the route table in routes.py.
+
+The journal entry and the status-line trace are written when the request finishes
+(:meth:`HttpSite.log`), so they cover every path above, streams and CGI included.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+from twisted.web import resource, server, static, twcgi
+
+from ..core.loop import twisted_reactor
+from .exchange import STREAMING, Exchange, HttpError, Response, json_body
+from .routes import ROUTES
+
+if TYPE_CHECKING:
+    from .server import HttpServer
+
+CORS_HEADERS = (
+    (b"Access-Control-Allow-Origin", b"*"),
+    (b"Access-Control-Allow-Credentials", b"true"),
+)
+PREFLIGHT_HEADERS = (
+    (b"Access-Control-Allow-Methods", b"GET, POST, PUT, DELETE, PATCH, OPTIONS"),
+    (b"Access-Control-Max-Age", b"3600"),
+)
+
+
+def client_of(request: Any) -> str:
+    address = request.getClientAddress()
+    host = getattr(address, "host", str(address))
+    return f"{host}:{getattr(address, 'port', '')}"
+
+
+class HttpRoot(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, http: HttpServer):
+        super().__init__()
+        self.http = http
+        self.routes = [(route, route.compile()) for route in ROUTES]
+        self.static = static.File(str(http.static_dir))
+        self.cgi = twcgi.CGIDirectory(str(http.cgi_dir))
+
+    # -- entry ------------------------------------------------------------------------
+    def render(self, request: Any) -> Any:
+        peer = client_of(request)
+        self._trace_request(request, peer)
+        path = request.path.decode("utf-8", "replace")
+        rule = self.http.core.faults.check(self.http.name, path, peer, actions=("delay",))
+        if rule is None:
+            return self._serve(request, path, peer)
+        seconds = float(rule.params.get("seconds", 1.0))
+        call = twisted_reactor().callLater(seconds, self._serve, request, path, peer, True)
+        request.notifyFinish().addErrback(lambda _: call.cancel() if call.active() else None)
+        return server.NOT_DONE_YET
+
+    def _trace_request(self, request: Any, peer: str) -> None:
+        wire = self.http.wire
+        if not wire.enabled:
+            return
+        lines = [b" ".join((request.method, request.uri, request.clientproto)).decode("latin-1")]
+        for name, values in request.requestHeaders.getAllRawHeaders():
+            lines += [f"{name.decode('latin-1')}: {value.decode('latin-1')}" for value in values]
+        wire.received(peer, "\n".join(lines))
+
+    def _serve(self, request: Any, path: str, peer: str, deferred: bool = False) -> Any:
+        try:
+            body = self._dispatch(request, path, peer)
+        except Exception:  # noqa: BLE001 - one broken handler must not take the site down
+            self.http.log.exception("error answering %s %s", request.method, path)
+            body = self._reply(request, Response(500, json_body({"error": "internal server error"})))
+        if deferred and body is not server.NOT_DONE_YET:
+            self._send(request, body)
+        return body
+
+    # -- dispatch ---------------------------------------------------------------------
+    def _dispatch(self, request: Any, path: str, peer: str) -> Any:
+        for name, value in CORS_HEADERS:
+            request.setHeader(name, value)
+        rule = self.http.core.faults.check(self.http.name, path, peer, actions=("status", "disconnect"))
+        if rule is not None and rule.action == "disconnect":
+            request.channel.transport.abortConnection()
+            return server.NOT_DONE_YET
+        if rule is not None:
+            code = int(rule.params.get("code", 500))
+            text = rule.params.get("body")
+            body = text.encode() if isinstance(text, str) else json_body({"error": "injected fault", "rule": rule.id})
+            return self._reply(request, Response(code, body, "application/json" if text is None else "text/plain"))
+        if request.method == b"OPTIONS":
+            for name, value in PREFLIGHT_HEADERS:
+                request.setHeader(name, value)
+            requested = request.getHeader(b"access-control-request-headers")
+            if requested:
+                request.setHeader(b"Access-Control-Allow-Headers", requested)
+            return self._reply(request, Response(200, b"", None))
+        for prefix, mounted in ((b"static", self.static), (b"cgi-bin", self.cgi)):
+            if request.postpath and request.postpath[0] == prefix:
+                request.prepath.append(request.postpath.pop(0))
+                return resource.getChildForRequest(mounted, request).render(request)
+        return self._route(request, path)
+
+    def _route(self, request: Any, path: str) -> Any:
+        method = request.method.decode("ascii", "replace")
+        allowed: set[str] = set()
+        for route, pattern in self.routes:
+            found = pattern.match(path)
+            if not found:
+                continue
+            if method not in route.methods and not (method == "HEAD" and "GET" in route.methods):
+                allowed.update(route.methods)
+                continue
+            return self._run(request, route.handler, Exchange(request, self.http, found.groupdict()))
+        if allowed:
+            request.setHeader(b"Allow", ", ".join(sorted(allowed)).encode())
+            return self._reply(request, self._error(405, f"method {method} not allowed on {path}"))
+        return self._reply(request, self._error(404, f"no such endpoint: {path}"))
+
+    def _run(self, request: Any, handler: Any, exchange: Exchange) -> Any:
+        try:
+            outcome = handler(exchange)
+        except HttpError as error:
+            return self._reply(request, self._error(error.status, error.message))
+        if outcome is STREAMING:
+            return server.NOT_DONE_YET
+        if isinstance(outcome, Deferred):
+            outcome.addCallbacks(
+                lambda value: self._send(request, self._reply(request, value)),
+                lambda failure: self._failed(request, failure),
+            )
+            return server.NOT_DONE_YET
+        return self._reply(request, outcome)
+
+    def _failed(self, request: Any, failure: Failure) -> None:
+        self.http.log.error("error answering %s %s: %s", request.method, request.path, failure.getErrorMessage())
+        self._send(request, self._reply(request, self._error(500, "internal server error")))
+
+    # -- replies ------------------------------------------------------------------------
+    @staticmethod
+    def _error(status: int, message: str) -> Response:
+        return Response(status, json_body({"error": message}))
+
+    @staticmethod
+    def _reply(request: Any, outcome: Any) -> bytes:
+        reply = outcome if isinstance(outcome, Response) else Response(200, json_body(outcome))
+        request.setResponseCode(reply.status)
+        if reply.content_type:
+            request.setHeader(b"Content-Type", reply.content_type.encode())
+        for name, value in reply.headers:
+            request.responseHeaders.addRawHeader(name.encode("latin-1"), value.encode("latin-1"))
+        return reply.body
+
+    @staticmethod
+    def _send(request: Any, body: bytes) -> None:
+        """Finish a request answered later (what Request.render does for a direct answer)."""
+        if request._disconnected or request.finished:
+            return
+        request.setHeader(b"Content-Length", str(len(body)).encode())
+        request.write(body)
+        request.finish()
+
+
+class HttpSite(server.Site):
+    """A Site whose access log is the event journal and the wire trace."""
+
+    def __init__(self, http: HttpServer):
+        super().__init__(HttpRoot(http))
+        self.http = http
+        self.noisy = False
+
+    def log(self, request: Any) -> None:
+        peer = client_of(request)
+        status_line = f"{request.clientproto.decode('latin-1')} {request.code} {request.code_message.decode('latin-1')}"
+        self.http.wire.sent(peer, status_line)
+        self.http.record(
+            "request",
+            peer,
+            method=request.method.decode("latin-1"),
+            path=request.path.decode("utf-8", "replace"),
+            status=request.code,
+            bytes=request.sentLength,
+            request_bytes=_request_size(request),
+            headers=sorted(name.decode("latin-1").lower() for name, _ in request.requestHeaders.getAllRawHeaders()),
+            tls=bool(request.isSecure()),
+        )
+
+
+def _request_size(request: Any) -> int:
+    content = request.content
+    if content is None:
+        return 0
+    try:
+        content.seek(0, 2)
+        return int(content.tell())
+    except (OSError, ValueError):
+        return 0
+

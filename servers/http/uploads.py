@@ -1,0 +1,72 @@
+"""UploadStore: files received by ``POST /upload``, kept under ``<data_dir>/http/uploads``.
+
+Rules: a client is told a file is stored only after it is durable (written to a temp
+file in the same directory, fsynced, renamed over the final name, directory fsynced),
+and a client-supplied file name can never leave the directory: only its last path
+component is kept, reduced to a safe character set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_filename(name: str | None) -> str:
+    """The last component of ``name`` (either slash), safe characters only, never empty or dotted."""
+    base = re.split(r"[/\\]", name or "")[-1]
+    cleaned = _UNSAFE.sub("_", base).lstrip(".")[:200]
+    return cleaned or "upload.bin"
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    field: str
+    filename: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+class UploadStore:
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def save(self, field: str, client_name: str | None, content_type: str, data: bytes) -> StoredFile:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = safe_filename(client_name)
+        target = self.directory / name
+        # Belt and braces: the name is already one safe component.
+        if target.resolve().parent != self.directory.resolve():
+            raise ValueError(f"refusing upload name {client_name!r}")
+        handle, temp_name = tempfile.mkstemp(prefix=".upload-", dir=self.directory)
+        try:
+            with os.fdopen(handle, "wb") as temp:
+                temp.write(data)
+                temp.flush()
+                os.fsync(temp.fileno())
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        directory_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(directory_fd)
+        finally:
+            os.close(directory_fd)
+        return StoredFile(field, name, len(data), hashlib.sha256(data).hexdigest(), content_type)
+
+    def list(self) -> list[dict[str, object]]:
+        if not self.directory.is_dir():
+            return []
+        return [
+            {"filename": path.name, "size": path.stat().st_size}
+            for path in sorted(self.directory.iterdir())
+            if path.is_file() and not path.name.startswith(".upload-")
+        ]
