@@ -1,0 +1,1211 @@
+"""ImapServer: IMAP4rev1 (RFC 3501) on twisted.mail.imap4, over the shared MailStore.
+
+This room owns the IMAP side only: the session state Twisted's ``IMAP4Server`` leaves
+to its ``IAccount``/``IMailbox``/``IMessage`` providers, and the protocol fixes a sync
+client needs. Messages, flags, UIDs and folders live in :class:`~servers.mail.store.MailStore`
+(Maildir), shared with SMTP and POP3.
+
+What is ours rather than Twisted's, and why:
+
+- **A per-session view.** A selected folder is a snapshot of (UID, key, flags) taken at
+  SELECT. Sequence numbers only move when this session tells the client: new mail is
+  announced with ``* n EXISTS`` (at once while idling, else before the next tagged
+  reply), messages removed elsewhere (POP3 DELE, another IMAP session) with
+  ``* n EXPUNGE`` only where RFC 3501 7.4.1 allows it (not during FETCH, STORE, SEARCH).
+- **Byte-exact sections.** ``BODY[...]`` sections, partial ``<start.length>`` fetches
+  and ``RFC822.HEADER`` are cut from the stored bytes (Twisted re-formats headers and
+  ignores partial ranges), and a non-PEEK fetch sets ``\\Seen`` as RFC 3501 asks.
+- **SEARCH** is evaluated here (all RFC 3501 keys, dates by day, KEYWORD).
+- **SELECT** also reports ``UIDNEXT``, ``PERMANENTFLAGS`` and ``UNSEEN``; **UIDPLUS**
+  (RFC 4315: APPENDUID, COPYUID, UID EXPUNGE), **MOVE** (RFC 6851), **UNSELECT**
+  (RFC 3691), **IDLE** (RFC 2177), ``AUTHENTICATE PLAIN`` with SASL-IR (RFC 4959),
+  and plain-text ``LOGIN`` without STARTTLS (a local test server: no LOGINDISABLED).
+
+Mailbox names use ``/`` as hierarchy delimiter, like the store; INBOX is
+case-insensitive. Subscriptions are kept in memory per server (every folder starts
+subscribed), which is all LSUB-based clients need.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import email.header
+import email.parser
+import email.policy
+import email.utils
+import io
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from twisted.cred.error import UnauthorizedLogin
+from twisted.internet import defer, protocol
+from twisted.mail import imap4
+from twisted.mail.imap4 import (
+    IAccount,
+    ICloseableMailbox,
+    IllegalClientResponse,
+    IMailbox,
+    IMailboxInfo,
+    IMessage,
+    IMessageFile,
+    IMessagePart,
+    INamespacePresenter,
+    ISearchableMailbox,
+    MailboxException,
+    parseIdList,
+)
+from zope.interface import implementer
+
+from ..core.config import PORT, Option
+from ..core.lifecycle import probe_greeting
+from ..core.loop import twisted_reactor
+from ..core.twisted_listen import TwistedServer, peer_of
+from .store import INBOX, MailStore, MailStoreError, MessageInfo, NoSuchFolder, NoSuchMessage
+
+DELIMITER = "/"
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+FOLDER_FLAGS = (*SYSTEM_FLAGS, "$Forwarded")
+PERMANENT_FLAGS = (*FOLDER_FLAGS, "\\*")
+
+# Commands during which an untagged EXPUNGE must not be sent (RFC 3501 7.4.1), and
+# commands that end with no folder selected (nothing to report for it).
+NO_EXPUNGE_VERBS = frozenset({b"FETCH", b"STORE", b"SEARCH"})
+NO_UPDATE_VERBS = frozenset({b"SELECT", b"EXAMINE", b"CLOSE", b"UNSELECT", b"LOGOUT"})
+# Secret by position: the SASL response lines and a LOGIN password sent as a literal.
+CREDENTIAL_VERBS = frozenset({b"LOGIN", b"AUTHENTICATE"})
+
+DEFAULT_FAULT_REPLY = "NO [UNAVAILABLE] fault injected"
+DEFAULT_FAULT_DELAY = 1.0
+
+
+def _folder_key(name: str) -> str:
+    return INBOX if name.upper() == INBOX else name
+
+
+# -- messages: byte-exact MIME sections -------------------------------------------------
+
+
+@implementer(IMessagePart)
+class MessagePart:
+    """A message or MIME part over its raw CRLF bytes; sections are slices of them.
+
+    ``getSize``/``getBodyFile`` describe the body (what BODYSTRUCTURE counts); the
+    whole message's size is ``len(raw)``.
+    """
+
+    def __init__(self, raw: bytes):
+        self.raw = raw
+        end = raw.find(b"\r\n\r\n")
+        if raw.startswith(b"\r\n"):
+            self.header, self.body = b"\r\n", raw[2:]
+        elif end < 0:
+            self.header, self.body = raw + (b"" if raw.endswith(b"\r\n") else b"\r\n") + b"\r\n", b""
+        else:
+            self.header, self.body = raw[: end + 4], raw[end + 4 :]
+        self._parsed = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(self.header)
+        self._subparts: list[MessagePart] | None = None
+
+    # -- IMessagePart, as Twisted's ENVELOPE/BODYSTRUCTURE code reads it
+    def getHeaders(self, negate: bool, *names: str) -> dict[str, str]:
+        wanted = {name.lower() for name in names}
+        headers: dict[str, str] = {}
+        for name, value in self._parsed.items():
+            key = name.lower()
+            if names and (key in wanted) == negate:
+                continue
+            headers.setdefault(key, _unfold(value))
+        # RFC 2045 defaults, so BODYSTRUCTURE never has NIL where the grammar needs a string.
+        for key, default in (
+            ("content-type", self._parsed.get_default_type() + "; charset=us-ascii"),
+            ("content-transfer-encoding", "7BIT"),
+        ):
+            if key not in headers and (not names or (key in wanted) != negate):
+                headers[key] = default
+        return headers
+
+    def getBodyFile(self) -> io.BytesIO:
+        return io.BytesIO(self.body)
+
+    def getSize(self) -> int:
+        return len(self.body)
+
+    def isMultipart(self) -> bool:
+        return self._parsed.get_content_maintype() == "multipart"
+
+    def getSubPart(self, part: int) -> MessagePart:
+        if self.is_message():
+            if part != 0:
+                raise IndexError(part)
+            return MessagePart(self.body)
+        return self.subparts()[part]
+
+    # -- sections
+    def is_message(self) -> bool:
+        return self._parsed.get_content_type() == "message/rfc822"
+
+    def subparts(self) -> list[MessagePart]:
+        """The parts between the boundary lines, cut from the raw body (RFC 2046 5.1.1)."""
+        if self._subparts is None:
+            self._subparts = []
+            boundary = self._parsed.get_param("boundary") if self.isMultipart() else None
+            if isinstance(boundary, str) and boundary:
+                delimiter = b"\r\n--" + boundary.encode("utf-8", "surrogateescape")
+                text = b"\r\n" + self.body
+                starts = [m.start() for m in re.finditer(re.escape(delimiter) + rb"(--)?[ \t]*(?=\r\n|$)", text)]
+                for here, following in zip(starts, starts[1:], strict=False):
+                    if text[here + len(delimiter) : here + len(delimiter) + 2] == b"--":
+                        break
+                    line_end = text.find(b"\r\n", here + 2)
+                    self._subparts.append(MessagePart(text[line_end + 2 : following]))
+        return self._subparts
+
+    def section(self, path: Iterable[int], specifier: str, fields: Iterable[bytes] = (), negate: bool = False) -> bytes:
+        """The bytes of ``BODY[path.specifier]`` (path 0-based, specifier "", HEADER, TEXT, MIME...).
+
+        :raises LookupError: for a part the message does not have.
+        """
+        part: MessagePart = self
+        path = list(path)
+        for index in path:
+            if part.is_message():
+                part = MessagePart(part.body)
+            if part.isMultipart():
+                try:
+                    part = part.subparts()[index]
+                except IndexError:
+                    raise LookupError("no such body part") from None
+            elif index != 0:
+                raise LookupError("no such body part")
+        if specifier == "MIME":
+            return part.header
+        if not specifier:
+            return part.raw if not path else part.body
+        if path:
+            if not part.is_message():
+                raise LookupError("HEADER/TEXT of a part that is not a message")
+            part = MessagePart(part.body)
+        if specifier == "TEXT":
+            return part.body
+        if specifier == "HEADER" and not fields:
+            return part.header
+        return _header_fields(part.header, {f.decode("ascii", "replace").lower() for f in fields}, negate)
+
+
+def _unfold(value: str) -> str:
+    return re.sub(r"\r?\n(?=[ \t])", "", str(value))
+
+
+def _header_fields(header: bytes, wanted: set[str], negate: bool) -> bytes:
+    """The header lines (with their continuations) whose names are (not) in ``wanted``."""
+    kept: list[bytes] = []
+    keeping = False
+    for line in header.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t"):
+            if keeping:
+                kept.append(line)
+            continue
+        name = line.split(b":", 1)[0].strip().decode("ascii", "replace").lower()
+        keeping = bool(line) and (name in wanted) != negate
+        if keeping:
+            kept.append(line)
+    return b"".join(line + b"\r\n" for line in kept) + b"\r\n"
+
+
+@implementer(IMessage, IMessageFile)
+class StoredMessage(MessagePart):
+    """One message of a folder as a session sees it: stored bytes plus UID and flags."""
+
+    def __init__(self, info: MessageInfo, raw: bytes, recent: bool):
+        super().__init__(raw)
+        self.info = info
+        self.recent = recent
+
+    def getUID(self) -> int:
+        return self.info.uid
+
+    def getFlags(self) -> list[str]:
+        return sorted(self.info.flags) + (["\\Recent"] if self.recent else [])
+
+    def getInternalDate(self) -> str:
+        return email.utils.formatdate(self.info.internal_date, usegmt=True)
+
+    def open(self) -> io.BytesIO:
+        return io.BytesIO(self.raw)
+
+
+# -- SEARCH (RFC 3501 6.4.4) ------------------------------------------------------------
+
+# Keys that test one flag: key -> (flag, wanted).
+SEARCH_FLAG_KEYS = {
+    "ANSWERED": ("\\Answered", True),
+    "DELETED": ("\\Deleted", True),
+    "DRAFT": ("\\Draft", True),
+    "FLAGGED": ("\\Flagged", True),
+    "SEEN": ("\\Seen", True),
+    "UNANSWERED": ("\\Answered", False),
+    "UNDELETED": ("\\Deleted", False),
+    "UNDRAFT": ("\\Draft", False),
+    "UNFLAGGED": ("\\Flagged", False),
+    "UNSEEN": ("\\Seen", False),
+}
+SEARCH_HEADER_KEYS = {"BCC": "bcc", "CC": "cc", "FROM": "from", "SUBJECT": "subject", "TO": "to"}
+SEARCH_DATE_KEYS = {"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"}
+
+
+class SearchQuery:
+    """Evaluates a parsed search program (``imap4.parseNestedParens``) against messages."""
+
+    def __init__(self, program: list[Any], last_seq: int, last_uid: int):
+        self.program = program
+        self.last_seq = last_seq
+        self.last_uid = last_uid
+
+    def matches(self, seq: int, message: StoredMessage) -> bool:
+        terms = list(self.program)
+        result = True
+        while terms:
+            result = self._one(terms, seq, message) and result
+        return result
+
+    def _one(self, terms: list[Any], seq: int, message: StoredMessage) -> bool:
+        """Pop one key with its arguments from ``terms``; whether ``message`` matches it."""
+        term = terms.pop(0)
+        if isinstance(term, list):
+            inner = list(term)
+            result = True
+            while inner:
+                result = self._one(inner, seq, message) and result
+            return result
+        key = _text(term).upper()
+        if key in ("ALL",):
+            return True
+        if key[:1].isdigit() or key[:1] == "*":
+            return seq in _message_set(term, self.last_seq)
+        if key in SEARCH_FLAG_KEYS:
+            flag, wanted = SEARCH_FLAG_KEYS[key]
+            return _has_flag(message, flag) == wanted
+        if key in ("NEW", "OLD", "RECENT"):
+            return {"NEW": message.recent and not _has_flag(message, "\\Seen"), "OLD": not message.recent}.get(
+                key, message.recent
+            )
+        if key == "NOT":
+            return not self._one(terms, seq, message)
+        if key == "OR":
+            first = self._one(terms, seq, message)
+            second = self._one(terms, seq, message)
+            return first or second
+        argument = _text(self._argument(terms, key))
+        if key in ("KEYWORD", "UNKEYWORD"):
+            return _has_flag(message, argument) == (key == "KEYWORD")
+        if key in SEARCH_HEADER_KEYS:
+            return _contains(_header_text(message, SEARCH_HEADER_KEYS[key]), argument)
+        if key == "HEADER":
+            value = _text(self._argument(terms, key))
+            header = _header_text(message, argument.lower())
+            return header is not None and _contains(header, value)
+        if key == "BODY":
+            return argument.lower().encode("utf-8") in message.body.lower()
+        if key == "TEXT":
+            return argument.lower().encode("utf-8") in message.raw.lower()
+        if key in ("LARGER", "SMALLER"):
+            size = _number(argument, key)
+            return len(message.raw) > size if key == "LARGER" else len(message.raw) < size
+        if key == "UID":
+            return message.getUID() in _message_set(argument.encode(), self.last_uid)
+        if key in SEARCH_DATE_KEYS:
+            return _date_matches(key, argument, message)
+        raise IllegalClientResponse(f"unknown search key {key}")
+
+    @staticmethod
+    def _argument(terms: list[Any], key: str) -> Any:
+        if not terms or isinstance(terms[0], list):
+            raise IllegalClientResponse(f"search key {key} needs an argument")
+        return terms.pop(0)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _number(text: str, key: str) -> int:
+    if not text.isdigit():
+        raise IllegalClientResponse(f"{key} needs a number, got {text!r}")
+    return int(text)
+
+
+def _has_flag(message: StoredMessage, flag: str) -> bool:
+    return flag.lower() in {f.lower() for f in message.getFlags()}
+
+
+def _contains(haystack: str | None, needle: str) -> bool:
+    return haystack is not None and needle.lower() in haystack.lower()
+
+
+def _header_text(message: StoredMessage, name: str) -> str | None:
+    values = message._parsed.get_all(name)
+    if not values:
+        return None
+    decoded = []
+    for value in values:
+        try:
+            decoded.append(str(email.header.make_header(email.header.decode_header(_unfold(value)))))
+        except (ValueError, LookupError, UnicodeError):
+            decoded.append(_unfold(value))
+    return "\n".join(decoded)
+
+
+def _date_matches(key: str, argument: str, message: StoredMessage) -> bool:
+    try:
+        wanted = datetime.datetime.strptime(argument.strip(), "%d-%b-%Y").date()
+    except ValueError:
+        raise IllegalClientResponse(f"{key} needs a date like 1-Feb-1994, got {argument!r}") from None
+    if key.startswith("SENT"):
+        sent = message._parsed.get("date")
+        try:
+            day = email.utils.parsedate_to_datetime(_unfold(sent)).date() if sent else None
+        except (TypeError, ValueError):
+            day = None
+        if day is None:
+            return False
+        key = key[4:]
+    else:
+        day = datetime.datetime.fromtimestamp(message.info.internal_date, datetime.UTC).date()
+    return {"BEFORE": day < wanted, "ON": day == wanted, "SINCE": day >= wanted}[key]
+
+
+class NumberRanges:
+    """A sequence set or UID set with ``*`` resolved; ``n in ranges`` without expanding it
+    (clients send ``1:4294967295``)."""
+
+    def __init__(self, message_set: Any, last: int):
+        self.ranges = []
+        for low, high in message_set.ranges:
+            low = last if low is None else low
+            high = last if high is None else high
+            self.ranges.append((min(low, high), max(low, high)))
+
+    def __contains__(self, number: object) -> bool:
+        return isinstance(number, int) and any(low <= number <= high for low, high in self.ranges)
+
+
+def _message_set(text: bytes | str, last: int) -> NumberRanges:
+    raw = text.encode() if isinstance(text, str) else text
+    try:
+        message_set = parseIdList(raw)
+    except (imap4.IllegalIdentifierError, ValueError) as error:
+        raise IllegalClientResponse(f"bad message set {raw!r}: {error}") from None
+    return NumberRanges(message_set, last)
+
+
+# -- folders ------------------------------------------------------------------------------
+
+
+@implementer(IMailboxInfo)
+class FolderListing:
+    """A LIST/LSUB entry: name attributes (not message flags, which SELECT reports)."""
+
+    def __init__(self, attributes: Iterable[str]):
+        self.attributes = list(attributes)
+
+    def getFlags(self) -> list[str]:
+        return self.attributes
+
+    def getHierarchicalDelimiter(self) -> str:
+        return DELIMITER
+
+
+@implementer(IMailbox, ICloseableMailbox, ISearchableMailbox)
+class SelectedFolder:
+    """A session's view of one folder: the message list the client's sequence numbers index."""
+
+    def __init__(self, account: MailAccount, folder: str, writeable: bool):
+        self.account = account
+        self.mail_store = account.store
+        self.user = account.user
+        self.folder = _folder_key(folder)
+        self.writeable = writeable
+        self.view: list[MessageInfo] = self.mail_store.messages(self.user, self.folder)
+        self.recent_uids = {info.uid for info in self.view if info.recent}
+        self.uidvalidity = self.mail_store.uidvalidity(self.user, self.folder)
+        self.listeners: list[Any] = []
+        self.changed = False  # the store announced something since the last sync
+
+    # -- IMailboxInfo / IMailbox state
+    def getFlags(self) -> list[str]:
+        return list(FOLDER_FLAGS)
+
+    def getHierarchicalDelimiter(self) -> str:
+        return DELIMITER
+
+    def getUIDValidity(self) -> int:
+        return self.uidvalidity
+
+    def getUIDNext(self) -> int:
+        last = self.view[-1].uid if self.view else 0
+        return max(self.mail_store.next_uid(self.user, self.folder), last + 1)
+
+    def getUID(self, message: int) -> int:
+        return self.view[message - 1].uid
+
+    def getMessageCount(self) -> int:
+        return len(self.view)
+
+    def getRecentCount(self) -> int:
+        return sum(1 for info in self.view if info.uid in self.recent_uids)
+
+    def getUnseenCount(self) -> int:
+        return sum(1 for info in self.view if "\\Seen" not in info.flags)
+
+    def first_unseen(self) -> int | None:
+        return next((seq for seq, info in enumerate(self.view, 1) if "\\Seen" not in info.flags), None)
+
+    def isWriteable(self) -> bool:
+        return self.writeable
+
+    def destroy(self) -> None:
+        raise MailboxException("use DELETE")
+
+    def requestStatus(self, names: Iterable[str]) -> dict[str, int]:
+        fresh = self.mail_store.messages(self.user, self.folder)
+        values = {
+            "MESSAGES": len(fresh),
+            "RECENT": sum(1 for info in fresh if info.recent),
+            "UIDNEXT": self.mail_store.next_uid(self.user, self.folder),
+            "UIDVALIDITY": self.uidvalidity,
+            "UNSEEN": sum(1 for info in fresh if "\\Seen" not in info.flags),
+        }
+        return {name.upper(): values[name.upper()] for name in names if name.upper() in values}
+
+    def addListener(self, listener: Any) -> None:
+        self.listeners.append(listener)
+        self.account.server.watch(self)
+
+    def removeListener(self, listener: Any) -> None:
+        if listener in self.listeners:
+            self.listeners.remove(listener)
+        if not self.listeners:
+            self.account.server.unwatch(self)
+
+    def close(self) -> None:
+        self.listeners.clear()
+        self.account.server.unwatch(self)
+
+    # -- messages
+    def sequence_numbers(self, messages: Any, uid: bool) -> list[int]:
+        """The 1-based positions in the view that ``messages`` (a MessageSet) names."""
+        if not self.view:
+            return []
+        if uid:
+            uids = NumberRanges(messages, self.view[-1].uid)
+            return [seq for seq, info in enumerate(self.view, 1) if info.uid in uids]
+        seqs = NumberRanges(messages, len(self.view))
+        return [seq for seq in range(1, len(self.view) + 1) if seq in seqs]
+
+    def message(self, seq: int) -> StoredMessage | None:
+        info = self.view[seq - 1]
+        try:
+            raw = self.mail_store.read(self.user, info.key, self.folder)
+        except (NoSuchMessage, NoSuchFolder):
+            return None  # expunged elsewhere; the client hears of it at the next sync
+        return StoredMessage(info, raw, info.uid in self.recent_uids)
+
+    def fetch(self, messages: Any, uid: bool) -> list[tuple[int, StoredMessage]]:
+        found = []
+        for seq in self.sequence_numbers(messages, uid):
+            message = self.message(seq)
+            if message is not None:
+                found.append((seq, message))
+        self.account.record_fetch(self.folder, len(found))
+        return found
+
+    def store(self, messages: Any, flags: list[str], mode: int, uid: bool) -> dict[int, list[str]]:
+        if not self.writeable:
+            raise imap4.ReadOnlyMailbox()
+        changed: dict[int, list[str]] = {}
+        for seq in self.sequence_numbers(messages, uid):
+            info = self.view[seq - 1]
+            given = {f for f in flags if f.lower() != "\\recent"}
+            if mode > 0:
+                new = set(info.flags) | given
+            elif mode < 0:
+                lowered = {f.lower() for f in given}
+                new = {f for f in info.flags if f.lower() not in lowered}
+            else:
+                new = given
+            if new != set(info.flags):
+                try:
+                    info = self.mail_store.set_flags(self.user, info.key, new, self.folder)
+                except NoSuchMessage:
+                    continue
+                self.view[seq - 1] = info
+            changed[seq] = self._flags_of(info)
+        return changed
+
+    def mark_seen(self, seqs: Iterable[int]) -> None:
+        """A non-PEEK body fetch sets \\Seen (RFC 3501 6.4.5)."""
+        for seq in seqs:
+            info = self.view[seq - 1]
+            if "\\Seen" not in info.flags:
+                try:
+                    self.view[seq - 1] = self.mail_store.set_flags(self.user, info.key, {*info.flags, "\\Seen"}, self.folder)
+                except NoSuchMessage:
+                    continue
+
+    def _flags_of(self, info: MessageInfo) -> list[str]:
+        return sorted(info.flags) + (["\\Recent"] if info.uid in self.recent_uids else [])
+
+    def expunge(self, only_uids: set[int] | None = None) -> list[int]:
+        """Remove \\Deleted messages; their sequence numbers as EXPUNGE responses give them."""
+        doomed = [
+            seq
+            for seq, info in enumerate(self.view, 1)
+            if "\\Deleted" in info.flags and (only_uids is None or info.uid in only_uids)
+        ]
+        return self.remove(doomed)
+
+    def remove(self, seqs: list[int]) -> list[int]:
+        """Delete these messages from the store and the view; highest first, so each
+        number is still valid when the client applies the EXPUNGE before it."""
+        if seqs:
+            self.mail_store.delete(self.user, [self.view[seq - 1].key for seq in seqs], self.folder)
+        for seq in sorted(seqs, reverse=True):
+            del self.view[seq - 1]
+        return sorted(seqs, reverse=True)
+
+    def addMessage(self, message: Any, flags: Iterable[str] = (), date: Any = None) -> defer.Deferred[int]:
+        info = self.mail_store.append(self.user, self.folder, message.read(), flags, _append_date(date))
+        return defer.succeed(info.uid)
+
+    def search(self, query: list[Any], uid: bool) -> list[int]:
+        program = SearchQuery(query, len(self.view), self.view[-1].uid if self.view else 0)
+        found = []
+        for seq in range(1, len(self.view) + 1):
+            message = self.message(seq)
+            if message is not None and program.matches(seq, message):
+                found.append(seq)
+        return found
+
+    def sync(self, allow_expunge: bool) -> list[bytes]:
+        """Bring the view up to date with the store; the untagged responses that say so."""
+        self.changed = False
+        try:
+            current = {info.uid: info for info in self.mail_store.messages(self.user, self.folder)}
+        except NoSuchFolder:
+            current = {}
+        responses: list[bytes] = []
+        if allow_expunge:
+            for seq in range(len(self.view), 0, -1):
+                if self.view[seq - 1].uid not in current:
+                    del self.view[seq - 1]
+                    responses.append(b"%d EXPUNGE" % seq)
+        for seq, info in enumerate(self.view, 1):
+            fresh = current.get(info.uid)
+            if fresh is not None and fresh.flags != info.flags:
+                self.view[seq - 1] = fresh
+                flags = " ".join(self._flags_of(fresh)).encode()
+                responses.append(b"%d FETCH (UID %d FLAGS (%s))" % (seq, fresh.uid, flags))
+        last = self.view[-1].uid if self.view else 0
+        arrived = [info for uid, info in sorted(current.items()) if uid > last]
+        if arrived:
+            self.view.extend(arrived)
+            self.recent_uids.update(info.uid for info in arrived if info.recent)
+            responses.append(b"%d EXISTS" % len(self.view))
+            responses.append(b"%d RECENT" % self.getRecentCount())
+        return responses
+
+
+def _append_date(date: Any) -> float | None:
+    """APPEND's date-time ("17-Jul-1996 02:44:25 -0700") as epoch seconds."""
+    if not date:
+        return None
+    text = _text(date).strip()
+    try:
+        return datetime.datetime.strptime(text, "%d-%b-%Y %H:%M:%S %z").timestamp()
+    except ValueError:
+        raise IllegalClientResponse(f"bad date-time {text!r}") from None
+
+
+# -- the account ---------------------------------------------------------------------------
+
+
+@implementer(IAccount, INamespacePresenter)
+class MailAccount:
+    """One logged-in user's folders, as Twisted's IMAP4Server asks for them."""
+
+    def __init__(self, server: ImapServer, user: str, peer: str):
+        self.server = server
+        self.store = server.store
+        self.user = user
+        self.peer = peer
+
+    def record_fetch(self, folder: str, count: int) -> None:
+        self.server.record("message", self.peer, action="fetch", user=self.user, folder=folder, count=count)
+
+    # -- namespaces: one personal namespace, no others
+    def getPersonalNamespaces(self) -> list[list[str]]:
+        return [["", DELIMITER]]
+
+    def getSharedNamespaces(self) -> None:
+        return None
+
+    def getOtherNamespaces(self) -> None:
+        return None
+
+    getUserNamespaces = getOtherNamespaces
+
+    # -- folders
+    def addMailbox(self, name: str, mbox: Any = None) -> bool:
+        return self.create(name)
+
+    def create(self, pathspec: str) -> bool:
+        name = pathspec.rstrip(DELIMITER)
+        if not name or name.upper() == INBOX:
+            raise imap4.MailboxCollision(name or pathspec)
+        try:
+            self.store.create_folder(self.user, name)
+        except MailStoreError as error:
+            raise MailboxException(str(error)) from None
+        return True
+
+    def select(self, name: str, rw: bool = True) -> SelectedFolder | None:
+        name = name.rstrip(DELIMITER) if name != DELIMITER else name
+        try:
+            if not self.store.folder_exists(self.user, _folder_key(name)) and name.upper() != INBOX:
+                return None
+            return SelectedFolder(self, name, bool(rw))
+        except MailStoreError:
+            return None
+
+    def delete(self, name: str) -> None:
+        try:
+            self.store.delete_folder(self.user, name)
+        except MailStoreError as error:
+            raise MailboxException(str(error)) from None
+
+    def rename(self, oldname: str, newname: str) -> None:
+        try:
+            self.store.rename_folder(self.user, oldname, newname.rstrip(DELIMITER))
+        except MailStoreError as error:
+            raise MailboxException(str(error)) from None
+
+    def isSubscribed(self, name: str) -> bool:
+        return _folder_key(name) not in self.server.unsubscribed.get(self.user, set())
+
+    def subscribe(self, name: str) -> None:
+        self.server.unsubscribed.setdefault(self.user, set()).discard(_folder_key(name))
+
+    def unsubscribe(self, name: str) -> None:
+        self.server.unsubscribed.setdefault(self.user, set()).add(_folder_key(name))
+
+    def listMailboxes(self, ref: str, wildcard: str) -> list[tuple[str, FolderListing]]:
+        if not wildcard:
+            # LIST "" "": the hierarchy delimiter and root (RFC 3501 6.3.8).
+            return [("", FolderListing(["\\Noselect"]))]
+        existing = self.store.folders(self.user)
+        names = set(existing)
+        for name in existing:  # parents of "a/b" are listed even if never created
+            parts = name.split(DELIMITER)
+            names.update(DELIMITER.join(parts[:i]) for i in range(1, len(parts)))
+        pattern = _list_pattern(ref + wildcard)
+        listed = []
+        for name in sorted(names, key=lambda n: (n != INBOX, n)):
+            if not pattern.fullmatch(name) and not (name == INBOX and pattern.fullmatch(name.lower())):
+                continue
+            children = any(other.startswith(name + DELIMITER) for other in names)
+            attributes = ["\\HasChildren" if children else "\\HasNoChildren"]
+            if name not in existing:
+                attributes.insert(0, "\\Noselect")
+            listed.append((name, FolderListing(attributes)))
+        return listed
+
+
+def _list_pattern(pattern: str) -> re.Pattern[str]:
+    """LIST wildcards: ``*`` matches anything, ``%`` anything but the delimiter."""
+    if pattern.upper().startswith(INBOX) and (len(pattern) == 5 or pattern[5] in (DELIMITER, "*", "%")):
+        pattern = INBOX + pattern[5:]
+    parts = [re.escape(c) if c not in "*%" else (".*" if c == "*" else f"[^{re.escape(DELIMITER)}]*") for c in pattern]
+    return re.compile("".join(parts), re.DOTALL)
+
+
+# -- the protocol ----------------------------------------------------------------------------
+
+_S = imap4.IMAP4Server
+
+
+def _command(handler: Callable[..., Any], *parsers: Any) -> Any:
+    """An IMAP4Server command table entry: the handler, then its argument parsers
+    (``<state>_<VERB> = _command(do_VERB, arg_x, ...)``)."""
+    return (handler, *parsers)
+
+
+class ImapProtocol(imap4.IMAP4Server):
+    """Twisted's IMAP4rev1 server with the session behaviour the module docstring lists."""
+
+    IDENT = b"refservers IMAP4rev1 ready"
+    # Set by Twisted's state machine; typed loosely, as its stubs declare None.
+    mbox: Any = None
+    account: Any = None
+    transport: Any = None
+    tags: Any = None
+    blocked: Any = None
+    _pendingLiteral: Any = None
+    _onLogout: Any = None
+
+    def __init__(self, server: ImapServer, tls_options: Any):
+        super().__init__(chal={}, contextFactory=tls_options)
+        self.server = server
+        self.peer = ""
+        self.verb = b""  # the command being processed (inner verb for UID commands)
+        self.idling = False
+
+    # -- connection
+    def connectionMade(self) -> None:
+        self.peer = peer_of(self.transport)
+        self.server.record("connect", self.peer)
+        rule = self.server.core.faults.check(self.server.name, "CONNECT", self.peer)
+        if rule is not None and rule.action != "delay":
+            if rule.action == "error":
+                reply = str(rule.params.get("reply", DEFAULT_FAULT_REPLY))
+                self.sendLine(b"* BYE " + re.sub(r"^(NO|BAD|BYE)\s+", "", reply).encode())
+            self.transport.loseConnection()
+            return
+        if rule is not None:
+            self.tags = {}
+            self.blocked = []  # queue whatever the client sends until the greeting
+            twisted_reactor().callLater(_delay_of(rule), self._greet_late)
+            return
+        super().connectionMade()
+
+    def _greet_late(self) -> None:
+        if self.transport.connected:
+            super().connectionMade()
+            self._unblock()
+
+    def connectionLost(self, reason: Any = protocol.connectionDone) -> None:
+        if self.mbox is not None:
+            self.mbox.removeListener(self)
+            self.mbox = None
+        super().connectionLost(reason)
+        self.server.record("disconnect", self.peer)
+
+    # -- wire trace
+    def lineReceived(self, line: bytes) -> None:
+        secret = self.parseState == "pending" and self.verb in CREDENTIAL_VERBS
+        self.server.wire.received(self.peer, line, secret=secret)
+        super().lineReceived(line)
+
+    def rawDataReceived(self, data: bytes) -> None:
+        if self.verb in CREDENTIAL_VERBS:
+            self.server.wire.received(self.peer, data, secret=True)
+        super().rawDataReceived(data)
+
+    def sendLine(self, line: bytes) -> Any:
+        self.server.wire.sent(self.peer, line)
+        return super().sendLine(line)
+
+    # -- capabilities
+    def capabilities(self) -> dict[bytes, Any]:
+        capabilities: dict[bytes, Any] = {b"AUTH": [b"PLAIN"], b"SASL-IR": None}
+        if self.ctx and self.canStartTLS and not self.startedTLS:
+            from twisted.internet.interfaces import ISSLTransport
+
+            if ISSLTransport(self.transport, None) is None:
+                capabilities[b"STARTTLS"] = None
+        for name in (b"NAMESPACE", b"IDLE", b"UIDPLUS", b"MOVE", b"UNSELECT", b"CHILDREN"):
+            capabilities[name] = None
+        return capabilities
+
+    # -- dispatch: journal, faults, pending updates
+    def dispatchCommand(self, tag: bytes, cmd: bytes, rest: bytes | None, uid: Any = None) -> Any:
+        verb = cmd.upper()
+        self.verb = verb
+        if uid is not None:
+            return super().dispatchCommand(tag, cmd, rest, uid)
+        self.server.record("command", self.peer, tag=_text(tag), verb=_text(verb))
+        rule = self.server.core.faults.check(self.server.name, _text(self._fault_subject(verb, rest)), self.peer)
+        if rule is None:
+            return super().dispatchCommand(tag, cmd, rest)
+        if rule.action == "error":
+            self.sendLine(tag + b" " + str(rule.params.get("reply", DEFAULT_FAULT_REPLY)).encode())
+        elif rule.action == "disconnect":
+            self.transport.abortConnection()
+        else:  # delay, then carry on; lines that arrive meanwhile wait in self.blocked
+            self.blocked = []
+
+            def resume() -> None:
+                blocked, self.blocked = self.blocked, None
+                if self.transport.connected:
+                    super(ImapProtocol, self).dispatchCommand(tag, cmd, rest)
+                    if self.blocked is None:
+                        self.blocked = blocked
+                        self._unblock()
+                    else:
+                        self.blocked[:0] = blocked or []
+
+            twisted_reactor().callLater(_delay_of(rule), resume)
+        return None
+
+    @staticmethod
+    def _fault_subject(verb: bytes, rest: bytes | None) -> bytes:
+        """What fault rules match: the verb ("FETCH"), UID commands as their inner verb."""
+        if verb == b"UID" and rest:
+            return rest.split(None, 1)[0].upper()
+        return verb
+
+    def sendPositiveResponse(self, tag: Any = None, message: bytes = b"") -> None:
+        if tag is not None:
+            self.flush_updates()
+        super().sendPositiveResponse(tag, message)
+
+    def sendNegativeResponse(self, tag: Any = None, message: Any = b"") -> None:
+        if tag is not None:
+            self.flush_updates()
+        super().sendNegativeResponse(tag, message.encode() if isinstance(message, str) else message)
+
+    def flush_updates(self, idle: bool = False) -> None:
+        """Tell the client what changed in its folder since it last heard."""
+        if self.mbox is None or (not idle and self.verb in NO_UPDATE_VERBS):
+            return
+        allow_expunge = idle or self.verb not in NO_EXPUNGE_VERBS
+        for line in self.mbox.sync(allow_expunge):
+            self.sendUntaggedResponse(line, isAsync=not idle)
+
+    def folder_changed(self) -> None:
+        """The store announced a delivery to the selected folder (loop thread)."""
+        if self.idling:
+            self.flush_updates(idle=True)
+
+    # -- authentication
+    def authenticateLogin(self, user: bytes, passwd: bytes) -> Any:
+        account = self._login(_text(user), _text(passwd), "LOGIN")
+        if account is None:
+            raise UnauthorizedLogin()
+        return (IAccount, account, self._logged_out)
+
+    def _login(self, user: str, password: str, mechanism: str) -> MailAccount | None:
+        name = self.server.store.authenticate(user, password)
+        self.server.record("auth", self.peer, ok=name is not None, user=user, mechanism=mechanism)
+        return None if name is None else MailAccount(self.server, name, self.peer)
+
+    def _logged_out(self) -> None:
+        self.account = None
+
+    def do_AUTHENTICATE(self, tag: bytes, line: bytes) -> None:
+        mechanism, _, initial = line.strip().partition(b" ")
+        if mechanism.upper() != b"PLAIN":
+            self.sendNegativeResponse(tag, b"AUTHENTICATE mechanism not supported (PLAIN is)")
+            return
+        if initial:
+            self._authenticate_plain(initial, tag)
+            return
+        response: defer.Deferred[bytes] = defer.Deferred()
+        response.addCallback(self._authenticate_plain, tag)
+        self.parseState = "pending"
+        self._pendingLiteral = response
+        self.sendContinuationRequest(b"")
+
+    def _authenticate_plain(self, encoded: bytes, tag: bytes) -> None:
+        if encoded.strip() == b"*":
+            self.sendBadResponse(tag, b"AUTHENTICATE cancelled")
+            return
+        try:
+            fields = base64.b64decode(encoded.strip() if encoded.strip() != b"=" else b"", validate=True).split(b"\0")
+        except binascii.Error:
+            self.sendBadResponse(tag, b"AUTHENTICATE response is not base64")
+            return
+        if len(fields) != 3:
+            self.sendBadResponse(tag, b"AUTHENTICATE PLAIN expects authzid NUL authcid NUL password")
+            return
+        _, user, password = (_text(f) for f in fields)
+        account = self._login(user, password, "PLAIN")
+        if account is None:
+            self.sendNegativeResponse(tag, b"[AUTHENTICATIONFAILED] Authentication failed")
+            return
+        self.account, self._onLogout, self.state = account, self._logged_out, "auth"
+        self.sendPositiveResponse(tag, b"Authentication successful")
+        self.setTimeout(self.POSTAUTH_TIMEOUT)
+
+    unauth_AUTHENTICATE = _command(do_AUTHENTICATE, _S.arg_line)
+
+    # -- selection
+    def _cbSelectWork(self, mbox: SelectedFolder | None, cmdName: bytes, tag: bytes) -> None:
+        if mbox is None:
+            self.sendNegativeResponse(tag, b"[NONEXISTENT] No such mailbox")
+            return
+        flags = " ".join(mbox.getFlags()).encode()
+        self.sendUntaggedResponse(b"FLAGS (%s)" % flags)
+        self.sendUntaggedResponse(b"%d EXISTS" % mbox.getMessageCount())
+        self.sendUntaggedResponse(b"%d RECENT" % mbox.getRecentCount())
+        unseen = mbox.first_unseen()
+        if unseen is not None:
+            self.sendUntaggedResponse(b"OK [UNSEEN %d] first unseen" % unseen)
+        permanent = " ".join(PERMANENT_FLAGS).encode() if mbox.isWriteable() else b""
+        self.sendUntaggedResponse(b"OK [PERMANENTFLAGS (%s)] flags kept in Maildir" % permanent)
+        self.sendUntaggedResponse(b"OK [UIDVALIDITY %d] UIDs valid" % mbox.getUIDValidity())
+        self.sendUntaggedResponse(b"OK [UIDNEXT %d] predicted next UID" % mbox.getUIDNext())
+        mode = b"READ-WRITE" if mbox.isWriteable() else b"READ-ONLY"
+        mbox.addListener(self)
+        self.mbox = mbox
+        self.state = "select"
+        self.sendPositiveResponse(tag, b"[" + mode + b"] " + cmdName + b" completed")
+
+    def do_UNSELECT(self, tag: bytes) -> None:
+        self.mbox.removeListener(self)
+        self.mbox = None
+        self.state = "auth"
+        self.sendPositiveResponse(tag, b"UNSELECT completed")
+
+    select_UNSELECT = _command(do_UNSELECT)
+
+    # -- IDLE (RFC 2177)
+    def do_IDLE(self, tag: bytes) -> None:
+        self.flush_updates(idle=True)
+        self.idling = True
+        super().do_IDLE(tag)
+
+    def parse_idle(self, *args: Any) -> None:
+        self.idling = False
+        super().parse_idle(*args)
+
+    select_IDLE = _command(do_IDLE)
+    auth_IDLE = select_IDLE
+
+    # -- FETCH: \Seen on non-PEEK bodies, byte-exact sections
+    def do_FETCH(self, tag: bytes, messages: Any, query: list[Any], uid: int = 0) -> None:
+        if self.mbox.isWriteable() and any(_sets_seen(part) for part in query):
+            self.mbox.mark_seen(self.mbox.sequence_numbers(messages, bool(uid)))
+            if not any(part.type == "flags" for part in query):
+                query.append(imap4._FetchParser.Flags())
+        super().do_FETCH(tag, messages, query, uid)
+
+    select_FETCH = _command(do_FETCH, _S.arg_seqset, _S.arg_fetchatt)
+
+    def spew_body(self, part: Any, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
+        if not (part.header or part.text or part.mime or part.empty or part.part):
+            _w(b"BODY " + imap4.collapseNestedLists([imap4.getBodyStructure(msg)]))
+            return
+        specifier, fields, negate = "", [], False
+        if part.header:
+            specifier, fields, negate = "HEADER", list(part.header.fields or []), bool(part.header.negate)
+        elif part.text:
+            specifier = "TEXT"
+        elif part.mime:
+            specifier = "MIME"
+        try:
+            data = msg.section(part.part or (), specifier, fields, negate)
+        except LookupError:
+            data = b""
+        name = ".".join(str(index + 1) for index in (part.part or ()))
+        if specifier:
+            name = f"{name}.{specifier}" if name else specifier
+            if fields:
+                name += ".FIELDS" + (".NOT" if negate else "") + " (" + " ".join(_text(f).upper() for f in fields) + ")"
+        label = b"BODY[" + name.encode() + b"]"
+        if part.partialBegin is not None:
+            data = data[part.partialBegin : part.partialBegin + part.partialLength]
+            label += b"<%d>" % part.partialBegin
+        _w(label + b" " + _literal(data))
+
+    def spew_rfc822header(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
+        _w(b"RFC822.HEADER " + _literal(msg.header))
+
+    def spew_rfc822text(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
+        _w(b"RFC822.TEXT " + _literal(msg.body))
+
+    def spew_rfc822(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
+        _w(b"RFC822 " + _literal(msg.raw))
+
+    def spew_rfc822size(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
+        _w(b"RFC822.SIZE %d" % len(msg.raw))
+
+    # -- STORE on a read-only folder is NO, not a server error
+    def do_STORE(self, tag: bytes, messages: Any, mode: bytes, flags: list[bytes], uid: int = 0) -> None:
+        if not self.mbox.isWriteable():
+            self.sendNegativeResponse(tag, b"[READ-ONLY] folder selected with EXAMINE")
+            return
+        super().do_STORE(tag, messages, mode, flags, uid)
+
+    select_STORE = _command(do_STORE, _S.arg_seqset, _S.arg_atom, _S.arg_flaglist)
+
+    # -- APPEND, COPY, MOVE, UID EXPUNGE with UIDPLUS response codes (RFC 4315)
+    def do_APPEND(self, tag: bytes, mailbox: bytes, flags: Any, date: Any, message: Any) -> None:
+        folder = _folder_key(imap4._parseMbox(mailbox))
+        if not self.server.store.folder_exists(self.account.user, folder):
+            self.sendNegativeResponse(tag, b"[TRYCREATE] No such mailbox")
+            return
+        try:
+            info = self.server.store.append(
+                self.account.user, folder, message.read(), [_text(f) for f in flags or ()], _append_date(date)
+            )
+        except MailStoreError as error:
+            self.sendNegativeResponse(tag, str(error).encode())
+            return
+        self.server.record("message", self.peer, action="append", user=self.account.user, folder=folder, count=1)
+        uidvalidity = self.server.store.uidvalidity(self.account.user, folder)
+        self.sendPositiveResponse(tag, b"[APPENDUID %d %d] APPEND completed" % (uidvalidity, info.uid))
+
+    auth_APPEND = _command(do_APPEND, _S.arg_astring, _S.opt_plist, _S.opt_datetime, _S.arg_literal)
+    select_APPEND = auth_APPEND
+
+    def _copy(self, tag: bytes, messages: Any, mailbox: bytes, uid: int, move: bool) -> None:
+        user = self.account.user
+        target = _folder_key(imap4._parseMbox(mailbox))
+        if not self.server.store.folder_exists(user, target):
+            self.sendNegativeResponse(tag, b"[TRYCREATE] No such mailbox")
+            return
+        seqs = self.mbox.sequence_numbers(messages, bool(uid))
+        pairs = []
+        for seq in seqs:
+            info = self.mbox.view[seq - 1]
+            try:
+                copied = self.server.store.copy(user, info.key, self.mbox.folder, target)
+            except NoSuchMessage:
+                continue
+            pairs.append((info.uid, copied.uid))
+        verb = "move" if move else "copy"
+        self.server.record("message", self.peer, action=verb, user=user, folder=target, count=len(pairs))
+        code = b""
+        if pairs:
+            uidvalidity = self.server.store.uidvalidity(user, target)
+            code = b"[COPYUID %d %s %s] " % (
+                uidvalidity,
+                ",".join(str(src) for src, _ in pairs).encode(),
+                ",".join(str(dst) for _, dst in pairs).encode(),
+            )
+        if move:
+            if code:
+                self.sendUntaggedResponse(b"OK " + code.strip())
+            for seq in self.mbox.remove(seqs):
+                self.sendUntaggedResponse(b"%d EXPUNGE" % seq)
+            self.sendPositiveResponse(tag, b"MOVE completed")
+        else:
+            self.sendPositiveResponse(tag, code + b"COPY completed")
+
+    def do_COPY(self, tag: bytes, messages: Any, mailbox: bytes, uid: int = 0) -> None:
+        self._copy(tag, messages, mailbox, uid, move=False)
+
+    def do_MOVE(self, tag: bytes, messages: Any, mailbox: bytes, uid: int = 0) -> None:
+        if not self.mbox.isWriteable():
+            self.sendNegativeResponse(tag, b"[READ-ONLY] folder selected with EXAMINE")
+            return
+        self._copy(tag, messages, mailbox, uid, move=True)
+
+    select_COPY = _command(do_COPY, _S.arg_seqset, _S.arg_finalastring)
+    select_MOVE = _command(do_MOVE, _S.arg_seqset, _S.arg_finalastring)
+
+    def do_UID(self, tag: bytes, command: bytes, line: bytes) -> None:
+        command = command.upper()
+        if command == b"EXPUNGE":
+            self._uid_expunge(tag, line)
+        elif command in (b"COPY", b"MOVE", b"FETCH", b"STORE", b"SEARCH"):
+            self.dispatchCommand(tag, command, line, uid=1)
+        else:
+            raise IllegalClientResponse(_text(command))
+
+    select_UID = _command(do_UID, _S.arg_atom, _S.arg_line)
+
+    def _uid_expunge(self, tag: bytes, line: bytes) -> None:
+        if not self.mbox.isWriteable():
+            self.sendNegativeResponse(tag, b"[READ-ONLY] folder selected with EXAMINE")
+            return
+        uids = _message_set(line.strip(), self.mbox.view[-1].uid if self.mbox.view else 0)
+        wanted = {info.uid for info in self.mbox.view if info.uid in uids}
+        for seq in self.mbox.expunge(only_uids=wanted):
+            self.sendUntaggedResponse(b"%d EXPUNGE" % seq)
+        self.sendPositiveResponse(tag, b"UID EXPUNGE completed")
+
+
+def _sets_seen(part: Any) -> bool:
+    if part.type in ("rfc822", "rfc822text"):
+        return True
+    if part.type != "body" or part.peek:
+        return False
+    return bool(part.header or part.text or part.mime or part.empty or part.part)
+
+
+def _literal(data: bytes) -> bytes:
+    return b"{%d}\r\n" % len(data) + data
+
+
+def _delay_of(rule: Any) -> float:
+    try:
+        return max(0.0, float(rule.params.get("seconds", DEFAULT_FAULT_DELAY)))
+    except (TypeError, ValueError):
+        return DEFAULT_FAULT_DELAY
+
+
+class ImapFactory(protocol.ServerFactory):
+    noisy = False
+
+    def __init__(self, server: ImapServer, starttls: bool):
+        self.server = server
+        self.starttls = starttls
+
+    def buildProtocol(self, addr: Any) -> ImapProtocol:
+        options = self.server.core.tls.twisted_options() if self.starttls else None
+        built = ImapProtocol(self.server, options)
+        built.factory = self
+        return built
+
+
+# -- the server --------------------------------------------------------------------------------
+
+
+class ImapServer(TwistedServer):
+    name = "imap"
+    description = "IMAP4rev1 (IDLE, UIDPLUS, MOVE, STARTTLS) on the shared Maildir mail store"
+    scheme = "imap"
+    options = (
+        Option("port", PORT, 1143, "IMAP port (STARTTLS offered)"),
+        Option("tls_port", PORT, 1993, "IMAP over implicit TLS (imaps)"),
+    )
+    fault_actions = ("error", "delay", "disconnect")
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.store = self.core.shared(MailStore)
+        self.unsubscribed: dict[str, set[str]] = {}
+        self._watchers: dict[tuple[str, str], list[SelectedFolder]] = {}
+        self._unsubscribe_store: Callable[[], None] | None = None
+
+    def _bind(self) -> None:
+        self._unsubscribe_store = self.store.subscribe(self._store_changed)
+        self.listen("main", ImapFactory(self, starttls=True), self.settings.port)
+        self.listen("tls", ImapFactory(self, starttls=False), self.settings.tls_port, tls=True)
+
+    def _unbind(self) -> None:
+        if self._unsubscribe_store is not None:
+            self._unsubscribe_store()
+            self._unsubscribe_store = None
+        super()._unbind()
+        self._watchers.clear()
+
+    @classmethod
+    def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:
+        return probe_greeting(host, port, timeout, expect=b"* OK", send_after=b"p LOGOUT\r\n")
+
+    # -- new mail for selected folders (the store calls from any thread)
+    def watch(self, folder: SelectedFolder) -> None:
+        watchers = self._watchers.setdefault((folder.user, folder.folder), [])
+        if folder not in watchers:
+            watchers.append(folder)
+
+    def unwatch(self, folder: SelectedFolder) -> None:
+        watchers = self._watchers.get((folder.user, folder.folder), [])
+        if folder in watchers:
+            watchers.remove(folder)
+
+    def _store_changed(self, user: str, folder: str) -> None:
+        if self.core.loop.in_loop_thread:
+            self._announce(user, folder)
+        else:
+            self.core.loop.call_soon(self._announce, user, folder)
+
+    def _announce(self, user: str, folder: str) -> None:
+        for selected in list(self._watchers.get((user, _folder_key(folder)), [])):
+            selected.changed = True
+            for listener in list(selected.listeners):
+                listener.folder_changed()
