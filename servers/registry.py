@@ -14,6 +14,7 @@ from .core.lifecycle import Server
 
 SERVERS: dict[str, str] = {
     "http": "servers.http:HttpServer",
+    "imap": "servers.mail.imap:ImapServer",
 }
 ADMIN = "servers.admin:AdminServer"
 
