@@ -11,6 +11,7 @@ see the same mail store. Override ``refservers_settings`` (a list of
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -62,6 +63,25 @@ def _coerce(cls: type[Server], key: str, value: Any) -> Any:
     if option is None:
         raise KeyError(f"{cls.name} has no option {key!r}")
     return option.kind.from_text(value) if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class FileServers:
+    """FTP and SFTP started on one core, so both serve the same :class:`FileRoot`."""
+
+    ftp: Server
+    sftp: Server
+    root: Any  # servers.files.root.FileRoot
+
+
+@pytest.fixture
+def refservers_files(refservers_start: Callable[..., Server]) -> FileServers:
+    """``.ftp`` and ``.sftp`` running on one shared file root (``.root``)."""
+    from .files.root import FileRoot
+
+    ftp = refservers_start("ftp")
+    sftp = refservers_start("sftp")
+    return FileServers(ftp, sftp, ftp.core.shared(FileRoot))
 
 
 def _server_fixture(name: str) -> Any:

@@ -15,6 +15,7 @@ from .core.lifecycle import Server
 SERVERS: dict[str, str] = {
     "http": "servers.http:HttpServer",
     "imap": "servers.mail.imap:ImapServer",
+    "ftp": "servers.ftp:FtpServer",
 }
 ADMIN = "servers.admin:AdminServer"
 
