@@ -94,16 +94,22 @@ class FileRoot:
         self.root = Path(root).absolute()
         self.users = users
         self.journal = journal
-        self.seed_dir = Path(seed_dir).absolute() if seed_dir else None
-        self.anonymous = anonymous
-        self._public_is_default = public_dir is None
-        self.public_dir = Path(public_dir).absolute() if public_dir else self.root / "public"
         self._prepared: set[str] = set()
         self._lock = threading.Lock()
-        if self.seed_dir is not None and not self.seed_dir.is_dir():
+        self.configure(seed_dir, anonymous, public_dir)
+
+    def configure(self, seed_dir: Path | None, anonymous: bool, public_dir: Path | None) -> None:
+        """Set the options (the FTP server applies its own settings, which may override config)."""
+        if seed_dir is not None and not Path(seed_dir).is_dir():
             from ..core.config import ConfigError
 
-            raise ConfigError(f"[{OPTIONS_SECTION}] seed_dir: {self.seed_dir} is not a directory")
+            raise ConfigError(f"[{OPTIONS_SECTION}] seed_dir: {seed_dir} is not a directory")
+        with self._lock:
+            self.seed_dir = Path(seed_dir).absolute() if seed_dir else None
+            self.anonymous = anonymous
+            self._public_is_default = public_dir is None
+            self.public_dir = Path(public_dir).absolute() if public_dir else self.root / "public"
+            self._prepared.clear()  # homes are seeded again (never overwriting) on next use
 
     @classmethod
     def from_core(cls, core: Core) -> FileRoot:
