@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ftplib
 import socket
-import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -61,5 +60,7 @@ def ftp_login(refservers_ftp: Server) -> Iterator[FtpLogin]:
         client.close()
 
 
-def tls_of(client: ftplib.FTP) -> bool:
-    return isinstance(client.sock, ssl.SSLSocket)
+@pytest.fixture
+def implicit_ftp_tls() -> type[ImplicitFTP_TLS]:
+    """The implicit-FTPS ftplib client class (test modules cannot import conftest)."""
+    return ImplicitFTP_TLS
