@@ -16,6 +16,7 @@ SERVERS: dict[str, str] = {
     "http": "servers.http:HttpServer",
     "imap": "servers.mail.imap:ImapServer",
     "ftp": "servers.ftp:FtpServer",
+    "telnet": "servers.telnet:TelnetServer",
 }
 ADMIN = "servers.admin:AdminServer"
 
