@@ -16,6 +16,7 @@ import ipaddress
 import os
 import ssl
 import threading
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -98,11 +99,18 @@ class TLSMaterial:
         blocks = [b + b"-----END CERTIFICATE-----\n" for b in chain.split(b"-----END CERTIFICATE-----")[:-1]]
         leaf = tssl.PrivateCertificate.loadPEM(blocks[0] + key)
         extra = [tssl.Certificate.loadPEM(block).original for block in blocks[1:]]
-        return tssl.CertificateOptions(
+        options = tssl.CertificateOptions(
             privateKey=leaf.privateKey.original,
             certificate=leaf.original,
             extraCertChain=extra,
         )
+        # Twisted hands pyOpenSSL X509 objects to pyOpenSSL, which warns that this is
+        # deprecated; the warning would fire at the first handshake, on the loop thread,
+        # and under ``-W error`` kill it. Build the (cached) context now, here, quietly.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            options.getContext()
+        return options
 
     def _generate_if_needed(self) -> None:
         ca_path, ca_key_path = self.directory / "ca.pem", self.directory / "ca-key.pem"
