@@ -11,7 +11,9 @@ from typing import Any
 
 from twisted.internet.defer import DeferredList
 from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IProtocolNegotiationFactory
 from twisted.protocols.policies import WrappingFactory
+from zope.interface import directlyProvides
 
 from .lifecycle import BindError, Server
 from .loop import twisted_reactor
@@ -33,6 +35,12 @@ class TwistedServer(Server):
     def listen(self, name: str, factory: Any, port: int, tls: bool = False) -> int:
         """Bind ``factory`` on ``port`` (0 = any free port); record and return the bound port."""
         tracked = WrappingFactory(factory)
+        if IProtocolNegotiationFactory.providedBy(factory):
+            # For TLS, Twisted asks the factory it wraps (this WrappingFactory) for the
+            # ALPN protocols; without the inner list, a client offering ALPN (curl,
+            # requests) gets a TLS "internal error" alert instead of a handshake.
+            directlyProvides(tracked, IProtocolNegotiationFactory)
+            tracked.acceptableProtocols = factory.acceptableProtocols  # type: ignore[attr-defined]
         options = self.core.tls.twisted_options() if tls else None
 
         def bind() -> Any:
