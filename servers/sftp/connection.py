@@ -1,0 +1,80 @@
+"""SshConnection: one client connection's authentication and journal (RFC 4252).
+
+asyncssh runs the transport and the channels; this object answers its questions
+about one connection: which methods are offered (password unless switched off, and
+public key), whether a password or key is good for a user of the shared user table,
+and what goes in the journal: ``connect``, ``auth`` (ok or not, user, method, never
+the password), ``disconnect``.
+
+A pubkey login is journalled once, in ``auth_completed``: OpenSSH first asks whether
+a key would be accepted, then signs with it, and asyncssh asks us both times.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import asyncssh
+
+if TYPE_CHECKING:
+    from .server import SftpServer
+
+
+class SshConnection(asyncssh.SSHServer):
+    def __init__(self, server: SftpServer):
+        self.server = server
+        self.peer = ""
+        self.user_name = ""
+        self.method = ""
+        self._conn: asyncssh.SSHServerConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        self.peer = self.server.peer_text(conn.get_extra_info("peername"))
+        self.server.connections.add(conn)
+        self.server.record("connect", self.peer, client=conn.get_extra_info("client_version") or "")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self.server.connections.discard(self._conn)
+        details = {"user": self.user_name} if self.method else {}
+        self.server.record("disconnect", self.peer, **details)
+
+    def begin_auth(self, username: str) -> bool:
+        self.user_name = username
+        return True  # every login authenticates, unknown names included (no user probing)
+
+    def password_auth_supported(self) -> bool:
+        return bool(self.server.settings.password_auth)
+
+    def validate_password(self, username: str, password: str) -> bool:
+        self.server.wire.received(self.peer, f"userauth password {username} ****", secret=False)
+        if self.server.core.users.check_password(username, password) is None:
+            self.server.record("auth", self.peer, ok=False, user=username, method="password")
+            return False
+        self.method = "password"
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        fingerprint = key.get_fingerprint("sha256")
+        self.server.wire.received(self.peer, f"userauth publickey {username} {fingerprint}")
+        client_host, client_addr = self._client_address()
+        accepted = username in self.server.core.users and self.server.authorized_keys.accepts(
+            username, key, client_host, client_addr
+        )
+        if not accepted:
+            self.server.record("auth", self.peer, ok=False, user=username, method="publickey", key=fingerprint)
+            return False
+        self.method = "publickey"
+        return True
+
+    def auth_completed(self) -> None:
+        self.server.record("auth", self.peer, ok=True, user=self.user_name, method=self.method or "none")
+
+    def _client_address(self) -> tuple[str, str]:
+        peername = self._conn.get_extra_info("peername") if self._conn is not None else None
+        address = str(peername[0]) if peername else ""
+        return address, address
