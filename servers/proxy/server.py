@@ -1,0 +1,201 @@
+"""ProxyServer: the HTTP forward proxy (port 3128) and the plain TCP proxy listeners.
+
+It owns the options, the listeners (``main`` for HTTP, one ``tcp-...`` per TCP route,
+created from config or at runtime through ``/api/v1/proxies``), the access policy,
+and drawing toxics from the shared FaultBook. The protocols live in ``forward.py``
+(HTTP, CONNECT) and ``tcp.py``; the toxics in ``toxics.py``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import DeferredList
+from twisted.internet.error import CannotListenError
+from twisted.protocols.policies import WrappingFactory
+
+from ..core.config import BOOL, FLOAT, PORT, STR, STR_LIST, ConfigError, Option
+from ..core.faults import FaultRule
+from ..core.lifecycle import BindError, probe_http
+from ..core.loop import twisted_reactor
+from ..core.twisted_listen import TwistedServer
+from ..core.web import ApiError, ApiRequest, Reply, Route
+from .access import PORT_PATTERNS, AccessPolicy
+from .forward import ForwardProxyFactory
+from .tcp import TCP_ROUTES, TcpProxyFactory, TcpRoute, parse_route, parse_upstream
+from .toxics import TOXICS, ActiveToxic, draw_toxics, resolve_params
+
+
+@dataclass
+class TcpListener:
+    route: TcpRoute
+    port: Any  # Twisted's listening port
+    tracked: WrappingFactory
+    source: str  # "config" or "api"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.route.name,
+            "listen": self.route.listen_port,
+            "upstream": self.route.upstream,
+            "source": self.source,
+        }
+
+
+class ProxyServer(TwistedServer):
+    name = "proxy"
+    description = "HTTP forward proxy (CONNECT, auth, allow/deny) and TCP proxies, with Toxiproxy-style toxics"
+    scheme = "http"
+    options = (
+        Option("port", PORT, 3128, "HTTP proxy port (absolute-URI requests and CONNECT)"),
+        Option("require_auth", BOOL, False, "demand Basic proxy credentials from the user table (407)"),
+        Option("auth_realm", STR, "refservers", "realm named in Proxy-Authenticate"),
+        Option("allow_hosts", STR_LIST, ("*",), "target host globs the proxy may reach"),
+        Option("deny_hosts", STR_LIST, (), "target host globs refused with 403 (wins over allow)"),
+        Option("allow_ports", PORT_PATTERNS, ((0, 65535),), 'target ports allowed: "*", 443, "8000-8999"'),
+        Option("deny_ports", PORT_PATTERNS, (), "target ports refused with 403 (wins over allow)"),
+        Option("upstream_timeout", FLOAT, 30.0, "seconds to connect and get a response head before 504 (0: no limit)"),
+        Option("via", STR, "refservers", "pseudonym in the Via header (RFC 9110 section 7.6.3)"),
+        Option("tcp", TCP_ROUTES, (), "plain TCP proxies: listen_port=upstream_host:upstream_port entries"),
+    )
+    fault_actions = tuple(TOXICS)
+    test_settings = {"upstream_timeout": "10"}
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.policy = AccessPolicy(
+            tuple(self.settings.allow_hosts),
+            tuple(self.settings.deny_hosts),
+            tuple(self.settings.allow_ports),
+            tuple(self.settings.deny_ports),
+        )
+        self.via = f"1.1 {self.settings.via}".encode("latin-1")
+        self.tcp_listeners: dict[str, TcpListener] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def _bind(self) -> None:
+        self._check_config_faults()
+        self.listen("main", ForwardProxyFactory(self), self.settings.port)
+        for route in self.settings.tcp:
+            try:
+                self.core.loop.call(self.open_tcp_listener, route, "config")
+            except ValueError as error:
+                raise ConfigError(f"[proxy] tcp: {error}") from None
+
+    def _unbind(self) -> None:
+        super()._unbind()
+        if self.tcp_listeners:
+            self.core.loop.call(self._close_all_tcp)
+
+    @classmethod
+    def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:
+        # An origin-form GET is answered by the proxy itself (400 and how to use it).
+        return probe_http(host, port, timeout, "/")
+
+    def _check_config_faults(self) -> None:
+        for rule in self.core.faults.rules(self.name):
+            try:
+                resolve_params(rule.action, rule.params)
+            except ValueError as error:
+                raise ConfigError(f"fault rule {rule.id} (proxy): {error}") from None
+
+    # -- TCP listeners (run on the loop thread) ------------------------------------------
+    def open_tcp_listener(self, route: TcpRoute, source: str) -> TcpListener:
+        if route.name and route.name in self.tcp_listeners:
+            raise ValueError(f"a TCP proxy named {route.name!r} exists already")
+        tracked = WrappingFactory(TcpProxyFactory(self, route))
+        try:
+            port = twisted_reactor().listenTCP(route.listen_port, tracked, interface=self.host)
+        except CannotListenError as error:
+            reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
+            raise BindError(f"{self.name}: cannot listen on {self.host}:{route.listen_port} (tcp): {reason}") from None
+        named = route.named(port.getHost().port)
+        if named.name in self.tcp_listeners:
+            port.stopListening()
+            raise ValueError(f"a TCP proxy named {named.name!r} exists already")
+        tracked.wrappedFactory.route = named
+        listener = TcpListener(named, port, tracked, source)
+        self.tcp_listeners[named.name] = listener
+        self.listeners[named.name] = named.listen_port
+        self.log.info("TCP proxy %s: %s:%d -> %s", named.name, self.probe_host, named.listen_port, named.upstream)
+        return listener
+
+    def close_tcp_listener(self, name: str) -> Any:
+        listener = self.tcp_listeners.pop(name)
+        self.listeners.pop(name, None)
+        stopped = listener.port.stopListening()
+        for protocol in list(listener.tracked.protocols):
+            protocol.transport.abortConnection()
+        return stopped
+
+    def _close_all_tcp(self) -> Any:
+        return DeferredList([self.close_tcp_listener(name) for name in list(self.tcp_listeners)])
+
+    # -- used by the protocols -------------------------------------------------------------
+    def draw_toxics(self, subject: str, peer: str, kinds: Any) -> list[ActiveToxic]:
+        return draw_toxics(self.core.faults, self.name, subject, peer, kinds, self._invalid_rule)
+
+    def _invalid_rule(self, rule: FaultRule, error: str) -> None:
+        self.log.warning("fault rule %s skipped: %s", rule.id, error)
+        self.record("fault", "", rule=rule.id, action=rule.action, skipped=error)
+
+    def is_own_address(self, host: str, port: int) -> bool:
+        """Whether ``host:port`` is one of our own listeners (a request would loop)."""
+        if port not in self.listeners.values():
+            return False
+        if host.lower() in ("localhost", self.host.lower(), self.probe_host.lower()):
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return address.is_loopback or address.is_unspecified or self.host in ("0.0.0.0", "::")
+
+    # -- admin API ---------------------------------------------------------------------
+    def admin_routes(self) -> list[Route]:
+        return [
+            Route("GET", "/api/v1/proxies", self._api_list, "TCP proxy listeners of the proxy server"),
+            Route("POST", "/api/v1/proxies", self._api_create, 'create a TCP proxy: {"upstream": "host:port", "listen": 0, "name": "db"}'),
+            Route("DELETE", "/api/v1/proxies", self._api_remove_all, "remove every TCP proxy listener"),
+            Route("DELETE", "/api/v1/proxies/{name}", self._api_remove, "remove one TCP proxy listener"),
+        ]
+
+    def _api_list(self, request: ApiRequest) -> Any:
+        return {"proxies": [listener.as_json() for listener in self.tcp_listeners.values()]}
+
+    def _api_create(self, request: ApiRequest) -> Reply:
+        if self.state != "ready":
+            raise ApiError(409, "the proxy server is not running")
+        body = request.json()
+        if not isinstance(body, dict):
+            raise ApiError(400, 'expected a JSON object: {"upstream": "host:port", "listen": 0, "name": "..."}')
+        unknown = sorted(set(body) - {"upstream", "listen", "name"})
+        if unknown:
+            raise ApiError(400, f"unknown field {unknown[0]!r} (known: listen, name, upstream)")
+        listen, name, upstream = body.get("listen", 0), body.get("name", ""), body.get("upstream")
+        if isinstance(listen, bool) or not isinstance(listen, int) or not 0 <= listen <= 65535:
+            raise ApiError(400, f"listen: expected a port 0-65535, got {listen!r}")
+        if not isinstance(upstream, str) or not isinstance(name, str):
+            raise ApiError(400, "upstream: expected host:port; name: expected a string")
+        try:
+            parse_upstream(upstream)
+            route = parse_route(f"{name + '@' if name else ''}{listen}={upstream}")
+            listener = self.open_tcp_listener(route, "api")
+        except ValueError as error:
+            raise ApiError(409 if "exists already" in str(error) else 400, str(error)) from None
+        except BindError as error:
+            raise ApiError(409, str(error)) from None
+        return Reply(201, listener.as_json())
+
+    def _api_remove(self, request: ApiRequest) -> Any:
+        name = request.params["name"]
+        if name not in self.tcp_listeners:
+            raise ApiError(404, f"no TCP proxy named {name!r}")
+        stopped = self.close_tcp_listener(name)
+        return stopped.addCallback(lambda _: {"removed": name})
+
+    def _api_remove_all(self, request: ApiRequest) -> Any:
+        names = list(self.tcp_listeners)
+        return self._close_all_tcp().addCallback(lambda _: {"removed": names})

@@ -1,0 +1,233 @@
+"""Plain TCP proxy listeners: ``listen port -> upstream host:port``, bytes both ways, toxics.
+
+Any protocol (SMTP, an FTP control connection, a database) can be put behind the same
+toxics as the HTTP proxy. Each listener has a name (``tcp-<port>`` unless given), and
+fault rules match that name. Listeners come from the ``tcp`` option or from the admin
+API (``/api/v1/proxies``). Every connection is journalled when it ends (kind
+``connection``: bytes each way, duration, toxics).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Protocol as TwistedProtocol
+from twisted.python.failure import Failure
+
+from ..core.config import Kind
+from ..core.loop import twisted_reactor
+from ..core.twisted_listen import peer_of
+from .toxics import BYTE_TOXICS, CLOSE, EOF, ActiveToxic, Pipe, Sink
+from .upstream import UpstreamProtocol, connect_upstream, failure_text
+
+if TYPE_CHECKING:
+    from .server import ProxyServer
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class TcpRoute:
+    """One plain TCP listener: where it listens and where it forwards."""
+
+    listen_port: int
+    upstream_host: str
+    upstream_port: int
+    name: str = ""
+
+    @property
+    def upstream(self) -> str:
+        host = f"[{self.upstream_host}]" if ":" in self.upstream_host else self.upstream_host
+        return f"{host}:{self.upstream_port}"
+
+    def named(self, bound_port: int) -> TcpRoute:
+        """This route with its name settled (``tcp-<port>`` by default, the bound port for 0)."""
+        name = self.name or f"tcp-{self.listen_port or bound_port}"
+        return TcpRoute(bound_port, self.upstream_host, self.upstream_port, name)
+
+
+def parse_upstream(text: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` for IPv6) -> ``(host, port)``; raises ValueError."""
+    host, sep, port_text = text.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"expected upstream host:port, got {text!r}")
+    return host, int(port_text)
+
+
+def parse_route(text: str, name: str = "") -> TcpRoute:
+    """``[name@]listen_port=upstream_host:upstream_port`` -> TcpRoute; raises ValueError."""
+    left, sep, upstream = text.strip().partition("=")
+    if not sep:
+        raise ValueError(f"expected listen_port=host:port, got {text!r}")
+    if "@" in left:
+        name, _, left = left.partition("@")
+    if not left.strip().isdigit() or not 0 <= int(left) <= 65535:
+        raise ValueError(f"expected a listen port 0-65535, got {left!r}")
+    if name and not _NAME.match(name):
+        raise ValueError(f"listener name: letters, digits, . _ - (up to 63), got {name!r}")
+    host, port = parse_upstream(upstream)
+    return TcpRoute(int(left), host, port, name)
+
+
+def _routes_from_toml(value: Any) -> tuple[TcpRoute, ...]:
+    if isinstance(value, dict):  # {"15432" = "db:5432"}
+        return tuple(parse_route(f"{key}={target}") for key, target in value.items() if isinstance(target, str))
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(parse_route(item) for item in value)
+    raise ValueError
+
+
+def _routes_from_text(text: str) -> tuple[TcpRoute, ...]:
+    return tuple(parse_route(item) for item in re.split(r"[;,]", text) if item.strip())
+
+
+# The `tcp` option: a table {"2525" = "127.0.0.1:25"} or a list ["2525=127.0.0.1:25"];
+# in text (env, --set): "2525=127.0.0.1:25;smtp@2526=mail:25" (; or , between entries).
+TCP_ROUTES = Kind(
+    'listen_port=host:port entries (a table or list in TOML; "a=h:p;b=h:p" in text)',
+    _routes_from_toml,
+    _routes_from_text,
+)
+
+
+class TcpProxyProtocol(TwistedProtocol):
+    """One client connection of a TCP listener, and the :class:`Link` of its two pipes."""
+
+    transport: Any  # Twisted types it as an interface; ours is a TCP connection
+
+    def __init__(self, server: ProxyServer, route: TcpRoute):
+        self.server = server
+        self.route = route
+        self.peer = ""
+        self.started = time.monotonic()
+        self.toxics: list[ActiveToxic] = []
+        self.upstream: UpstreamProtocol | None = None
+        self.connector: Any = None
+        self.up: Pipe | None = None
+        self.down: Pipe | None = None
+        self.buffered: list[bytes] = []
+        self.client_gone = False
+        self.error: str | None = None
+        self.recorded = False
+
+    def connectionMade(self) -> None:
+        self.peer = peer_of(self.transport)
+        self.server.record("connect", self.peer, listener=self.route.name, upstream=self.route.upstream)
+        self.toxics = self.server.draw_toxics(self.route.name, self.peer, BYTE_TOXICS)
+        reactor = twisted_reactor()
+        self.down = Pipe(self.toxics, "downstream", self, reactor, Sink(self.transport.write, self._client_finish))
+        self.connector = connect_upstream(
+            self.route.upstream_host, self.route.upstream_port, self.server.settings.upstream_timeout, self
+        )
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.up is None:
+            self.buffered.append(data)
+        else:
+            self.up.write(data)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self.client_gone = True
+        if self.connector is not None:
+            self.connector.stopConnecting()
+            self.connector = None
+        if self.up is not None and self.upstream is not None:
+            self.up.finish(EOF)  # what the client sent still reaches the upstream
+        self._cleanup_if_gone()
+
+    # -- upstream --------------------------------------------------------------------
+    def upstream_connected(self, upstream: UpstreamProtocol) -> None:
+        self.connector = None
+        self.upstream = upstream
+        if self.client_gone:
+            upstream.close()
+            return
+        self.up = Pipe(self.toxics, "upstream", self, twisted_reactor(), Sink(upstream.transport.write, self._upstream_finish))
+        buffered, self.buffered = self.buffered, []
+        for data in buffered:
+            self.up.write(data)
+
+    def upstream_failed(self, reason: Failure) -> None:
+        self.connector = None
+        if self.client_gone:
+            return  # we gave up ourselves (stopConnecting)
+        self.error = f"cannot connect to {self.route.upstream}: {failure_text(reason)}"
+        self.server.log.warning("%s: %s", self.route.name, self.error)
+        self.transport.loseConnection()
+        self._cleanup_if_gone()
+
+    def upstream_data(self, data: bytes) -> None:
+        if self.down is not None:
+            self.down.write(data)
+
+    def upstream_lost(self) -> None:
+        self.upstream = None
+        if not self.client_gone and self.down is not None:
+            self.down.finish(EOF)  # deliver what is still in the toxics, then close
+        self._cleanup_if_gone()
+
+    def _upstream_finish(self, how: str) -> None:
+        if how == CLOSE:
+            self.close()
+        elif self.upstream is not None:
+            self.upstream.close()
+
+    def _client_finish(self, how: str) -> None:
+        if how == CLOSE:
+            self.close()
+        else:
+            self.transport.loseConnection()
+
+    # -- Link ----------------------------------------------------------------------------
+    def close(self) -> None:
+        self.transport.loseConnection()
+        if self.upstream is not None:
+            self.upstream.close()
+
+    def reset(self, stream: str) -> None:
+        if stream == "downstream":
+            self.transport.abortConnection()
+            if self.upstream is not None:
+                self.upstream.close()
+        elif self.upstream is not None:
+            self.upstream.abort()
+            self.transport.loseConnection()
+        else:
+            self.transport.abortConnection()
+
+    # -- end ---------------------------------------------------------------------------
+    def _cleanup_if_gone(self) -> None:
+        if not self.client_gone or self.upstream is not None or self.connector is not None or self.recorded:
+            return
+        self.recorded = True
+        for pipe in (self.up, self.down):
+            if pipe is not None:
+                pipe.cancel()
+        details: dict[str, Any] = {
+            "listener": self.route.name,
+            "upstream": self.route.upstream,
+            "bytes_up": self.up.byte_count if self.up else 0,
+            "bytes_down": self.down.byte_count if self.down else 0,
+            "duration_ms": round((time.monotonic() - self.started) * 1000, 1),
+            "toxics": [toxic.name for toxic in self.toxics],
+        }
+        if self.error is not None:
+            details["error"] = self.error
+        self.server.record("connection", self.peer, **details)
+        self.server.record("disconnect", self.peer, listener=self.route.name)
+
+
+class TcpProxyFactory(Factory):
+    noisy = False
+
+    def __init__(self, server: ProxyServer, route: TcpRoute):
+        self.server = server
+        self.route = route
+
+    def buildProtocol(self, addr: Any) -> TcpProxyProtocol:
+        return TcpProxyProtocol(self.server, self.route)

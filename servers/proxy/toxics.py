@@ -1,0 +1,440 @@
+"""Toxics: Toxiproxy's faults as stages of a one-way pipe, plus the HTTP-aware ones.
+
+A proxied connection has two directions, each a :class:`Pipe`: ``upstream`` carries
+what the client sends towards the server, ``downstream`` what the server sends back
+(Toxiproxy's names and default). A pipe is a chain of stages ending at a sink that
+writes to a transport; each toxic is one stage. The stages follow Toxiproxy's
+semantics (https://github.com/Shopify/toxiproxy#toxics):
+
+- ``latency``: every chunk waits ``latency`` ms, plus or minus up to ``jitter`` ms;
+  order is kept.
+- ``bandwidth``: at most ``rate`` KB/s (1 KB = 1000 bytes); a chunk is delivered only
+  once its transfer time has passed, in pieces of 100 ms worth of data.
+- ``timeout``: data is dropped; after ``timeout`` ms the connection is closed
+  (0: held until the client closes).
+- ``reset_peer``: after ``timeout`` ms (0: at once) the receiving side of the stream
+  gets a TCP RST (Twisted's abortConnection closes with SO_LINGER 0).
+- ``slicer``: chunks are cut into slices of ``average_size`` bytes, plus or minus up
+  to ``size_variation``, with ``delay`` microseconds between slices.
+- ``limit_data``: after ``bytes`` bytes the connection is closed.
+
+The HTTP-aware toxics only make sense to the forward proxy, which carries them out:
+``http_status`` answers with a fixed status and body without contacting the upstream,
+``add_headers`` adds headers to the response (or to the request, stream upstream).
+
+Rules come from the shared FaultBook (server "proxy", action = toxic name); a
+connection or request draws its toxics once, when it starts, so removing a rule
+affects only what starts afterwards. One rule per toxic kind applies at a time (the
+first that fires), in the order of :data:`TOXICS`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol
+
+from ..core.faults import FaultBook, FaultRule
+
+STREAMS = ("upstream", "downstream")
+
+# How a pipe's stream ends: "eof" when its source closed, "end" when one HTTP message
+# is complete and the connection goes on (keep-alive), "close" when a toxic
+# (limit_data) wants the whole connection closed once what it let through is delivered.
+EOF, END, CLOSE = "eof", "end", "close"
+
+
+class Link(Protocol):
+    """The proxied connection a pipe belongs to; toxics call it to break the connection."""
+
+    def close(self) -> None:
+        """Close both sides, after flushing what was already written."""
+
+    def reset(self, stream: str) -> None:
+        """Send a TCP RST to the side that receives ``stream``; close the other side."""
+
+
+class Outlet(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def finish(self, how: str) -> None: ...
+
+
+class Stage:
+    """One step of a pipe: passes data and the end of the stream on to ``outlet``."""
+
+    def __init__(self, outlet: Outlet, params: Mapping[str, Any], context: ToxicContext):
+        self.outlet = outlet
+        self.params = params
+        self.context = context
+
+    def write(self, data: bytes) -> None:
+        self.outlet.write(data)
+
+    def finish(self, how: str) -> None:
+        self.outlet.finish(how)
+
+    def cancel(self) -> None:
+        """Drop pending timers: the connection is gone."""
+
+
+@dataclass
+class ToxicContext:
+    clock: Any  # the Twisted reactor: seconds() and callLater()
+    link: Link
+    stream: str
+    random: random.Random
+
+
+class _Scheduled(Stage):
+    """A stage that releases its output later, strictly in order, from one timer.
+
+    Twisted's callLater does not promise an order for calls due at the same moment,
+    so the queue is ours and only its head has a timer.
+    """
+
+    def __init__(self, outlet: Outlet, params: Mapping[str, Any], context: ToxicContext):
+        super().__init__(outlet, params, context)
+        self._queue: deque[tuple[float, Callable[[], None]]] = deque()
+        self._timer: Any = None
+        self.last_due = 0.0
+
+    def now(self) -> float:
+        return float(self.context.clock.seconds())
+
+    def at(self, due: float, action: Callable[[], None]) -> None:
+        due = max(due, self.last_due)
+        self.last_due = due
+        if not self._queue and due <= self.now():
+            action()
+            return
+        self._queue.append((due, action))
+        if self._timer is None:
+            self._arm()
+
+    def _arm(self) -> None:
+        delay = max(0.0, self._queue[0][0] - self.now())
+        self._timer = self.context.clock.callLater(delay, self._release)
+
+    def _release(self) -> None:
+        self._timer = None
+        # A small tolerance: the reactor's timer clock and seconds() may differ slightly.
+        now = self.now() + 0.0005
+        while self._queue and self._queue[0][0] <= now:
+            _, action = self._queue.popleft()
+            action()
+        if self._queue and self._timer is None:
+            self._arm()
+
+    def finish(self, how: str) -> None:
+        self.at(self.now(), partial(self.outlet.finish, how))
+
+    def cancel(self) -> None:
+        self._queue.clear()
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+
+class Latency(_Scheduled):
+    def write(self, data: bytes) -> None:
+        jitter = self.params["jitter"]
+        delay_ms = max(0.0, self.params["latency"] + self.context.random.uniform(-jitter, jitter))
+        self.at(self.now() + delay_ms / 1000, partial(self.outlet.write, data))
+
+
+class Bandwidth(_Scheduled):
+    def write(self, data: bytes) -> None:
+        rate = self.params["rate"] * 1000  # bytes per second
+        piece = max(1, int(rate / 10))
+        for start in range(0, len(data), piece):
+            chunk = data[start : start + piece]
+            sent_at = max(self.now(), self.last_due) + len(chunk) / rate
+            self.at(sent_at, partial(self.outlet.write, chunk))
+
+
+class Slicer(_Scheduled):
+    def __init__(self, outlet: Outlet, params: Mapping[str, Any], context: ToxicContext):
+        super().__init__(outlet, params, context)
+        self._previous: float | None = None
+
+    def write(self, data: bytes) -> None:
+        average, variation = self.params["average_size"], self.params["size_variation"]
+        delay = self.params["delay"] / 1_000_000
+        start = 0
+        while start < len(data):
+            size = max(1, average + self.context.random.randint(-variation, variation))
+            chunk, start = data[start : start + size], start + size
+            due = self.now() if self._previous is None else max(self.now(), self._previous + delay)
+            self._previous = due
+            self.at(due, partial(self.outlet.write, chunk))
+
+
+class Timeout(Stage):
+    def __init__(self, outlet: Outlet, params: Mapping[str, Any], context: ToxicContext):
+        super().__init__(outlet, params, context)
+        timeout = self.params["timeout"]
+        self._timer = context.clock.callLater(timeout / 1000, context.link.close) if timeout else None
+
+    def write(self, data: bytes) -> None:
+        pass  # the point of the toxic: nothing gets through
+
+    def finish(self, how: str) -> None:
+        # The source side closed: "hold until closed" ends here for both sides. The end
+        # of one HTTP response is not a close: the client keeps waiting for it.
+        if how != END:
+            self.context.link.close()
+
+    def cancel(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+
+
+class ResetPeer(Stage):
+    def __init__(self, outlet: Outlet, params: Mapping[str, Any], context: ToxicContext):
+        super().__init__(outlet, params, context)
+        self._timer = context.clock.callLater(params["timeout"] / 1000, context.link.reset, context.stream)
+
+    def cancel(self) -> None:
+        if self._timer.active():
+            self._timer.cancel()
+
+
+class LimitData(Stage):
+    def __init__(self, outlet: Outlet, params: Mapping[str, Any], context: ToxicContext):
+        super().__init__(outlet, params, context)
+        self._left = int(params["bytes"])
+        self._done = False
+
+    def write(self, data: bytes) -> None:
+        if self._done:
+            return
+        part = data[: self._left]
+        self._left -= len(part)
+        if part:
+            self.outlet.write(part)
+        if self._left <= 0:
+            self._done = True
+            self.outlet.finish(CLOSE)
+
+    def finish(self, how: str) -> None:
+        if not self._done:
+            self._done = True
+            self.outlet.finish(how)
+
+
+# -- the table ------------------------------------------------------------------------
+
+
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value >= 0
+
+
+def _integer(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 0
+
+
+def _positive(value: Any) -> bool:
+    return _number(value) and value > 0
+
+
+def _status(value: Any) -> bool:
+    return _integer(value) and 200 <= value <= 599
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _headers(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+@dataclass(frozen=True)
+class ToxicSpec:
+    """A toxic kind: its stage (None: carried out by the HTTP proxy), its params and defaults."""
+
+    stage: type[Stage] | None
+    params: dict[str, tuple[Callable[[Any], bool], str, Any]]  # name -> (check, expected, default)
+    summary: str
+    default_stream: str = "downstream"
+    http_only: bool = field(default=False)
+
+
+TOXICS: dict[str, ToxicSpec] = {
+    "http_status": ToxicSpec(
+        None,
+        {
+            "status": (_status, "an HTTP status 200-599", 503),
+            "body": (_text, "a string", "refservers proxy: fault injected\n"),
+            "content_type": (_text, "a string", "text/plain; charset=utf-8"),
+        },
+        "answer with a fixed status and body, without contacting the upstream",
+        http_only=True,
+    ),
+    "add_headers": ToxicSpec(
+        None,
+        {"headers": (_headers, "an object of header name -> value", {})},
+        "add headers to the response (stream upstream: to the request)",
+        http_only=True,
+    ),
+    "timeout": ToxicSpec(
+        Timeout,
+        {"timeout": (_number, "milliseconds >= 0", 0)},
+        "drop all data, close after timeout ms (0: hold until the client closes)",
+    ),
+    "reset_peer": ToxicSpec(
+        ResetPeer,
+        {"timeout": (_number, "milliseconds >= 0", 0)},
+        "TCP RST to the receiving side after timeout ms",
+    ),
+    "limit_data": ToxicSpec(
+        LimitData,
+        {"bytes": (_integer, "a byte count >= 0", 0)},
+        "close the connection after this many bytes",
+    ),
+    "slicer": ToxicSpec(
+        Slicer,
+        {
+            "average_size": (_positive, "a size > 0 in bytes", 64),
+            "size_variation": (_integer, "bytes >= 0", 0),
+            "delay": (_integer, "microseconds >= 0", 0),
+        },
+        "cut data into small slices with a delay between them",
+    ),
+    "bandwidth": ToxicSpec(
+        Bandwidth,
+        {"rate": (_positive, "KB/s > 0", 100)},
+        "limit throughput to rate KB/s",
+    ),
+    "latency": ToxicSpec(
+        Latency,
+        {"latency": (_number, "milliseconds >= 0", 0), "jitter": (_number, "milliseconds >= 0", 0)},
+        "delay every chunk by latency ms, plus or minus jitter ms",
+    ),
+}
+
+BYTE_TOXICS = tuple(name for name, spec in TOXICS.items() if not spec.http_only)
+
+
+def resolve_params(action: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a rule's params for toxic ``action`` and fill in the defaults.
+
+    :raises ValueError: with a message naming the param and what was expected.
+    """
+    spec = TOXICS[action]
+    known = {*spec.params, "stream"}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"{action}: unknown param {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    stream = params.get("stream", spec.default_stream)
+    if stream not in STREAMS:
+        raise ValueError(f"{action}: params.stream: expected upstream or downstream, got {stream!r}")
+    resolved: dict[str, Any] = {"stream": stream}
+    for name, (check, expected, default) in spec.params.items():
+        value = params.get(name, default)
+        if not check(value):
+            raise ValueError(f"{action}: params.{name}: expected {expected}, got {value!r}")
+        resolved[name] = value
+    if action == "slicer" and resolved["size_variation"] >= resolved["average_size"]:
+        raise ValueError("slicer: params.size_variation must be smaller than average_size")
+    return resolved
+
+
+@dataclass(frozen=True)
+class ActiveToxic:
+    """A rule that fired for one connection or request, with its params resolved."""
+
+    rule: FaultRule
+    params: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.rule.action
+
+    @property
+    def stream(self) -> str:
+        return str(self.params["stream"])
+
+
+def draw_toxics(
+    faults: FaultBook,
+    server: str,
+    subject: str,
+    peer: str,
+    kinds: Iterable[str],
+    on_invalid: Callable[[FaultRule, str], None],
+) -> list[ActiveToxic]:
+    """The toxics that fire now for ``subject``: at most one rule per kind, in table order.
+
+    A rule with bad params (added at runtime: the FaultBook does not know our params)
+    is reported through ``on_invalid`` and skipped.
+    """
+    drawn = []
+    for kind in kinds:
+        rule = faults.check(server, subject, peer, actions=(kind,))
+        if rule is None:
+            continue
+        try:
+            drawn.append(ActiveToxic(rule, resolve_params(kind, rule.params)))
+        except ValueError as error:
+            on_invalid(rule, str(error))
+    return drawn
+
+
+class Sink:
+    """The end of a pipe: counts the bytes that really left, then hands them over."""
+
+    def __init__(self, write: Callable[[bytes], None], finish: Callable[[str], None]):
+        self._write = write
+        self._finish = finish
+        self.bytes = 0
+        self.finished = False
+
+    def write(self, data: bytes) -> None:
+        if not self.finished:
+            self.bytes += len(data)
+            self._write(data)
+
+    def finish(self, how: str) -> None:
+        if not self.finished:
+            self.finished = True
+            self._finish(how)
+
+
+class Pipe:
+    """One direction of a proxied connection: ``write`` in, toxics, then the sink."""
+
+    def __init__(self, toxics: Iterable[ActiveToxic], stream: str, link: Link, clock: Any, sink: Sink):
+        self.sink = sink
+        self.stages: list[Stage] = []
+        outlet: Outlet = sink
+        # Built back to front so the first toxic in table order sees the data first.
+        for toxic in reversed([t for t in toxics if t.stream == stream and TOXICS[t.name].stage]):
+            seed = toxic.rule.seed
+            context = ToxicContext(clock, link, stream, random.Random(seed) if seed is not None else random.Random())
+            stage_class = TOXICS[toxic.name].stage
+            assert stage_class is not None
+            stage = stage_class(outlet, toxic.params, context)
+            self.stages.insert(0, stage)
+            outlet = stage
+        self._head = outlet
+
+    @property
+    def byte_count(self) -> int:
+        """Bytes that left the pipe (after the toxics)."""
+        return self.sink.bytes
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self._head.write(data)
+
+    def finish(self, how: str = EOF) -> None:
+        self._head.finish(how)
+
+    def cancel(self) -> None:
+        for stage in self.stages:
+            stage.cancel()
