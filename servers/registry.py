@@ -18,6 +18,7 @@ SERVERS: dict[str, str] = {
     "ftp": "servers.ftp:FtpServer",
     "sftp": "servers.sftp:SftpServer",
     "telnet": "servers.telnet:TelnetServer",
+    "proxy": "servers.proxy:ProxyServer",
 }
 ADMIN = "servers.admin:AdminServer"
 
