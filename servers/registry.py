@@ -14,11 +14,13 @@ from .core.lifecycle import Server
 
 SERVERS: dict[str, str] = {
     "http": "servers.http:HttpServer",
+    "smtp": "servers.mail.smtp:SmtpServer",
     "imap": "servers.mail.imap:ImapServer",
     "ftp": "servers.ftp:FtpServer",
     "sftp": "servers.sftp:SftpServer",
     "telnet": "servers.telnet:TelnetServer",
     "proxy": "servers.proxy:ProxyServer",
+    "sockets": "servers.sockets:SocketServers",
 }
 ADMIN = "servers.admin:AdminServer"
 

@@ -190,13 +190,9 @@ class MailStore:
         unknown_recipients: str = "create",
         catchall_user: str = "",
     ):
-        if unknown_recipients == "catchall" and not catchall_user:
-            raise ConfigError("[smtp] unknown_recipients = catchall needs catchall_user")
         self.root = Path(root)
         self.users = users
-        self.domains = {domain.lower() for domain in domains}
-        self.unknown_recipients = unknown_recipients
-        self.catchall_user = catchall_user
+        self.configure(domains, unknown_recipients, catchall_user)
         self._subscribers: list[Callable[[str, str], None]] = []
         self._subscribers_lock = threading.Lock()
         self._delivered = threading.Condition()
@@ -211,6 +207,14 @@ class MailStore:
         if section is not None:
             policy = {key: getattr(section, key) for key in policy}
         return cls(core.data_dir / "mail", core.users, **policy)
+
+    def configure(self, domains: Iterable[str], unknown_recipients: str, catchall_user: str) -> None:
+        """Set the recipient policy (the SMTP server applies its own settings on start)."""
+        if unknown_recipients == "catchall" and not catchall_user:
+            raise ConfigError("[smtp] unknown_recipients = catchall needs catchall_user")
+        self.domains = {domain.lower() for domain in domains}
+        self.unknown_recipients = unknown_recipients
+        self.catchall_user = catchall_user
 
     # -- recipients and accounts ---------------------------------------------------
     def resolve_recipient(self, address: str) -> str | None:

@@ -1,0 +1,443 @@
+"""SMTP server (aiosmtpd, RFC 5321) delivering into the shared MailStore.
+
+What this module owns: the ESMTP dialogue on the plain port (STARTTLS, RFC 3207) and
+the implicit-TLS port (RFC 8314), AUTH PLAIN/LOGIN (aiosmtpd) and CRAM-MD5 (RFC 2195,
+added here), SIZE (RFC 1870), 8BITMIME, SMTPUTF8 (RFC 6531), PIPELINING (RFC 2920),
+ENHANCEDSTATUSCODES (RFC 2034/3463), the Received header, the recipient limit, fault
+rules, journal events and the wire trace. Storage and the recipient policy belong to
+:mod:`servers.mail.store`; this module only asks it.
+
+aiosmtpd's ``Controller`` is not used: its readiness probe connects to the configured
+port, which is 0 in tests. The asyncio server is created on the shared core loop and
+the bound port read from ``server.sockets``.
+
+Hook points on aiosmtpd's ``SMTP`` class, and why:
+- every ``smtp_<VERB>`` method is wrapped once (``_guard``) to journal the command,
+  apply fault rules and ``require_auth``/``require_tls`` with enhanced codes;
+- ``push`` adds RFC 3463 enhanced codes to replies that lack them, and traces them;
+- the stream reader is wrapped to trace what the client sends, with AUTH
+  continuation lines marked secret and message data summarized.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import hmac
+import os
+import re
+import smtplib
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from ..core.config import BOOL, FLOAT, PORT, STR, Option, int_range
+from ..core.lifecycle import BindError, ProbeError, Server, retry_until
+from ..core.logs import mask_credentials
+from .api import mail_routes
+from .store import POLICY_OPTIONS, MailStore
+
+DEFAULT_MAX_SIZE = 50 * 1024 * 1024
+
+# RFC 3463 enhanced code for each basic reply code, used when a reply has none.
+ENHANCED_CODES = {
+    "211": "2.0.0", "214": "2.0.0", "220": "2.0.0", "221": "2.0.0", "235": "2.7.0",
+    "250": "2.0.0", "251": "2.1.5", "252": "2.5.0",
+    "421": "4.3.0", "450": "4.2.0", "451": "4.3.0", "452": "4.5.3", "454": "4.7.0",
+    "500": "5.5.2", "501": "5.5.4", "502": "5.5.1", "503": "5.5.1", "504": "5.5.4",
+    "530": "5.7.0", "535": "5.7.8", "538": "5.7.11", "550": "5.1.1", "551": "5.1.6",
+    "552": "5.3.4", "553": "5.1.3", "554": "5.7.0", "555": "5.5.4",
+}
+_HAS_ENHANCED = re.compile(r"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}\b")
+
+# Replies of this server (named, so tests and code read the same words).
+R_NEED_AUTH = "530 5.7.0 Authentication required"
+R_NEED_TLS = "530 5.7.0 Must issue a STARTTLS command first"
+R_TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
+R_NO_SUCH_USER = "550 5.1.1 No such user here"
+R_LOCAL_ERROR = "451 4.3.0 Local error in processing"
+R_FAULT = "451 4.3.0 Temporary failure (injected)"
+
+# Verbs that stay allowed before authentication / before STARTTLS.
+OPEN_VERBS = {"EHLO", "HELO", "NOOP", "QUIT", "RSET", "HELP", "STARTTLS", "AUTH"}
+ENVELOPE_VERBS = {"MAIL", "RCPT", "DATA"}
+
+
+class MailEnvelope(Envelope):
+    """aiosmtpd's envelope plus the user each accepted recipient resolved to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recipient_users: dict[str, str] = {}
+
+
+class MailSession(Session):
+    """aiosmtpd's session without the deprecation log line its smtp_AUTH triggers on
+    every successful login (it still sets the legacy ``login_data``)."""
+
+    @property  # type: ignore[override]
+    def login_data(self) -> Any:
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login_data = value
+
+
+class TracingReader:
+    """Wraps aiosmtpd's StreamReader to trace client lines.
+
+    aiosmtpd reads commands with ``readuntil()``, message data with
+    ``readuntil(b"\\r\\n")`` and AUTH continuation lines with ``readline()``, so the
+    method tells what a line is: continuation lines are credentials by position.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, protocol: SmtpProtocol):
+        object.__setattr__(self, "_real", reader)
+        object.__setattr__(self, "_protocol", protocol)
+        object.__setattr__(self, "_data_bytes", 0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # aiosmtpd swaps the reader's transport and clears its buffer at STARTTLS.
+        setattr(self._real, name, value)
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        line = await self._real.readuntil(separator)
+        if separator == b"\n":
+            self._protocol.trace_in(line)
+        elif line == b".\r\n":
+            self._protocol.trace_in(f"<message data: {self._data_bytes} bytes>")
+            object.__setattr__(self, "_data_bytes", 0)
+        else:
+            object.__setattr__(self, "_data_bytes", self._data_bytes + len(line))
+        return line
+
+    async def readline(self) -> bytes:
+        line = await self._real.readline()
+        self._protocol.trace_in(line, secret=True)
+        return line
+
+
+class SmtpProtocol(SMTP):
+    """One SMTP connection: aiosmtpd's state machine with our policy around it."""
+
+    def __init__(self, server: SmtpServer, implicit_tls: bool):
+        self.server = server
+        self.implicit_tls = implicit_tls
+        settings = server.settings
+        # aiosmtpd reads this class attribute for its StreamReader limit too; +1 for the
+        # transparency dot (RFC 5321 4.5.3.1.6).
+        self.line_length_limit = settings.max_line_length + 1
+        super().__init__(
+            server.handler,
+            data_size_limit=settings.max_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=settings.hostname,
+            ident="ESMTP refservers",
+            tls_context=None if implicit_tls else server.tls_context,
+            require_starttls=False,  # enforced by _guard, which knows about the TLS port
+            timeout=settings.idle_timeout,
+            auth_require_tls=False,  # same
+            authenticator=server.authenticate,
+            loop=server.core.loop.loop,
+        )
+        self._smtp_methods = {verb: self._guard(verb, method) for verb, method in self._smtp_methods.items()}
+        self.peer_text = ""
+        self._greeted = False
+        self._plain_replies = False  # EHLO/HELO lines carry no enhanced codes
+
+    # -- connection ----------------------------------------------------------------
+    def _create_envelope(self) -> MailEnvelope:
+        return MailEnvelope()
+
+    def _create_session(self) -> MailSession:
+        return MailSession(self.loop)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        first = self.transport is None
+        super().connection_made(transport)
+        if first:
+            peer = transport.get_extra_info("peername") or ("?", 0)
+            self.peer_text = f"{peer[0]}:{peer[1]}"
+            self.server.connections.add(self)
+            self.server.record("connect", self.peer_text, tls=self.implicit_tls)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.server.connections.discard(self)
+        self.server.record("disconnect", self.peer_text)
+        super().connection_lost(error)
+
+    def _cb_client_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        super()._cb_client_connected(reader, writer)
+        self._reader = TracingReader(reader, self)  # type: ignore[assignment]
+
+    async def _handle_client(self) -> None:
+        rule = self.server.core.faults.check(self.server.name, "connect", self.peer_text)
+        if rule is not None and not await self._carry_out(rule):
+            return
+        await super()._handle_client()
+
+    @property
+    def secure(self) -> bool:
+        return self.implicit_tls or self._tls_protocol is not None
+
+    # -- lines in and out ----------------------------------------------------------
+    def trace_in(self, line: bytes | str, secret: bool = False) -> None:
+        self.server.wire.received(self.peer_text, line.rstrip(b"\r\n") if isinstance(line, bytes) else line, secret)
+
+    async def push(self, status: str | bytes) -> None:
+        text = status.decode("utf-8", "replace") if isinstance(status, bytes) else status
+        if not self._greeted:
+            self._greeted = True  # the greeting carries no enhanced code
+        elif not self._plain_replies:
+            text = with_enhanced_code(text)
+        self.server.wire.sent(self.peer_text, text)
+        await super().push(text)
+
+    # -- policy around every command -----------------------------------------------
+    def _guard(self, verb: str, method: Callable[[str | None], Any]) -> Callable[[str | None], Any]:
+        async def guarded(arg: str | None) -> None:
+            line = mask_credentials(verb if arg is None else f"{verb} {arg}")
+            self.server.record("command", self.peer_text, command=line)
+            rule = self.server.core.faults.check(self.server.name, line, self.peer_text)
+            if rule is not None and not await self._carry_out(rule):
+                return
+            settings = self.server.settings
+            if settings.require_tls and not self.secure and verb not in OPEN_VERBS - {"AUTH"}:
+                await self.push(R_NEED_TLS)
+                return
+            if settings.require_auth and verb in ENVELOPE_VERBS and not (self.session and self.session.authenticated):
+                await self.push(R_NEED_AUTH)
+                return
+            self._plain_replies = verb in ("EHLO", "HELO")
+            try:
+                await method(arg)
+            finally:
+                self._plain_replies = False
+
+        return guarded
+
+    async def _carry_out(self, rule: Any) -> bool:
+        """Apply a fault rule; True when the command should still be handled."""
+        if rule.action == "delay":
+            await asyncio.sleep(float(rule.params.get("seconds", 1.0)))
+            return True
+        if rule.action == "error":
+            await self.push(str(rule.params.get("reply", R_FAULT)))
+            if rule.params.get("close") and self.transport is not None:
+                self.transport.close()
+            return False
+        # disconnect: drop the connection without a reply
+        transport: Any = self.transport
+        if transport is not None:
+            transport.abort()
+        return False
+
+    # -- CRAM-MD5 (RFC 2195): aiosmtpd has PLAIN and LOGIN only --------------------
+    async def auth_CRAM__MD5(self, _: Any, args: list[str]) -> AuthResult:
+        if len(args) > 1:
+            await self.push("501 5.5.4 CRAM-MD5 takes no initial response")
+            return AuthResult(success=False, handled=True)
+        challenge = f"<{os.urandom(8).hex()}.{int(time.time())}@{self.hostname}>".encode()
+        response = await self.challenge_auth(challenge)
+        if not isinstance(response, bytes):
+            return AuthResult(success=False, handled=True)  # "*" or bad base64: already answered
+        name, _, digest = response.decode("utf-8", "replace").rpartition(" ")
+        password = self.server.store.password_of(name) if name else None
+        expected = hmac.new(password.encode(), challenge, hashlib.md5).hexdigest() if password is not None else ""
+        ok = bool(expected) and hmac.compare_digest(expected, digest.lower())
+        self.server.record("auth", self.peer_text, ok=ok, user=name, mechanism="CRAM-MD5")
+        if not ok:
+            return AuthResult(success=False, handled=False)
+        return AuthResult(success=True, auth_data=LoginPassword(name.encode(), b""))
+
+
+def with_enhanced_code(reply: str) -> str:
+    """Insert the RFC 3463 code for the reply's basic code when it has none."""
+    code = reply[:3]
+    if len(reply) < 4 or reply[3] not in " -" or code not in ENHANCED_CODES or _HAS_ENHANCED.match(reply):
+        return reply
+    return f"{code}{reply[3]}{ENHANCED_CODES[code]} {reply[4:]}"
+
+
+class SmtpHandler:
+    """aiosmtpd handler hooks: EHLO keywords, recipient policy, delivery."""
+
+    def __init__(self, server: SmtpServer):
+        self.server = server
+
+    async def handle_EHLO(self, protocol: SmtpProtocol, session: Session, envelope: Any, hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        if self.server.settings.require_tls and not protocol.secure:
+            responses = [line for line in responses if not line.startswith("250-AUTH")]
+        # aiosmtpd lists SIZE, 8BITMIME, SMTPUTF8, STARTTLS and AUTH; we add the two it
+        # implements without announcing, before its closing "250 HELP".
+        return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+
+    async def handle_RCPT(self, protocol: SmtpProtocol, session: Session, envelope: MailEnvelope, address: str, options: list[str]) -> str:
+        if len(envelope.rcpt_tos) >= self.server.settings.max_recipients:
+            return R_TOO_MANY_RCPT
+        user = self.server.store.resolve_recipient(address)
+        if user is None:
+            return R_NO_SUCH_USER
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        envelope.recipient_users[address] = user
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, protocol: SmtpProtocol, session: Session, envelope: MailEnvelope) -> str:
+        content = envelope.original_content or b""
+        message = self.received_header(protocol, session, envelope).encode("utf-8") + content
+        by_user: dict[str, list[str]] = {}
+        for address in envelope.rcpt_tos:
+            by_user.setdefault(envelope.recipient_users[address], []).append(address)
+        sender = envelope.mail_from or ""
+        store = self.server.store
+
+        def deliver_all() -> list[str]:
+            # fsync happens here: off the loop thread, and before we answer 250.
+            return [store.deliver(user, message, {"mail_from": sender, "rcpt_to": rcpts}) for user, rcpts in by_user.items()]
+
+        try:
+            keys = await protocol.loop.run_in_executor(None, deliver_all)
+        except Exception:  # noqa: BLE001 - the client gets a 451 and may retry
+            self.server.log.exception("delivery failed")
+            return R_LOCAL_ERROR
+        self.server.record(
+            "message",
+            protocol.peer_text,
+            users=list(by_user),
+            sender=sender,
+            to=list(envelope.rcpt_tos),
+            size=len(content),
+            keys=keys,
+            key=keys[0],
+            auth_user=_login_of(session),
+        )
+        return f"250 2.0.0 OK queued as {keys[0]}"
+
+    def received_header(self, protocol: SmtpProtocol, session: Session, envelope: MailEnvelope) -> str:
+        # RFC 5321 4.4: the "with" keyword follows RFC 3848 (ESMTPS, ESMTPA, ESMTPSA).
+        with_type = "ESMTP" + ("S" if protocol.secure else "") + ("A" if session.authenticated else "")
+        if with_type == "ESMTP" and not session.extended_smtp:
+            with_type = "SMTP"
+        if envelope.smtp_utf8:
+            with_type = "UTF8" + with_type
+        peer_host = protocol.peer_text.rpartition(":")[0]
+        helo = re.sub(r"[\r\n()]", "", session.host_name or "unknown")
+        recipient = f"\r\n\tfor <{envelope.rcpt_tos[0]}>" if len(envelope.rcpt_tos) == 1 else ""
+        stamp = email.utils.formatdate(localtime=True)
+        return (
+            f"Received: from {helo} ([{peer_host}])\r\n\tby {protocol.hostname} (refservers) "
+            f"with {with_type} id {os.urandom(6).hex()}{recipient};\r\n\t{stamp}\r\n"
+        )
+
+
+def _login_of(session: Session) -> str | None:
+    login = getattr(session.auth_data, "login", None) if session.authenticated else None
+    return login.decode("utf-8", "replace") if isinstance(login, bytes) else None
+
+
+class SmtpServer(Server):
+    name = "smtp"
+    description = "SMTP submission with STARTTLS, SMTPS, AUTH, delivering into the shared Maildir store"
+    scheme = "smtp"
+    options = (
+        Option("port", PORT, 1025, "SMTP port (STARTTLS offered)"),
+        Option("tls_port", PORT, 1465, "SMTPS port (implicit TLS, RFC 8314)"),
+        Option("hostname", STR, "localhost", "name in the greeting, EHLO reply and Received header"),
+        Option("max_size", int_range(1, 2**40), DEFAULT_MAX_SIZE, "SIZE limit in bytes (552 beyond it)"),
+        Option("max_recipients", int_range(1, 100_000), 100, "recipients per message (452 beyond it)"),
+        Option("max_line_length", int_range(100, 1_000_000), 1000, "line length limit with CRLF (RFC 5321: 1000)"),
+        Option("require_auth", BOOL, False, "refuse MAIL/RCPT/DATA before AUTH (530)"),
+        Option("require_tls", BOOL, False, "refuse AUTH and MAIL before STARTTLS on the plain port (530)"),
+        Option("idle_timeout", FLOAT, 300.0, "seconds of client silence before the connection is closed"),
+        *POLICY_OPTIONS,
+    )
+    fault_actions = ("error", "delay", "disconnect")
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.store = self.core.shared(MailStore)
+        # These settings are the policy of the whole mail store (POP3 and IMAP read it
+        # too); applying them here makes refservers_start("smtp", ...) overrides count.
+        self.store.configure(self.settings.domains, self.settings.unknown_recipients, self.settings.catchall_user)
+        self.handler = SmtpHandler(self)
+        self.connections: set[SmtpProtocol] = set()
+        self._servers: list[asyncio.AbstractServer] = []
+        self.tls_context: ssl.SSLContext | None = None
+
+    def authenticate(self, protocol: Any, session: Session, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        """aiosmtpd authenticator for PLAIN and LOGIN, against the store's accounts."""
+        name = auth_data.login.decode("utf-8", "replace")
+        password = auth_data.password.decode("utf-8", "replace")
+        user = self.store.authenticate(name, password)
+        self.record("auth", protocol.peer_text, ok=user is not None, user=name, mechanism=mechanism)
+        # handled=False: aiosmtpd then answers 535 itself (its default True means "already replied").
+        return AuthResult(success=user is not None, handled=False, auth_data=LoginPassword(auth_data.login, b""))
+
+    def _bind(self) -> None:
+        self.tls_context = self.core.tls.server_context()
+        self._listen("main", self.settings.port, implicit_tls=False)
+        self._listen("tls", self.settings.tls_port, implicit_tls=True)
+
+    def _listen(self, name: str, port: int, implicit_tls: bool) -> None:
+        loop = self.core.loop.loop
+
+        async def create() -> asyncio.AbstractServer:
+            return await loop.create_server(
+                lambda: SmtpProtocol(self, implicit_tls),
+                host=self.host or None,
+                port=port,
+                ssl=self.tls_context if implicit_tls else None,
+            )
+
+        try:
+            server = self.core.loop.run_coroutine(create())
+        except OSError as error:
+            raise BindError(f"{self.name}: cannot listen on {self.host}:{port} ({name}): {error.strerror}") from None
+        self._servers.append(server)
+        self.listeners[name] = server.sockets[0].getsockname()[1]
+
+    def _unbind(self) -> None:
+        servers, self._servers = self._servers, []
+
+        def close() -> None:
+            for server in servers:
+                server.close()
+            for protocol in list(self.connections):
+                transport: Any = protocol.transport
+                if transport is not None:
+                    transport.abort()
+            self.connections.clear()
+
+        if servers:
+            self.core.loop.call(close)
+
+    @classmethod
+    def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:
+        def attempt(remaining: float) -> str:
+            try:
+                with smtplib.SMTP(host, port, timeout=remaining, local_hostname="refservers-probe") as client:
+                    code, _ = client.ehlo()
+                    if code != 250:
+                        raise ProbeError(f"{host}:{port}: EHLO answered {code}")
+                    return f"EHLO 250 ({', '.join(sorted(client.esmtp_features))})"
+            except ConnectionRefusedError:
+                raise
+            except (OSError, smtplib.SMTPException) as error:
+                raise ProbeError(f"{host}:{port}: {error}") from None
+
+        return retry_until(timeout, attempt)
+
+    def admin_routes(self) -> list[Any]:
+        return mail_routes(self.core)
+
