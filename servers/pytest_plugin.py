@@ -6,10 +6,15 @@ yields the running :class:`~servers.core.Server` (``host``, ``port``, ``url``,
 share one :class:`~servers.core.Core`, so ``refservers_smtp`` and ``refservers_imap``
 see the same mail store. Override ``refservers_settings`` (a list of
 ``section.key=value`` strings) to configure them.
+
+Remote targets (``REFSERVERS_TARGET=container``, ``REFSERVERS_TARGET_<NAME>=host:port``):
+the fixtures yield a :class:`~servers.remote_target.RemoteServer` for servers already
+running elsewhere (the compose stack) instead of starting them; see remote_target.py.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +24,7 @@ import pytest
 from . import registry
 from .core import Core, Server, load_config
 from .core.config import PORT
+from .remote_target import CONTAINER_MODE, TARGET, RemoteServer, remote_address
 
 
 @pytest.fixture
@@ -29,6 +35,8 @@ def refservers_settings() -> list[str]:
 
 @pytest.fixture
 def refservers_core(tmp_path_factory: pytest.TempPathFactory, refservers_settings: list[str]) -> Iterator[Core]:
+    if os.environ.get(TARGET) == CONTAINER_MODE:
+        pytest.skip(f"needs an in-process core; servers are remote targets here ({TARGET}={CONTAINER_MODE})")
     schema = registry.schema()
     overrides = [f"core.data_dir={tmp_path_factory.mktemp('refservers')}"]
     for section, options in schema.items():
@@ -41,13 +49,25 @@ def refservers_core(tmp_path_factory: pytest.TempPathFactory, refservers_setting
 
 
 @pytest.fixture
-def refservers_start(refservers_core: Core) -> Callable[..., Server]:
-    """``refservers_start("smtp", require_auth="true")``: start a server with extra settings."""
+def refservers_start(request: pytest.FixtureRequest) -> Callable[..., Server]:
+    """``refservers_start("smtp", require_auth="true")``: start a server with extra settings.
+
+    For a remote target (see remote_target.py) it returns the running remote server;
+    asking for other settings skips the test, as a running container cannot take them.
+    """
     started: dict[str, Server] = {}
 
     def start(name: str, **settings: Any) -> Server:
         if name in started and not settings:
             return started[name]
+        remote = remote_address(name, os.environ)
+        if remote is not None:
+            if settings:
+                pytest.skip(f"needs {name} started with {sorted(settings)}; {name} is a remote target here ({TARGET})")
+            handle: Any = RemoteServer(name, *remote, os.environ)
+            started[name] = handle
+            return started[name]
+        refservers_core: Core = request.getfixturevalue("refservers_core")
         section = refservers_core.config[name]
         if settings:
             section = section.replace(**{k: _coerce(registry.server_class(name), k, v) for k, v in settings.items()})
