@@ -7,9 +7,14 @@ into, and the options. Endpoints live in routes.py, request handling in site.py.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from twisted.internet import process
+from twisted.internet.task import LoopingCall
 
 from ..core.config import FLOAT, INT, PATH, PORT, Option
 from ..core.lifecycle import probe_http
+from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer
 from .site import HttpSite
 from .uploads import UploadStore
@@ -55,6 +60,25 @@ class HttpServer(TwistedServer):
         site = HttpSite(self)
         self.listen("main", site, self.settings.port)
         self.listen("tls", site, self.settings.tls_port, tls=True)
+        self._start_cgi_reaper()
+
+    def _start_cgi_reaper(self) -> None:
+        # CGI children are reaped by Twisted on SIGCHLD, but our reactor runs in a thread
+        # without signal handlers: a child that closes its pipes before it exits would
+        # never be reaped and its request never finished. Poll for exited children instead.
+        self._reaper = LoopingCall(process.reapAllProcesses)
+        self._reaper.clock = twisted_reactor()
+
+        def start() -> None:
+            self._reaper.start(0.05, now=False)
+
+        self.core.loop.call(start)
+
+    def _unbind(self) -> None:
+        reaper: Any = getattr(self, "_reaper", None)
+        if reaper is not None and reaper.running:
+            self.core.loop.call(reaper.stop)
+        super()._unbind()
 
     @classmethod
     def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:
