@@ -308,3 +308,43 @@ def test_stop_drops_connections_and_frees_the_ports(refservers_ftp: Server, ftp_
         with socket.socket() as again:
             again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             again.bind(("127.0.0.1", port))
+
+
+def test_seed_dir_is_copied_into_homes(refservers_start, tmp_path: Path) -> None:
+    seed = tmp_path / "seed"
+    (seed / "docs").mkdir(parents=True)
+    (seed / "docs" / "guide.txt").write_text("seeded")
+    server = refservers_start("ftp", seed_dir=str(seed))
+    with ftplib.FTP(timeout=TIMEOUT) as client:
+        client.connect("127.0.0.1", server.port)
+        client.login("demo", "demo")
+        client.voidcmd("TYPE I")
+        assert fetch(client, "docs/guide.txt") == b"seeded"
+        client.storbinary("STOR docs/guide.txt", io.BytesIO(b"mine"))  # seeded files are writable
+    assert (seed / "docs" / "guide.txt").read_text() == "seeded"
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"masquerade_address": "not-an-ip"}, "[ftp] masquerade_address: expected an IPv4 address"),
+        ({"seed_dir": "/nonexistent/seed"}, "[ftp] seed_dir: /nonexistent/seed is not a directory"),
+    ],
+)
+def test_bad_settings_fail_at_start_with_one_line(refservers_start, setting: dict[str, str], message: str) -> None:
+    from servers.core import ConfigError
+
+    with pytest.raises(ConfigError) as failure:
+        refservers_start("ftp", **setting)
+    assert str(failure.value).startswith(message)
+    assert "\n" not in str(failure.value)
+
+
+@pytest.mark.parametrize(("text", "ports"), [("0", None), ("30000-30009", (30000, 30009)), ("2121", (2121, 2121))])
+def test_passive_ports_option(text: str, ports: tuple[int, int] | None) -> None:
+    from servers.ftp.server import PASSIVE_PORTS
+
+    assert PASSIVE_PORTS.from_text(text) == ports
+    for bad in ("9-2", "0-70000", "x"):
+        with pytest.raises(ValueError):
+            PASSIVE_PORTS.from_text(bad)
