@@ -823,11 +823,11 @@ class ImapProtocol(imap4.IMAP4Server):
         verb = cmd.upper()
         self.verb = verb
         if uid is not None:
-            return super().dispatchCommand(tag, cmd, rest, uid)
+            return self._dispatch_guarded(tag, cmd, rest, uid)
         self.server.record("command", self.peer, tag=_text(tag), verb=_text(verb))
         rule = self.server.core.faults.check(self.server.name, _text(self._fault_subject(verb, rest)), self.peer)
         if rule is None:
-            return super().dispatchCommand(tag, cmd, rest)
+            return self._dispatch_guarded(tag, cmd, rest)
         if rule.action == "error":
             self.sendLine(tag + b" " + str(rule.params.get("reply", DEFAULT_FAULT_REPLY)).encode())
         elif rule.action == "disconnect":
@@ -838,7 +838,12 @@ class ImapProtocol(imap4.IMAP4Server):
             def resume() -> None:
                 blocked, self.blocked = self.blocked, None
                 if self.transport.connected:
-                    super(ImapProtocol, self).dispatchCommand(tag, cmd, rest)
+                    try:
+                        self._dispatch_guarded(tag, cmd, rest)
+                    except IllegalClientResponse as error:
+                        self.sendBadResponse(tag, b"Illegal syntax: " + str(error).encode())
+                    except (imap4.IllegalOperation, imap4.IllegalMailboxEncoding) as error:
+                        self.sendNegativeResponse(tag, str(error).encode())
                     if self.blocked is None:
                         self.blocked = blocked
                         self._unblock()
@@ -847,6 +852,23 @@ class ImapProtocol(imap4.IMAP4Server):
 
             twisted_reactor().callLater(_delay_of(rule), resume)
         return None
+
+    def _dispatch_guarded(self, tag: bytes, cmd: bytes, rest: bytes | None, uid: Any = None) -> Any:
+        """Run the command; a bug in a handler is a tagged BAD for this client only.
+
+        (Twisted would answer an untagged ``* BAD`` and leave the client waiting.)
+        Syntax and state errors pass through to Twisted, which words them.
+        """
+        try:
+            if uid is None:
+                return super().dispatchCommand(tag, cmd, rest)
+            return super().dispatchCommand(tag, cmd, rest, uid)
+        except (IllegalClientResponse, imap4.IllegalOperation, imap4.IllegalMailboxEncoding):
+            raise
+        except Exception as error:  # noqa: BLE001 - reported to the client and the log
+            self.server.log.exception("imap: %s failed", _text(cmd))
+            self.sendBadResponse(tag, b"Server error: " + str(error).encode("utf-8", "replace")[:200])
+            return None
 
     @staticmethod
     def _fault_subject(verb: bytes, rest: bytes | None) -> bytes:
@@ -1145,8 +1167,7 @@ class ImapFactory(protocol.ServerFactory):
         self.starttls = starttls
 
     def buildProtocol(self, addr: Any) -> ImapProtocol:
-        options = self.server.core.tls.twisted_options() if self.starttls else None
-        built = ImapProtocol(self.server, options)
+        built = ImapProtocol(self.server, self.server.tls_options if self.starttls else None)
         built.factory = self
         return built
 
@@ -1170,8 +1191,10 @@ class ImapServer(TwistedServer):
         self.unsubscribed: dict[str, set[str]] = {}
         self._watchers: dict[tuple[str, str], list[SelectedFolder]] = {}
         self._unsubscribe_store: Callable[[], None] | None = None
+        self.tls_options: Any = None
 
     def _bind(self) -> None:
+        self.tls_options = self.core.tls.twisted_options()  # one TLS context for every STARTTLS
         self._unsubscribe_store = self.store.subscribe(self._store_changed)
         self.listen("main", ImapFactory(self, starttls=True), self.settings.port)
         self.listen("tls", ImapFactory(self, starttls=False), self.settings.tls_port, tls=True)
