@@ -11,9 +11,9 @@ from typing import Any
 
 from twisted.internet.defer import DeferredList
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IProtocolNegotiationFactory
-from twisted.protocols.policies import WrappingFactory
-from zope.interface import directlyProvides
+from twisted.internet.interfaces import IHalfCloseableProtocol, IProtocolNegotiationFactory
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from zope.interface import alsoProvides, directlyProvides
 
 from .lifecycle import BindError, Server
 from .loop import twisted_reactor
@@ -27,6 +27,32 @@ def peer_of(transport: Any) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+class _HalfCloseWrapper(ProtocolWrapper):
+    """A ProtocolWrapper that keeps the wrapped protocol's half-close support.
+
+    Twisted asks the *wrapper* whether it is an IHalfCloseableProtocol when the client
+    shuts down its sending side; the plain wrapper is not, so the connection was
+    dropped at once with replies still unsent (an echo client doing
+    ``shutdown(SHUT_WR)`` lost the end of its echo). Protocols that do not declare
+    the interface behave exactly as before.
+    """
+
+    def makeConnection(self, transport: Any) -> None:
+        super().makeConnection(transport)
+        if IHalfCloseableProtocol.providedBy(self.wrappedProtocol):
+            alsoProvides(self, IHalfCloseableProtocol)
+
+    def readConnectionLost(self) -> None:
+        self.wrappedProtocol.readConnectionLost()
+
+    def writeConnectionLost(self) -> None:
+        self.wrappedProtocol.writeConnectionLost()
+
+
+class _TrackingFactory(WrappingFactory):
+    protocol = _HalfCloseWrapper
+
+
 class TwistedServer(Server):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -34,7 +60,7 @@ class TwistedServer(Server):
 
     def listen(self, name: str, factory: Any, port: int, tls: bool = False) -> int:
         """Bind ``factory`` on ``port`` (0 = any free port); record and return the bound port."""
-        tracked = WrappingFactory(factory)
+        tracked = _TrackingFactory(factory)
         if IProtocolNegotiationFactory.providedBy(factory):
             # For TLS, Twisted asks the factory it wraps (this WrappingFactory) for the
             # ALPN protocols; without the inner list, a client offering ALPN (curl,
