@@ -1,0 +1,300 @@
+"""SocketServers: the classic small TCP and UDP services, each on one port for both.
+
+The targets of every introductory socket-programming exercise, on unprivileged
+ports (the standard ones are below 1024):
+
+=========  ============  ======  =========================================================
+service    RFC           port    behaviour (TCP / UDP)
+=========  ============  ======  =========================================================
+echo       RFC 862       7007    sends back every byte / every datagram
+discard    RFC 863       9009    reads and throws away / ignores datagrams
+daytime    RFC 867       1313    sends the date and time, then closes / answers any datagram
+timestamp  (exercise)    5007    answers ``data`` with ``[<ctime>] data``
+greeting   (exercise)    5008    sends one line ("Thank you for connecting"), then closes /
+                                 answers any datagram with it
+=========  ============  ======  =========================================================
+
+Timestamp over TCP answers each line as it completes (keeping its line end) and
+also answers a received chunk that has no line end at all, so the textbook client
+that sends ``b"hello"`` and waits for the reply is served too. Over UDP each
+datagram is one ``data``.
+
+The services are a declarative table (:data:`SERVICES`): a TCP protocol class, a
+UDP reply function, and the option holding the port. Twisted's ``listenTCP`` goes
+through the core's :meth:`TwistedServer.listen` (which can abort open connections
+on stop); UDP ports are bound here by :meth:`SocketServers.listen_udp` and closed
+in ``_unbind``. Listener names: ``echo`` (the main one, TCP), ``echo_udp``,
+``discard``, ``discard_udp``... Journal: ``connect`` and ``disconnect`` (service,
+bytes in and out) per TCP connection, ``datagram`` (service, bytes, replied) per
+UDP datagram.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet import defer, interfaces, protocol
+from twisted.internet.error import CannotListenError
+from zope.interface import implementer
+
+from .core.config import PORT, STR, Option
+from .core.lifecycle import BindError, ProbeError, retry_until
+from .core.loop import twisted_reactor
+from .core.twisted_listen import TwistedServer, peer_of
+
+# Datagrams larger than this are truncated by recvfrom; 65507 is the IPv4 UDP maximum.
+MAX_DATAGRAM = 65507
+
+
+def daytime_text() -> str:
+    """RFC 867 leaves the format free; this is the common "weekday, month day, year time-zone"."""
+    return time.strftime("%A, %B %d, %Y %H:%M:%S-UTC", time.gmtime())
+
+
+def timestamped(data: bytes) -> bytes:
+    return b"[" + time.ctime().encode() + b"] " + data
+
+
+# -- TCP protocols ---------------------------------------------------------------------
+
+
+@implementer(interfaces.IHalfCloseableProtocol)
+class ServiceProtocol(protocol.Protocol):
+    """Common bookkeeping: journal the connection and count the bytes both ways.
+
+    Half-closeable: a client that sends its data and then shuts down its side
+    (``nc -N``, ``shutdown(SHUT_WR)``) still gets every reply before we close; without
+    this Twisted would drop the connection, and unsent echo data, on the client's FIN.
+    """
+
+    service = ""
+    transport: Any  # the connection (Twisted types it as a bare ITransport)
+
+    def __init__(self, server: SocketServers):
+        self.server = server
+        self.peer = ""
+        self.bytes_in = self.bytes_out = 0
+
+    def connectionMade(self) -> None:
+        self.peer = peer_of(self.transport)
+        self.server.record("connect", self.peer, service=self.service, transport="tcp")
+        self.started()
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self.server.record(
+            "disconnect", self.peer, service=self.service, bytes_in=self.bytes_in, bytes_out=self.bytes_out
+        )
+
+    def dataReceived(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        self.server.wire.received(self.peer, data)
+        self.received(data)
+
+    def send(self, data: bytes) -> None:
+        self.bytes_out += len(data)
+        self.server.wire.sent(self.peer, data)
+        self.transport.write(data)
+
+    def close(self) -> None:
+        self.transport.loseConnection()
+
+    def readConnectionLost(self) -> None:
+        self.close()  # after the replies already queued have been written
+
+    def writeConnectionLost(self) -> None:
+        pass
+
+    # Hooks for the services: override only what the service needs.
+    def started(self) -> None:
+        pass
+
+    def received(self, data: bytes) -> None:
+        pass
+
+
+class EchoProtocol(ServiceProtocol):
+    service = "echo"
+
+    def received(self, data: bytes) -> None:
+        self.send(data)
+
+
+class DiscardProtocol(ServiceProtocol):
+    service = "discard"
+
+
+class DaytimeProtocol(ServiceProtocol):
+    service = "daytime"
+
+    def started(self) -> None:
+        self.send(daytime_text().encode() + b"\r\n")
+        self.close()
+
+
+class TimestampProtocol(ServiceProtocol):
+    service = "timestamp"
+
+    def received(self, data: bytes) -> None:
+        for piece in data.splitlines(keepends=True):
+            self.send(timestamped(piece))
+
+
+class GreetingProtocol(ServiceProtocol):
+    service = "greeting"
+
+    def started(self) -> None:
+        self.send(self.server.settings.greeting.encode() + b"\r\n")
+        self.close()
+
+
+# -- UDP: one reply function per service (None: no reply) -------------------------------
+
+
+def echo_reply(server: SocketServers, data: bytes) -> bytes | None:
+    return data
+
+
+def discard_reply(server: SocketServers, data: bytes) -> bytes | None:
+    return None
+
+
+def daytime_reply(server: SocketServers, data: bytes) -> bytes | None:
+    return daytime_text().encode() + b"\r\n"
+
+
+def timestamp_reply(server: SocketServers, data: bytes) -> bytes | None:
+    return timestamped(data)
+
+
+def greeting_reply(server: SocketServers, data: bytes) -> bytes | None:
+    return server.settings.greeting.encode() + b"\r\n"
+
+
+class DatagramService(protocol.DatagramProtocol):
+    transport: Any  # a UDP port (Twisted types it as the generic ITransport)
+
+    def __init__(self, server: SocketServers, service: str, reply: Callable[[SocketServers, bytes], bytes | None]):
+        self.server = server
+        self.service = service
+        self.reply = reply
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
+        peer = f"[{addr[0]}]:{addr[1]}" if ":" in addr[0] else f"{addr[0]}:{addr[1]}"
+        self.server.wire.received(peer, data)
+        answer = self.reply(self.server, data)
+        if answer is not None:
+            self.server.wire.sent(peer, answer)
+            self.transport.write(answer[:MAX_DATAGRAM], addr)
+        # Journalled after the reply went out, so a test that saw this event knows
+        # whether a reply exists without waiting for one.
+        self.server.record("datagram", peer, service=self.service, bytes=len(data), replied=answer is not None)
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    port_option: str
+    tcp: type[ServiceProtocol]
+    udp_reply: Callable[[SocketServers, bytes], bytes | None]
+
+
+SERVICES = (
+    Service("echo", "echo_port", EchoProtocol, echo_reply),
+    Service("discard", "discard_port", DiscardProtocol, discard_reply),
+    Service("daytime", "daytime_port", DaytimeProtocol, daytime_reply),
+    Service("timestamp", "timestamp_port", TimestampProtocol, timestamp_reply),
+    Service("greeting", "greeting_port", GreetingProtocol, greeting_reply),
+)
+
+
+class ServiceFactory(protocol.ServerFactory):
+    noisy = False
+
+    def __init__(self, server: SocketServers, tcp: type[ServiceProtocol]):
+        self.server = server
+        self.tcp = tcp
+
+    def buildProtocol(self, addr: Any) -> ServiceProtocol:
+        built = self.tcp(self.server)
+        built.factory = self
+        return built
+
+
+class SocketServers(TwistedServer):
+    name = "sockets"
+    description = "TCP and UDP echo, discard, daytime (RFC 862/863/867), timestamp and greeting services"
+    scheme = "tcp"
+    options = (
+        Option("echo_port", PORT, 7007, "echo (RFC 862), TCP and UDP"),
+        Option("discard_port", PORT, 9009, "discard (RFC 863), TCP and UDP"),
+        Option("daytime_port", PORT, 1313, "daytime (RFC 867), TCP and UDP"),
+        Option("timestamp_port", PORT, 5007, "timestamp: `data` answered with `[<ctime>] data`, TCP and UDP"),
+        Option("greeting_port", PORT, 5008, "greeting line then close (TCP), or as the reply to any datagram (UDP)"),
+        Option("greeting", STR, "Thank you for connecting", "the greeting service's line"),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._udp_ports: list[Any] = []
+
+    def _bind(self) -> None:
+        for service in SERVICES:
+            port = getattr(self.settings, service.port_option)
+            self.listen(service.name, ServiceFactory(self, service.tcp), port)
+            self.listen_udp(f"{service.name}_udp", DatagramService(self, service.name, service.udp_reply), port)
+
+    def listen_udp(self, name: str, datagram_protocol: Any, port: int) -> int:
+        """Bind a UDP ``datagram_protocol`` on ``port`` (0 = any); record and return the bound port."""
+
+        def bind() -> Any:
+            return twisted_reactor().listenUDP(port, datagram_protocol, interface=self.host, maxPacketSize=MAX_DATAGRAM)
+
+        try:
+            listening = self.core.loop.call(bind)
+        except CannotListenError as error:
+            reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
+            raise BindError(f"{self.name}: cannot listen on {self.host}:{port} ({name}, udp): {reason}") from None
+        self._udp_ports.append(listening)
+        self.listeners[name] = listening.getHost().port
+        return self.listeners[name]
+
+    def _unbind(self) -> None:
+        udp_ports, self._udp_ports = self._udp_ports, []
+
+        def close() -> Any:
+            return defer.DeferredList([defer.maybeDeferred(port.stopListening) for port in udp_ports])
+
+        try:
+            if udp_ports:
+                self.core.loop.call(close)
+        finally:
+            super()._unbind()
+
+    @classmethod
+    def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:
+        """One TCP echo round trip on the main (echo) port."""
+        payload = b"refservers probe\r\n"
+
+        def attempt(remaining: float) -> str:
+            try:
+                with socket.create_connection((host, port), timeout=remaining) as sock:
+                    sock.sendall(payload)
+                    echoed = b""
+                    while len(echoed) < len(payload):
+                        chunk = sock.recv(len(payload) - len(echoed))
+                        if not chunk:
+                            break
+                        echoed += chunk
+            except ConnectionRefusedError:
+                raise
+            except OSError as error:
+                raise ProbeError(f"{host}:{port}: {error}") from None
+            if echoed != payload:
+                raise ProbeError(f"{host}:{port}: echo returned {echoed!r}")
+            return "echo ok"
+
+        return retry_until(timeout, attempt)
