@@ -24,6 +24,7 @@ import asyncssh
 from ..core.config import BOOL, PATH, PORT, STR, STR_TABLE, Option
 from ..core.lifecycle import BindError, Server, probe_greeting
 from ..core.web import Route
+from ..files.api import file_routes
 from ..files.root import FileRoot
 from . import keys
 from .connection import SshConnection
@@ -113,11 +114,7 @@ class SftpServer(Server):
         return keys.known_hosts_line(self.host_key, self.probe_host, self.port)
 
     def admin_routes(self) -> list[Route]:
-        try:
-            from ..files.api import file_routes
-        except ImportError:  # the files admin API is optional for this server
-            return []
-        return list(file_routes(self.core))
+        return file_routes(self.core)  # the same files API as FTP: one root, one view of it
 
     def peer_text(self, peername: Any) -> str:
         if not peername:
