@@ -117,6 +117,22 @@ class ControlChannel(TLS_FTPHandler):  # type: ignore[misc]
     def on_login_failed(self, username: str, password: str) -> None:
         self.refserver.record("auth", self.peer, user=username, ok=False)
 
+    # pyftpdlib pauses a channel by taking it out of the loop's map (after a failed login;
+    # our delay fault does the same). A paused channel is invisible to IOLoop.close(), so
+    # the server keeps them to close on stop.
+    def del_channel(self, map: Any = None) -> None:
+        super().del_channel(map)
+        if not self._closed:
+            self.refserver.paused_channels.add(self)
+
+    def add_channel(self, map: Any = None, events: Any = None) -> None:
+        super().add_channel(map, events)
+        self.refserver.paused_channels.discard(self)
+
+    def close(self) -> None:
+        super().close()
+        self.refserver.paused_channels.discard(self)
+
     # -- commands ----------------------------------------------------------------------------
     def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
         secret = cmd == "PASS"

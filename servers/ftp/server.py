@@ -89,6 +89,9 @@ class FtpServer(Server):
         self._ioloop: Any = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        # Control channels pyftpdlib took out of the loop for a while (touched only on
+        # the loop thread); see ControlChannel.del_channel.
+        self.paused_channels: set[Any] = set()
         _route_library_logs(self.log)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -113,6 +116,8 @@ class FtpServer(Server):
         self._stopping.set()
         if thread is not None:
             thread.join(timeout=10)
+            if thread.is_alive():
+                self.log.warning("FTP loop thread did not stop within 10s")
         elif self._ioloop is not None:
             self._ioloop.close()  # bound but never served (start failed early)
         self._ioloop = None
@@ -125,6 +130,8 @@ class FtpServer(Server):
         except Exception:  # noqa: BLE001 - a crashed loop must still release its sockets
             self.log.exception("FTP loop failed")
         finally:
+            for channel in list(self.paused_channels):
+                channel.close()
             loop.close()
 
     @classmethod

@@ -348,3 +348,44 @@ def test_passive_ports_option(text: str, ports: tuple[int, int] | None) -> None:
     for bad in ("9-2", "0-70000", "x"):
         with pytest.raises(ValueError):
             PASSIVE_PORTS.from_text(bad)
+
+
+def test_stop_during_a_delay_fault_closes_the_paused_connection(refservers_ftp: Server, ftp_login) -> None:
+    client = ftp_login()
+    refservers_ftp.core.faults.add({"server": "ftp", "match": "NOOP", "action": "delay", "params": {"seconds": 30}})
+    since = refservers_ftp.core.journal.last_id
+    client.sock.sendall(b"NOOP\r\n")
+    refservers_ftp.core.journal.wait_for(lambda e: e.details.get("action") == "delay", kind="fault", since=since)
+    refservers_ftp.stop()
+    assert client.sock.recv(100) == b""  # closed, not left hanging for 30 s
+
+
+def test_wire_trace_masks_the_password(refservers_start) -> None:
+    import logging
+
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    wire = logging.getLogger("refservers.ftp.wire")
+    handler = Collect()
+    wire.addHandler(handler)
+    previous = wire.level
+    wire.setLevel(logging.INFO)
+    try:
+        server = refservers_start("ftp")
+        server.wire.enabled = True
+        with ftplib.FTP(timeout=TIMEOUT) as client:
+            client.connect("127.0.0.1", server.port)
+            client.login("demo", "demo")
+            with pytest.raises(ftplib.error_perm, match="^503"):
+                client.sendcmd("PASS demo")  # again, after login: refused, still masked
+    finally:
+        wire.removeHandler(handler)
+        wire.setLevel(previous)
+    text = "\n".join(records)
+    assert "<< USER demo" in text and "230 Login successful." in text
+    assert "PASS demo" not in text
+    assert text.count("<< ****") == 2
