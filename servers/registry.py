@@ -15,6 +15,7 @@ from .core.lifecycle import Server
 SERVERS: dict[str, str] = {
     "http": "servers.http:HttpServer",
     "smtp": "servers.mail.smtp:SmtpServer",
+    "pop3": "servers.mail.pop3:Pop3Server",
     "imap": "servers.mail.imap:ImapServer",
     "ftp": "servers.ftp:FtpServer",
     "sftp": "servers.sftp:SftpServer",
