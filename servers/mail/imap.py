@@ -431,7 +431,6 @@ class SelectedFolder:
         self.recent_uids = {info.uid for info in self.view if info.recent}
         self.uidvalidity = self.mail_store.uidvalidity(self.user, self.folder)
         self.listeners: list[Any] = []
-        self.changed = False  # the store announced something since the last sync
 
     # -- IMailboxInfo / IMailbox state
     def getFlags(self) -> list[str]:
@@ -590,7 +589,6 @@ class SelectedFolder:
 
     def sync(self, allow_expunge: bool) -> list[bytes]:
         """Bring the view up to date with the store; the untagged responses that say so."""
-        self.changed = False
         try:
             current = {info.uid: info for info in self.mail_store.messages(self.user, self.folder)}
         except NoSuchFolder:
@@ -1229,6 +1227,5 @@ class ImapServer(TwistedServer):
 
     def _announce(self, user: str, folder: str) -> None:
         for selected in list(self._watchers.get((user, _folder_key(folder)), [])):
-            selected.changed = True
             for listener in list(selected.listeners):
                 listener.folder_changed()

@@ -486,3 +486,62 @@ def test_journal_records_connect_commands_and_counts(refservers_smtp: Any, imap:
     assert all(set(e.details) == {"tag", "verb"} for e in events if e.kind == "command")
     fetches = [e.details for e in events if e.kind == "message" and e.details["action"] == "fetch"]
     assert fetches[-1]["count"] == 2
+
+
+# -- several sessions, other writers -------------------------------------------------------------
+
+
+def test_append_by_one_session_wakes_another_idling_session(refservers_imap: Any) -> None:
+    watcher = connect(refservers_imap)
+    writer = connect(refservers_imap)
+    try:
+        ok(watcher.select("INBOX"))
+        watcher.send(b"W1 IDLE\r\n")
+        assert watcher.readline().startswith(b"+")
+        # The store announces an APPEND on the loop thread itself (no thread hop).
+        ok(writer.append("INBOX", None, None, message("appended while idle")))
+        watcher.sock.settimeout(10)
+        line = watcher.readline()
+        while b"EXISTS" not in line:
+            line = watcher.readline()
+        assert line == b"* 1 EXISTS\r\n"
+        watcher.send(b"DONE\r\n")
+        while not line.startswith(b"W1 "):
+            line = watcher.readline()
+        assert line.startswith(b"W1 OK")
+    finally:
+        watcher.logout()
+        writer.logout()
+
+
+def test_removal_elsewhere_is_expunged_at_noop_but_not_during_fetch(
+    refservers_smtp: Any, imap: imaplib.IMAP4, refservers_core: Core
+) -> None:
+    send(refservers_smtp, message("stays"), message("goes"))
+    ok(imap.select("INBOX"))
+    store = refservers_core.shared(MailStore)
+    doomed = store.messages("demo")[1]
+    store.delete("demo", [doomed.key])  # what a POP3 DELE+QUIT or another process does
+    fetched = ok(imap.fetch("1:*", "(UID)"))
+    assert imap.response("EXPUNGE")[1] == [None]  # RFC 3501 7.4.1: not during FETCH
+    assert fetched == [b"1 (UID 1)"]
+    ok(imap.noop())
+    assert imap.response("EXPUNGE")[1] == [b"2"]
+    assert sorted(uid_flags(imap)) == [1]
+
+
+def test_flags_and_expunges_of_one_session_reach_another(refservers_smtp: Any, refservers_imap: Any) -> None:
+    send(refservers_smtp, message("shared 1"), message("shared 2"))
+    first, second = connect(refservers_imap), connect(refservers_imap)
+    try:
+        ok(first.select("INBOX"))
+        ok(second.select("INBOX"))
+        ok(first.store("1", "+FLAGS", "(\\Flagged)"))
+        ok(first.store("2", "+FLAGS", "(\\Deleted)"))
+        ok(first.expunge())
+        ok(second.noop())
+        assert second.response("EXPUNGE")[1] == [b"2"]
+        assert uid_flags(second)[1] >= {"\\Flagged"}
+    finally:
+        first.logout()
+        second.logout()
