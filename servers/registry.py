@@ -21,7 +21,9 @@ SERVERS: dict[str, str] = {
     "sftp": "servers.sftp:SftpServer",
     "telnet": "servers.telnet:TelnetServer",
     "proxy": "servers.proxy:ProxyServer",
+    "jsonrpc": "servers.jsonrpc:JsonRpcServer",
     "sockets": "servers.sockets:SocketServers",
+    "dns": "servers.dns:DnsServer",
 }
 ADMIN = "servers.admin:AdminServer"
 

@@ -1,0 +1,179 @@
+"""JsonRpcServer: JSON-RPC 2.0 over HTTP POST (``/`` and ``/rpc``) and over TCP lines.
+
+HTTP (Twisted web): a POST body is one JSON-RPC message (a request or a batch); the
+reply is ``200 application/json``, or ``204 No Content`` when there is nothing to say
+(notifications only). Other methods get 405, other paths 404.
+
+TCP (``tcp_port``): newline-delimited JSON: each line is one message, each reply one
+line; notifications get no line. The connection stays open for many messages.
+
+Both share one :class:`RpcEndpoint` (protocol.py), which holds the spec rules.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from typing import Any
+
+from twisted.internet import protocol
+from twisted.protocols.basic import LineReceiver
+from twisted.web import resource, server
+
+from ..core.config import PORT, STR_TABLE, Option
+from ..core.lifecycle import ProbeError, retry_until
+from ..core.loop import twisted_reactor
+from ..core.twisted_listen import TwistedServer, peer_of
+from .methods import BUILTINS, Method, Success, methods_from_config, openrpc_document
+from .protocol import Reply, RpcEndpoint
+
+RPC_PATHS = (b"/", b"/rpc")
+MAX_LINE = 1024 * 1024  # longest TCP message line; longer lines get a parse error and a close
+
+
+class JsonRpcServer(TwistedServer):
+    name = "jsonrpc"
+    description = "JSON-RPC 2.0 over HTTP POST and newline-delimited TCP, methods from config"
+    scheme = "http"
+    options = (
+        Option("port", PORT, 4000, "HTTP port (POST / or /rpc)"),
+        Option("tcp_port", PORT, 4001, "newline-delimited JSON-RPC over plain TCP"),
+        Option("methods", STR_TABLE, {}, "extra methods: name -> JSON text of their fixed result"),
+    )
+    fault_actions = ("error", "delay")
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # Checked here so a bad `methods` entry stops start-up before anything binds.
+        self.methods: dict[str, Method] = {**BUILTINS, **methods_from_config(self.settings.methods)}
+        self.methods["rpc.discover"] = self._discover
+        self.endpoint = RpcEndpoint(self.name, lambda: self.methods, self.core.faults, self.record)
+
+    def _discover(self, context: Any) -> Any:
+        """Describe every method as an OpenRPC document."""
+        return Success(openrpc_document(self.methods, "refservers JSON-RPC"))
+
+    def _bind(self) -> None:
+        site = server.Site(RpcResource(self))
+        site.noisy = False
+        self.listen("main", site, self.settings.port)
+        self.listen("tcp", RpcLineFactory(self), self.settings.tcp_port)
+
+    @classmethod
+    def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:
+        request = json.dumps({"jsonrpc": "2.0", "method": "ping", "id": "probe"})
+
+        def attempt(remaining: float) -> str:
+            connection = http.client.HTTPConnection(host, port, timeout=remaining)
+            try:
+                connection.request("POST", "/", body=request, headers={"Content-Type": "application/json"})
+                reply = connection.getresponse()
+                body = json.loads(reply.read())
+            except ConnectionRefusedError:
+                raise
+            except (OSError, http.client.HTTPException, ValueError) as error:
+                raise ProbeError(f"{host}:{port}: {error!r}") from None
+            finally:
+                connection.close()
+            if body != {"jsonrpc": "2.0", "result": "pong", "id": "probe"}:
+                raise ProbeError(f"{host}:{port}: unexpected reply to ping: {str(body)[:80]}")
+            return "JSON-RPC ping: pong"
+
+        return retry_until(timeout, attempt)
+
+    def answer_later(self, reply: Reply, send: Any, still_open: Any) -> None:
+        """Send ``reply`` now, or after its fault delay, unless the client went away."""
+        if reply.delay <= 0:
+            send(reply.body)
+            return
+        twisted_reactor().callLater(reply.delay, lambda: send(reply.body) if still_open() else None)
+
+
+class RpcResource(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, rpc: JsonRpcServer):
+        super().__init__()
+        self.rpc = rpc
+
+    def render(self, request: Any) -> Any:
+        if request.path not in RPC_PATHS:
+            request.setResponseCode(404)
+            request.setHeader(b"Content-Type", b"text/plain")
+            return b"JSON-RPC is served at / and /rpc\n"
+        if request.method != b"POST":
+            request.setResponseCode(405)
+            request.setHeader(b"Allow", b"POST")
+            request.setHeader(b"Content-Type", b"text/plain")
+            return b"JSON-RPC 2.0: POST a request object or a batch\n"
+        peer = peer_of(request.transport)
+        body = request.content.read() if request.content else b""
+        self.rpc.wire.received(peer, body)
+        reply = self.rpc.endpoint.handle(body, peer, "http")
+        if reply.delay <= 0:
+            return self._write(request, peer, reply.body, finish=False)
+        request_open = [True]
+        request.notifyFinish().addBoth(lambda _: request_open.__setitem__(0, False))
+        self.rpc.answer_later(reply, lambda body: self._write(request, peer, body, finish=True), lambda: request_open[0])
+        return server.NOT_DONE_YET
+
+    def _write(self, request: Any, peer: str, body: bytes | None, finish: bool) -> Any:
+        if body is None:
+            request.setResponseCode(204)  # only notifications: nothing to answer
+            body = b""
+        else:
+            request.setHeader(b"Content-Type", b"application/json")
+            self.rpc.wire.sent(peer, body)
+        if not finish:
+            return body
+        request.setHeader(b"Content-Length", str(len(body)).encode())
+        request.write(body)
+        request.finish()
+        return None
+
+
+class RpcLineProtocol(LineReceiver):
+    delimiter = b"\n"
+    MAX_LENGTH = MAX_LINE
+    transport: Any
+
+    def __init__(self, rpc: JsonRpcServer):
+        self.rpc = rpc
+        self.peer = ""
+        self.open = False
+
+    def connectionMade(self) -> None:
+        self.peer = peer_of(self.transport)
+        self.open = True
+        self.rpc.record("connect", self.peer, transport="tcp")
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self.open = False
+        self.rpc.record("disconnect", self.peer, transport="tcp")
+
+    def lineReceived(self, line: bytes) -> None:
+        line = line.rstrip(b"\r")
+        if not line.strip():
+            return  # blank lines between messages are allowed
+        self.rpc.wire.received(self.peer, line)
+        reply = self.rpc.endpoint.handle(line, self.peer, "tcp")
+        self.rpc.answer_later(reply, self._send, lambda: self.open)
+
+    def _send(self, body: bytes | None) -> None:
+        if body is not None and self.open:
+            self.rpc.wire.sent(self.peer, body)
+            self.transport.write(body + b"\n")
+
+    def lineLengthExceeded(self, line: bytes) -> Any:
+        self._send(json.dumps({"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": None}).encode())
+        self.transport.loseConnection()
+
+
+class RpcLineFactory(protocol.Factory):
+    noisy = False
+
+    def __init__(self, rpc: JsonRpcServer):
+        self.rpc = rpc
+
+    def buildProtocol(self, addr: Any) -> RpcLineProtocol:
+        return RpcLineProtocol(self.rpc)
