@@ -545,3 +545,15 @@ def test_flags_and_expunges_of_one_session_reach_another(refservers_smtp: Any, r
     finally:
         first.logout()
         second.logout()
+
+
+def test_fault_at_connect_greets_with_bye_then_serves_again(refservers_imap: Any, refservers_core: Core) -> None:
+    refservers_core.faults.add(
+        {"server": "imap", "match": "CONNECT", "action": "error", "params": {"reply": "NO [UNAVAILABLE] maintenance"}, "times": 1}
+    )
+    with socket.create_connection((refservers_imap.probe_host, refservers_imap.port), timeout=10) as raw:
+        reader = raw.makefile("rb")
+        assert reader.readline() == b"* BYE [UNAVAILABLE] maintenance\r\n"
+        assert reader.readline() == b""  # closed
+        reader.close()
+    connect(refservers_imap).logout()
