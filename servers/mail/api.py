@@ -166,13 +166,15 @@ def describe_message(message_id: str, user: str, folder: str, info: Any, data: b
 
 
 def _content(part: Any) -> str | None:
+    """A text part decoded, with LF line endings (the store keeps the wire's CRLF)."""
     if part is None:
         return None
     try:
-        return str(part.get_content())
+        text = str(part.get_content())
     except (LookupError, ValueError):
         payload = part.get_payload(decode=True) or b""
-        return bytes(payload).decode("utf-8", "replace")
+        text = bytes(payload).decode("utf-8", "replace")
+    return text.replace("\r\n", "\n")
 
 
 def _parse_since(value: str | None) -> float | None:

@@ -194,7 +194,7 @@ class MailStore:
         self.users = users
         self.configure(domains, unknown_recipients, catchall_user)
         self._subscribers: list[Callable[[str, str], None]] = []
-        self._subscribers_lock = threading.Lock()
+        self._subscribers_lock = threading.Condition()
         self._delivered = threading.Condition()
         self._generation = 0  # bumped on every delivery; wait_for_message watches it
         self._counter = itertools.count(1)
@@ -461,6 +461,7 @@ class MailStore:
         """Call ``callback(user, folder)`` after every delivery/append/copy; returns unsubscribe."""
         with self._subscribers_lock:
             self._subscribers.append(callback)
+            self._subscribers_lock.notify_all()
 
         def unsubscribe() -> None:
             with self._subscribers_lock:
@@ -468,6 +469,16 @@ class MailStore:
                     self._subscribers.remove(callback)
 
         return unsubscribe
+
+    def wait_for_subscribers(self, count: int = 1, timeout: float = 10.0) -> None:
+        """Block until at least ``count`` subscriptions exist (an admin /wait, an IDLE).
+
+        Lets a test send only once its waiter is really listening.
+        :raises TimeoutError: if they did not appear in time.
+        """
+        with self._subscribers_lock:
+            if not self._subscribers_lock.wait_for(lambda: len(self._subscribers) >= count, timeout):
+                raise TimeoutError(f"fewer than {count} subscribers after {timeout}s")
 
     # -- inspection (admin API, tests) ---------------------------------------------------
     def summaries(self, user: str | None = None) -> list[MessageSummary]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import mailbox
-import multiprocessing
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -131,21 +132,31 @@ def test_subscribers_and_wait_for_message(store: MailStore) -> None:
         store.wait_for_message(timeout=0.3, subject="never")
 
 
-def _deliver_many(root: str, count: int) -> None:
-    store = make_store(Path(root))
-    for _ in range(count):
-        store.deliver("demo", MESSAGE, {})
+DELIVER_MANY = """
+import sys
+from pathlib import Path
+from servers.core.users import User, UserTable
+from servers.mail.store import MailStore
+users = UserTable()
+users.add(User("demo", "demo"))
+store = MailStore(Path(sys.argv[1]), users)
+for _ in range(int(sys.argv[2])):
+    store.deliver("demo", b"Subject: x\\n\\nbody\\n", {})
+"""
 
 
 def test_concurrent_processes_get_distinct_uids(tmp_path: Path) -> None:
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_deliver_many, args=(str(tmp_path), 15)) for _ in range(3)]
+    # Separate interpreters share the Maildir the way containers share a volume.
+    workers = [
+        subprocess.Popen([sys.executable, "-c", DELIVER_MANY, str(tmp_path), "15"]) for _ in range(3)
+    ]
+    local = make_store(tmp_path)
+    for _ in range(15):
+        local.deliver("demo", MESSAGE, {})
+        local.messages("demo")  # a reader assigning UIDs while the others write
     for worker in workers:
-        worker.start()
-    _deliver_many(str(tmp_path), 15)
-    for worker in workers:
-        worker.join(60)
-        assert worker.exitcode == 0
+        assert worker.wait(60) == 0
     infos = make_store(tmp_path).messages("demo")
     assert len(infos) == 60
     assert sorted(i.uid for i in infos) == list(range(1, 61))
+    assert len({i.key for i in infos}) == 60

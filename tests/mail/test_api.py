@@ -1,0 +1,96 @@
+"""Mail admin API: list, show, raw, delete, wait, over real HTTP against a real SMTP delivery."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import smtplib
+import time
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+import requests
+
+from servers.mail.store import MailStore
+
+
+def send(smtp_server: Any, to: str, subject: str, sender: str = "alice@example.com") -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, to, subject
+    message.set_content("plain body\n")
+    message.add_alternative("<p>html body</p>", subtype="html")
+    message.add_attachment(b"\x00\x01binary", maintype="application", subtype="octet-stream", filename="data.bin")
+    with smtplib.SMTP(smtp_server.probe_host, smtp_server.port, timeout=10) as client:
+        client.send_message(message)
+
+
+def test_list_filter_show_raw_delete(refservers_smtp: Any, refservers_admin: Any) -> None:
+    api = f"{refservers_admin.url}/api/v1/messages"
+    send(refservers_smtp, "demo@example.com", "first report")
+    send(refservers_smtp, "bob@elsewhere.test", "second", sender="carol@example.com")
+    listing = requests.get(api, timeout=10).json()
+    assert listing["count"] == 2
+    assert [m["subject"] for m in listing["messages"]] == ["second", "first report"]  # newest first
+    assert requests.get(api, params={"to": "bob@"}, timeout=10).json()["messages"][0]["user"] == "bob@elsewhere.test"
+    assert requests.get(api, params={"from": "carol"}, timeout=10).json()["count"] == 1
+    assert requests.get(api, params={"subject": "REPORT"}, timeout=10).json()["count"] == 1
+    assert requests.get(api, params={"user": "demo"}, timeout=10).json()["count"] == 1
+    assert requests.get(api, params={"since": time.time() + 3600}, timeout=10).json()["count"] == 0
+    assert requests.get(api, params={"since": "not a date"}, timeout=10).status_code == 400
+
+    first = requests.get(api, params={"subject": "first"}, timeout=10).json()["messages"][0]
+    shown = requests.get(f"{api}/{first['id']}", timeout=10).json()
+    assert shown["text"] == "plain body\n" and shown["html"].strip() == "<p>html body</p>"
+    assert shown["attachments"] == [{"filename": "data.bin", "content_type": "application/octet-stream", "size": 8}]
+    assert shown["envelope"] == {"from": "alice@example.com", "to": ["demo@example.com"]}
+    assert ["Subject", "first report"] in shown["headers"]
+
+    raw = requests.get(f"{api}/{first['id']}/raw", timeout=10)
+    assert raw.headers["Content-Type"] == "message/rfc822"
+    assert raw.content == refservers_smtp.core.shared(MailStore).read("demo", first["id"])
+
+    assert requests.delete(f"{api}/{first['id']}", timeout=10).json() == {"deleted": first["id"]}
+    assert requests.get(f"{api}/{first['id']}", timeout=10).status_code == 404
+    assert requests.delete(api, params={"user": "nobody"}, timeout=10).json() == {"deleted": 0}
+    assert requests.delete(api, timeout=10).json() == {"deleted": 1}
+    assert requests.get(api, timeout=10).json()["count"] == 0
+
+
+def test_wait_returns_when_mail_arrives(refservers_smtp: Any, refservers_admin: Any, mail_store: MailStore) -> None:
+    url = f"{refservers_admin.url}/api/v1/messages/wait"
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(requests.get, url, params={"to": "late@example.com", "timeout": "20"}, timeout=30)
+        mail_store.wait_for_subscribers(1)  # the long poll is listening: what follows arrives during it
+        send(refservers_smtp, "other@example.com", "not this one")
+        send(refservers_smtp, "late@example.com", "arrived")
+        reply = waiting.result()
+    assert reply.status_code == 200 and reply.json()["subject"] == "arrived"
+    # Already there: immediate answer; nothing matching: 408 after the timeout.
+    assert requests.get(url, params={"subject": "arrived", "timeout": "5"}, timeout=10).status_code == 200
+    timed_out = requests.get(url, params={"subject": "never", "timeout": "0.3"}, timeout=10)
+    assert timed_out.status_code == 408
+
+
+def test_wait_does_not_block_other_requests(refservers_smtp: Any, refservers_admin: Any, mail_store: MailStore) -> None:
+    url = f"{refservers_admin.url}/api/v1/messages"
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(requests.get, f"{url}/wait", params={"subject": "unblock", "timeout": "20"}, timeout=30)
+        mail_store.wait_for_subscribers(1)
+        # While a wait is pending the admin loop keeps answering.
+        assert requests.get(url, timeout=5).status_code == 200
+        send(refservers_smtp, "demo@example.com", "unblock")
+        assert waiting.result().json()["subject"] == "unblock"
+
+
+def test_python_wait_helper(refservers_smtp: Any, mail_store: MailStore) -> None:
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(mail_store.wait_for_message, 20, None, "py@example.com")
+        send(refservers_smtp, "py@example.com", "python side")
+        assert waiting.result().subject == "python side"
+    with pytest.raises(TimeoutError):
+        mail_store.wait_for_message(timeout=0.2, subject="absent")
+
+
+def test_unknown_id_404(refservers_smtp: Any, refservers_admin: Any) -> None:
+    for path in ("nope", "nope/raw", "..%2F..%2Fetc"):
+        assert requests.get(f"{refservers_admin.url}/api/v1/messages/{path}", timeout=10).status_code == 404
