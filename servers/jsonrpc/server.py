@@ -75,9 +75,10 @@ class JsonRpcServer(TwistedServer):
                 raise ProbeError(f"{host}:{port}: {error!r}") from None
             finally:
                 connection.close()
-            if body != {"jsonrpc": "2.0", "result": "pong", "id": "probe"}:
-                raise ProbeError(f"{host}:{port}: unexpected reply to ping: {str(body)[:80]}")
-            return "JSON-RPC ping: pong"
+            # Any well-formed response counts: config may redefine ping.
+            if not isinstance(body, dict) or body.get("jsonrpc") != "2.0" or body.get("id") != "probe":
+                raise ProbeError(f"{host}:{port}: not a JSON-RPC 2.0 reply to ping: {str(body)[:80]}")
+            return f"JSON-RPC ping: {json.dumps(body.get('result', body.get('error')))[:60]}"
 
         return retry_until(timeout, attempt)
 
