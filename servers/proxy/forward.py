@@ -189,6 +189,7 @@ class Exchange:
             self.reply(403, f"forbidden: {refusal}")
             return
         self.toxics = self.server.draw_toxics(self.subject, self.proxy.peer, TOXICS)
+        self._down_pipe()  # now: timed toxics (reset_peer, timeout) count from the request
         fixed = self._toxic("http_status")
         if fixed is not None:
             self.reply(

@@ -24,7 +24,7 @@ from ..core.twisted_listen import TwistedServer
 from ..core.web import ApiError, ApiRequest, Reply, Route
 from .access import PORT_PATTERNS, AccessPolicy
 from .forward import ForwardProxyFactory
-from .tcp import TCP_ROUTES, TcpProxyFactory, TcpRoute, parse_route, parse_upstream
+from .tcp import TCP_ROUTES, TcpProxyFactory, TcpRoute, TrackingFactory, parse_route, parse_upstream
 from .toxics import TOXICS, ActiveToxic, draw_toxics, resolve_params
 
 
@@ -105,7 +105,7 @@ class ProxyServer(TwistedServer):
     def open_tcp_listener(self, route: TcpRoute, source: str) -> TcpListener:
         if route.name and route.name in self.tcp_listeners:
             raise ValueError(f"a TCP proxy named {route.name!r} exists already")
-        tracked = WrappingFactory(TcpProxyFactory(self, route))
+        tracked = TrackingFactory(TcpProxyFactory(self, route))
         try:
             port = twisted_reactor().listenTCP(route.listen_port, tracked, interface=self.host)
         except CannotListenError as error:

@@ -14,9 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as TwistedProtocol
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from ..core.config import Kind
 from ..core.loop import twisted_reactor
@@ -95,6 +98,7 @@ TCP_ROUTES = Kind(
 )
 
 
+@implementer(IHalfCloseableProtocol)
 class TcpProxyProtocol(TwistedProtocol):
     """One client connection of a TCP listener, and the :class:`Link` of its two pipes."""
 
@@ -112,6 +116,7 @@ class TcpProxyProtocol(TwistedProtocol):
         self.down: Pipe | None = None
         self.buffered: list[bytes] = []
         self.client_gone = False
+        self.client_eof = False
         self.error: str | None = None
         self.recorded = False
 
@@ -131,13 +136,26 @@ class TcpProxyProtocol(TwistedProtocol):
         else:
             self.up.write(data)
 
+    def readConnectionLost(self) -> None:
+        # The client half-closed (sent FIN): pass the FIN on once its data is through,
+        # and keep sending the upstream's answer (request, shutdown, read the reply).
+        self.client_eof = True
+        if self.up is not None:
+            self.up.finish(EOF)
+
+    def writeConnectionLost(self) -> None:
+        pass
+
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.client_gone = True
         if self.connector is not None:
             self.connector.stopConnecting()
             self.connector = None
         if self.up is not None and self.upstream is not None:
-            self.up.finish(EOF)  # what the client sent still reaches the upstream
+            if self.up.sink.finished:
+                self.upstream.close()
+            else:
+                self.up.finish(EOF)  # what the client sent still reaches the upstream
         self._cleanup_if_gone()
 
     # -- upstream --------------------------------------------------------------------
@@ -151,6 +169,8 @@ class TcpProxyProtocol(TwistedProtocol):
         buffered, self.buffered = self.buffered, []
         for data in buffered:
             self.up.write(data)
+        if self.client_eof:
+            self.up.finish(EOF)
 
     def upstream_failed(self, reason: Failure) -> None:
         self.connector = None
@@ -174,8 +194,10 @@ class TcpProxyProtocol(TwistedProtocol):
     def _upstream_finish(self, how: str) -> None:
         if how == CLOSE:
             self.close()
-        elif self.upstream is not None:
+        elif self.upstream is not None and self.client_gone:
             self.upstream.close()
+        elif self.upstream is not None:
+            self.upstream.close_write()
 
     def _client_finish(self, how: str) -> None:
         if how == CLOSE:
@@ -220,6 +242,23 @@ class TcpProxyProtocol(TwistedProtocol):
             details["error"] = self.error
         self.server.record("connection", self.peer, **details)
         self.server.record("disconnect", self.peer, listener=self.route.name)
+
+
+@implementer(IHalfCloseableProtocol)
+class HalfCloseableWrapper(ProtocolWrapper):
+    """Twisted's ProtocolWrapper without losing half-closes on the way to the protocol."""
+
+    def readConnectionLost(self) -> None:
+        self.wrappedProtocol.readConnectionLost()
+
+    def writeConnectionLost(self) -> None:
+        self.wrappedProtocol.writeConnectionLost()
+
+
+class TrackingFactory(WrappingFactory):
+    """Keeps the open connections (so a listener can drop them) and passes half-closes on."""
+
+    protocol = HalfCloseableWrapper
 
 
 class TcpProxyFactory(Factory):

@@ -51,6 +51,11 @@ class UpstreamProtocol(TwistedProtocol):
         if self.transport is not None and self.connected_:
             self.transport.loseConnection()
 
+    def close_write(self) -> None:
+        """Half-close: send FIN, keep reading the answer."""
+        if self.transport is not None and self.connected_:
+            self.transport.loseWriteConnection()
+
     def abort(self) -> None:
         """Close with a TCP RST (Twisted sets SO_LINGER 0 on abort)."""
         if self.transport is not None and self.connected_:

@@ -1,0 +1,172 @@
+"""Each toxic on the HTTP forward proxy, observed from a real client.
+
+Timing assertions are lower bounds only (a toxic that delays must delay at least its
+configured amount); nothing asserts how fast anything is.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+
+import pytest
+import requests
+
+from servers.core.config import ConfigError
+
+from .conftest import add_toxic, raw_request
+
+
+def get(proxy_url, url, **kwargs):
+    return requests.get(url, proxies={"http": proxy_url}, timeout=10, **kwargs)
+
+
+def request_bytes(origin, path: str) -> bytes:
+    return f"GET {origin.url}{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+
+
+def test_latency_downstream(proxy, proxy_url, origin):
+    add_toxic(proxy, "latency", params={"latency": 400})
+    started = time.monotonic()
+    assert get(proxy_url, f"{origin.url}/slow").status_code == 200
+    assert time.monotonic() - started >= 0.4
+    event = proxy.journal.wait_for(lambda e: e.details.get("status") == 200, server="proxy", kind="request")
+    assert event.details["toxics"] == ["latency"]
+
+
+def test_latency_upstream_with_jitter(proxy, proxy_url, origin):
+    add_toxic(proxy, "latency", params={"latency": 300, "jitter": 100, "stream": "upstream"}, seed=3)
+    started = time.monotonic()
+    assert get(proxy_url, f"{origin.url}/slow-up").status_code == 200
+    assert time.monotonic() - started >= 0.2
+
+
+def test_latency_only_where_the_glob_matches(proxy, proxy_url, origin):
+    add_toxic(proxy, "latency", match="*/slow/*", params={"latency": 5000})
+    started = time.monotonic()
+    assert get(proxy_url, f"{origin.url}/fast").status_code == 200
+    event = proxy.journal.wait_for(lambda e: e.details.get("target", "").endswith("/fast"), server="proxy", kind="request")
+    assert event.details["toxics"] == []
+    assert time.monotonic() - started < 60  # sanity only: the 5 s toxic did not apply
+
+
+def test_bandwidth_lower_bound(proxy, proxy_url, origin):
+    add_toxic(proxy, "bandwidth", params={"rate": 50})  # 50 KB/s
+    started = time.monotonic()
+    reply = get(proxy_url, f"{origin.url}/bytes/30000")
+    elapsed = time.monotonic() - started
+    assert reply.content == b"x" * 30000
+    assert elapsed >= 30000 / 50_000
+
+
+def test_limit_data_exactly_n_bytes_then_eof(proxy, origin):
+    add_toxic(proxy, "limit_data", params={"bytes": 100})
+    data, _ = raw_request("127.0.0.1", proxy.port, request_bytes(origin, "/bytes/5000"))
+    assert len(data) == 100
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_reset_peer_gives_connection_reset(proxy, origin):
+    add_toxic(proxy, "reset_peer", params={"timeout": 0})
+    with pytest.raises(ConnectionResetError):
+        raw_request("127.0.0.1", proxy.port, request_bytes(origin, "/x"))
+
+
+def test_reset_peer_upstream_gives_502(proxy, proxy_url, origin):
+    add_toxic(proxy, "reset_peer", params={"timeout": 0, "stream": "upstream"})
+    reply = get(proxy_url, f"{origin.url}/x")
+    assert reply.status_code == 502
+
+
+def test_slicer_splits_the_response(proxy, origin):
+    add_toxic(proxy, "slicer", params={"average_size": 10, "size_variation": 5, "delay": 20_000})
+    data, chunks = raw_request("127.0.0.1", proxy.port, request_bytes(origin, "/bytes/200"))
+    assert data.endswith(b"\r\n\r\n" + b"x" * 200)
+    assert len(chunks) >= 2
+
+
+def test_timeout_sends_nothing_then_closes(proxy, origin):
+    add_toxic(proxy, "timeout", params={"timeout": 300})
+    started = time.monotonic()
+    data, _ = raw_request("127.0.0.1", proxy.port, request_bytes(origin, "/x"))
+    assert data == b""
+    assert time.monotonic() - started >= 0.3
+
+
+def test_timeout_zero_holds_the_connection(proxy, origin):
+    add_toxic(proxy, "timeout", params={"timeout": 0})
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=0.5) as sock:
+        sock.sendall(request_bytes(origin, "/x"))
+        with pytest.raises(TimeoutError):
+            sock.recv(1)  # held: neither data nor close
+
+
+def test_http_status_for_matching_path(proxy, proxy_url, origin):
+    add_toxic(proxy, "http_status", match=f"127.0.0.1:{origin.port}/broken*", params={"status": 503, "body": "down for the test\n"})
+    broken = get(proxy_url, f"{origin.url}/broken/thing?q=1")
+    assert broken.status_code == 503
+    assert broken.text == "down for the test\n"
+    assert "X-Origin" not in broken.headers  # the upstream was not contacted
+    assert get(proxy_url, f"{origin.url}/fine").status_code == 200
+
+
+def test_http_status_on_connect(proxy, proxy_url, origin):
+    add_toxic(proxy, "http_status", match=f"127.0.0.1:{origin.port}", params={"status": 502})
+    with pytest.raises(requests.exceptions.ProxyError):
+        requests.get(f"https://127.0.0.1:{origin.port}/", proxies={"https": proxy_url}, timeout=10)
+
+
+def test_add_headers_both_ways(proxy, proxy_url, origin):
+    add_toxic(proxy, "add_headers", params={"headers": {"X-Fault": "yes", "Retry-After": "7"}})
+    add_toxic(proxy, "add_headers", params={"headers": {"X-Sent-Upstream": "1"}, "stream": "upstream"})
+    reply = get(proxy_url, f"{origin.url}/h")
+    assert (reply.headers["X-Fault"], reply.headers["Retry-After"]) == ("yes", "7")
+    # One rule per kind fires per request: the first (downstream) one here.
+    assert "x-sent-upstream" not in reply.json()["headers"]
+
+
+def test_add_headers_upstream(proxy, proxy_url, origin):
+    add_toxic(proxy, "add_headers", params={"headers": {"X-Sent-Upstream": "1"}, "stream": "upstream"})
+    assert get(proxy_url, f"{origin.url}/h").json()["headers"]["x-sent-upstream"] == "1"
+
+
+def test_probability_with_seed_is_reproducible(proxy, proxy_url, origin):
+    def statuses() -> list[int]:
+        rule = add_toxic(proxy, "http_status", probability=0.5, seed=7)
+        try:
+            with requests.Session() as session:
+                session.proxies = {"http": proxy_url}
+                return [session.get(f"{origin.url}/p{i}", timeout=10).status_code for i in range(20)]
+        finally:
+            proxy.core.faults.remove(rule.id)
+
+    first, second = statuses(), statuses()
+    assert first == second
+    draws = random.Random(7)
+    assert first == [503 if draws.random() < 0.5 else 200 for _ in range(20)]
+    assert {200, 503} == set(first)
+
+
+def test_times_limits_the_firings(proxy, proxy_url, origin):
+    add_toxic(proxy, "http_status", times=2, params={"status": 500})
+    assert [get(proxy_url, f"{origin.url}/t").status_code for _ in range(4)] == [500, 500, 200, 200]
+
+
+def test_bad_params_at_runtime_are_skipped_and_journalled(proxy, proxy_url, origin):
+    rule = add_toxic(proxy, "latency", params={"latency": "slow"})
+    assert get(proxy_url, f"{origin.url}/x").status_code == 200
+    event = proxy.journal.wait_for(lambda e: "skipped" in e.details, server="proxy", kind="fault")
+    assert event.details["rule"] == rule.id
+    assert "params.latency" in event.details["skipped"]
+
+
+def test_bad_params_in_config_fail_at_start(refservers_core, refservers_start):
+    refservers_core.faults.add({"server": "proxy", "action": "slicer", "params": {"average_size": 0}})
+    with pytest.raises(ConfigError, match=r"slicer: params.average_size: expected a size > 0"):
+        refservers_start("proxy")
+
+
+def test_unknown_toxic_is_refused_by_the_fault_book(proxy):
+    with pytest.raises(ValueError, match="action: proxy supports"):
+        add_toxic(proxy, "lag")
