@@ -24,6 +24,7 @@ SERVERS: dict[str, str] = {
     "jsonrpc": "servers.jsonrpc:JsonRpcServer",
     "sockets": "servers.sockets:SocketServers",
     "dns": "servers.dns:DnsServer",
+    "xmlrpc": "servers.xmlrpc:XmlRpcServer",
 }
 ADMIN = "servers.admin:AdminServer"
 
