@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -84,3 +85,62 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = start_stack(tmp_path_factory.mktemp("stack"))
     yield running
     stop_stack(running)
+
+
+# -- one server alone (`refservers run NAME`), for the crash tests ---------------------------
+
+
+@dataclass
+class Single:
+    """A ``refservers run NAME --admin`` subprocess; ``kill()`` is a real SIGKILL."""
+
+    name: str
+    process: subprocess.Popen[str]
+    port: int
+    admin_url: str
+    data_dir: Path
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        if self.process.stdout:
+            self.process.stdout.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=10)
+        if self.process.stdout:
+            self.process.stdout.close()
+
+
+def run_server(name: str, data_dir: Path, cwd: Path) -> Single:
+    """Start one server on port 0 over ``data_dir``; the printed table gives its ports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REFSERVERS_")}
+    env.update(all_ports_zero())
+    env["REFSERVERS_DATA_DIR"] = str(data_dir)
+    env["REFSERVERS_LOG_LEVEL"] = "error"
+    args = [sys.executable, "-m", "servers", "run", name, "--admin"]
+    process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout is not None
+    urls: dict[str, str] = {}
+    for line in process.stdout:  # the table is the readiness signal
+        cells = line.split()
+        if len(cells) >= 2 and "://" in cells[1]:
+            urls[cells[0]] = cells[1]
+        if line.startswith("ready in"):
+            break
+    else:
+        raise AssertionError(f"refservers run {name} exited with {process.wait()}")
+    port = urllib.parse.urlsplit(urls[name]).port
+    assert port, urls
+    return Single(name, process, port, urls["admin"], data_dir)
+
+
+def journal(admin_url: str, **filters: Any) -> list[dict[str, Any]]:
+    """Events of the journal through the admin API (``server=``, ``kind=``, ``since=``)."""
+    query = urllib.parse.urlencode({k: v for k, v in filters.items() if v is not None})
+    with urllib.request.urlopen(f"{admin_url}/api/v1/events?{query}", timeout=30) as reply:
+        events: list[dict[str, Any]] = json.load(reply)["events"]
+    return events
