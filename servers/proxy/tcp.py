@@ -259,6 +259,7 @@ class TrackingFactory(WrappingFactory):
     """Keeps the open connections (so a listener can drop them) and passes half-closes on."""
 
     protocol = HalfCloseableWrapper
+    noisy = False
 
 
 class TcpProxyFactory(Factory):
