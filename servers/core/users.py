@@ -39,6 +39,11 @@ class UserTable:
         with self._lock:
             return self._users.setdefault(user.name, user)
 
+    def remove(self, name: str) -> bool:
+        """Forget an account (the admin API's DELETE /api/v1/users/{name}); True if it existed."""
+        with self._lock:
+            return self._users.pop(name, None) is not None
+
     def check_password(self, name: str, password: str) -> User | None:
         """The user if the password matches (compared in constant time), else None."""
         user = self.get(name)

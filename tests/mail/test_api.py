@@ -94,3 +94,32 @@ def test_python_wait_helper(refservers_smtp: Any, mail_store: MailStore) -> None
 def test_unknown_id_404(refservers_smtp: Any, refservers_admin: Any) -> None:
     for path in ("nope", "nope/raw", "..%2F..%2Fetc"):
         assert requests.get(f"{refservers_admin.url}/api/v1/messages/{path}", timeout=10).status_code == 404
+
+
+def test_users_api_adds_accounts_every_mail_protocol_accepts(refservers_smtp: Any, refservers_pop3: Any, refservers_admin: Any) -> None:
+    import poplib
+
+    api = f"{refservers_admin.url}/api/v1/users"
+    listed = requests.get(api, timeout=10).json()["users"]
+    assert {"name": "demo", "read_only": False, "mailbox": False} in listed
+    assert all("password" not in entry for entry in listed)
+    created = requests.post(api, json={"name": "erin", "password": "s3cret"}, timeout=10)
+    assert created.status_code == 201
+    assert requests.post(api, json={"name": "erin", "password": "x"}, timeout=10).status_code == 409
+    assert requests.post(api, json={"name": "../x", "password": "x"}, timeout=10).status_code == 400
+    assert requests.post(api, json={"name": "x"}, timeout=10).status_code == 400
+    with smtplib.SMTP(refservers_smtp.probe_host, refservers_smtp.port, timeout=10) as client:
+        client.login("erin", "s3cret")
+        client.sendmail("erin@example.com", ["erin@example.com"], b"Subject: self\r\n\r\nhi\r\n")
+    reader = poplib.POP3(refservers_pop3.probe_host, refservers_pop3.port, timeout=10)
+    reader.user("erin")
+    reader.pass_("s3cret")
+    assert reader.stat()[0] == 1
+    reader.quit()
+    assert requests.delete(f"{api}/erin", timeout=10).json() == {"removed": "erin"}
+    assert requests.delete(f"{api}/erin", timeout=10).status_code == 404
+    reader = poplib.POP3(refservers_pop3.probe_host, refservers_pop3.port, timeout=10)
+    reader.user("erin")
+    with pytest.raises(poplib.error_proto):
+        reader.pass_("s3cret")
+    reader.quit()
