@@ -119,6 +119,12 @@ def test_scp_both_directions_exits_zero(ssh_target: OpenSshClient, sftp_server: 
     assert down.returncode == 0, down.stderr
     assert down_path.read_bytes() == data
 
+    commands = [e.details for e in sftp_server.journal.events(server="sftp", kind="command")]
+    if legacy:  # legacy scp is an exec of "scp -t/-f", run by asyncssh on the SFTP backend
+        assert any(d.get("command", "").startswith("scp -t") for d in commands), commands
+        assert any(d.get("command", "").startswith("scp -f") for d in commands), commands
+    else:
+        assert {"user": "demo", "subsystem": "sftp"} in commands
     events = _file_events(sftp_server)
     assert {"user": "demo", "path": "/copied.bin", "bytes": len(data), "direction": "upload", "complete": True} in events
     assert {"user": "demo", "path": "/copied.bin", "bytes": len(data), "direction": "download", "complete": True} in events

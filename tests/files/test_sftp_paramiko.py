@@ -157,6 +157,20 @@ def test_read_only_user_gets_permission_denied(
     assert sorted(p.name for p in Path(server.file_root.home("viewer")).iterdir()) == ["readme.txt"]
 
 
+def test_interrupted_download_is_journalled_incomplete(refservers_sftp: SftpServer, known_hosts: Path) -> None:
+    (_home(refservers_sftp) / "large.bin").write_bytes(os.urandom(1_000_000))
+    client = _client(refservers_sftp, known_hosts)
+    try:
+        remote = client.open_sftp().open("large.bin", "r")
+        assert len(remote.read(50_000)) == 50_000
+    finally:
+        client.get_transport().sock.close()  # type: ignore[union-attr]
+        client.close()
+    event = refservers_sftp.journal.wait_for(lambda e: e.kind == "file", timeout=10, server="sftp")
+    assert event.details["complete"] is False
+    assert event.details["direction"] == "download" and event.details["path"] == "/large.bin"
+
+
 def test_interrupted_upload_is_journalled_incomplete(refservers_sftp: SftpServer, known_hosts: Path) -> None:
     client = _client(refservers_sftp, known_hosts)
     try:

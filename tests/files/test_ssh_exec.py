@@ -7,6 +7,7 @@ SSH side: exit-status, stderr, terminals, the journal.
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -107,13 +108,18 @@ def test_paramiko_exec_with_password(sftp_server: SftpServer, openssh: OpenSshCl
 
 
 def test_interactive_shell_with_a_terminal(openssh: OpenSshClient, sftp_server: SftpServer) -> None:
-    result = openssh.ssh(extra=["-tt"], stdin="echo from-the-terminal\nexit 4\n")
+    result = subprocess.run(
+        ["ssh", *openssh.options(), "-p", str(openssh.port), "-tt", "demo@127.0.0.1"],
+        input=b"echo from-the-terminal\nexit 4\n",
+        capture_output=True,
+        timeout=60,
+    )
     assert result.returncode == 4
-    # The terminal echoes the typed line and the command prints its output on a line of
-    # its own (where the echo lands depends on when the input arrived).
-    assert re.search(r"^(\$ )?from-the-terminal$", result.stdout, re.MULTILINE), result.stdout
-    assert "Welcome to refservers, demo." in result.stdout
-    assert "$ " in result.stdout  # the prompt
+    # A terminal: CR LF line ends. The terminal echoes the typed line, and the command
+    # prints its output on a line of its own (where the echo lands depends on timing).
+    assert re.search(rb"(^|\n|\$ )from-the-terminal\r\n", result.stdout), result.stdout
+    assert b"Welcome to refservers, demo." in result.stdout
+    assert b"$ " in result.stdout  # the prompt
     sftp_server.journal.wait_for(lambda e: e.details.get("shell") == "interactive", timeout=10, server="sftp")
 
 
