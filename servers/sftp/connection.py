@@ -48,7 +48,7 @@ class SshConnection(asyncssh.SSHServer):
         return bool(self.server.settings.password_auth)
 
     def validate_password(self, username: str, password: str) -> bool:
-        self.server.wire.received(self.peer, f"userauth password {username} ****", secret=False)
+        self.server.wire.received(self.peer, f"userauth password {username} ****")
         if self.server.core.users.check_password(username, password) is None:
             self.server.record("auth", self.peer, ok=False, user=username, method="password")
             return False

@@ -66,6 +66,7 @@ class SessionChannel:
         self.server.wire.received(peer, command)
         result = await self._run(shell, command)
         self.server.record("command", peer, user=user_name, command=command, status=result.exit_status)
+        self.server.wire.sent(peer, result.stdout + result.stderr)
         process.stdout.write(result.stdout)
         process.stderr.write(result.stderr)
         process.exit(result.exit_status)
@@ -96,6 +97,7 @@ class SessionChannel:
                 self.server.record(
                     "command", peer, user=user_name, command=line.strip(), status=result.exit_status
                 )
+            self.server.wire.sent(peer, result.stdout + result.stderr)
             process.stdout.write(result.stdout)
             process.stderr.write(result.stderr)
             if result.exit_requested:

@@ -81,3 +81,15 @@ def test_stop_drops_clients_and_frees_the_port(refservers_start: Callable[..., S
         assert again.port == port
     finally:
         again.stop()
+
+
+def test_password_auth_can_be_switched_off(refservers_start: Callable[..., Server], tmp_path: Path) -> None:
+    server: SftpServer = refservers_start("sftp", password_auth="false")  # type: ignore[assignment]
+    transport = paramiko.Transport(("127.0.0.1", server.port))
+    try:
+        transport.start_client(timeout=10)
+        with pytest.raises(paramiko.BadAuthenticationType) as refused:
+            transport.auth_password("demo", "demo")
+        assert refused.value.allowed_types == ["publickey"]  # no password, no keyboard-interactive
+    finally:
+        transport.close()
