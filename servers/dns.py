@@ -426,6 +426,7 @@ class DnsServer(TwistedServer):
 
 
 class DnsDatagram(protocol.DatagramProtocol):
+    noisy = False  # no "starting on port" log lines for each UDP listener
     transport: Any
 
     def __init__(self, server: DnsServer):

@@ -175,6 +175,7 @@ def greeting_reply(server: SocketServers, data: bytes) -> bytes | None:
 
 
 class DatagramService(protocol.DatagramProtocol):
+    noisy = False  # no "starting on port" log lines for each UDP listener
     transport: Any  # a UDP port (Twisted types it as the generic ITransport)
 
     def __init__(self, server: SocketServers, service: str, reply: Callable[[SocketServers, bytes], bytes | None]):
