@@ -121,6 +121,7 @@ def run_server(name: str, data_dir: Path, cwd: Path) -> Single:
     env.update(all_ports_zero())
     env["REFSERVERS_DATA_DIR"] = str(data_dir)
     env["REFSERVERS_LOG_LEVEL"] = "error"
+    env["REFSERVERS_FTP_PASSIVE_PORTS"] = "0"  # any free port: the fixed default range is shared
     args = [sys.executable, "-m", "servers", "run", name, "--admin"]
     process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert process.stdout is not None

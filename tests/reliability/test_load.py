@@ -21,20 +21,30 @@ import smtplib
 import socket
 import threading
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import paramiko
+import pytest
 
 from servers.telnet.server import refusals, strip_commands
 
-from .conftest import Stack, journal
+from .conftest import Stack, journal, start_stack, stop_stack
 
 CLIENTS = 100
 CLIENT_TIMEOUT = 60.0  # seconds any single socket operation may take under load
 TEST_DEADLINE = 180.0  # seconds the whole fan-out may take before the test fails
 USER, PASSWORD = "demo", "demo"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # 100 FTP clients need more passive ports than the fixed default range, which other
+    # test processes share: any free port instead.
+    running = start_stack(tmp_path_factory.mktemp("load"), extra_env={"REFSERVERS_FTP_PASSIVE_PORTS": "0"})
+    yield running
+    stop_stack(running)
 
 
 def port_of(stack: Stack, name: str, listener: str | None = None) -> int:
