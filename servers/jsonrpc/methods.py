@@ -13,7 +13,7 @@ import inspect
 import json
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Number
 from typing import Any
 
@@ -36,6 +36,10 @@ class CallContext:
     peer: str
     transport: str
     record: Callable[..., None]  # Server.record bound to this server
+    sleep_max: float = 0.0
+    # Seconds the reply must wait (``sleep``); the transport waits on the reactor, so a
+    # sleeping call never blocks other clients.
+    delays: list[float] = field(default_factory=list)
 
 
 def _numbers(*values: Any) -> Any:
@@ -88,6 +92,15 @@ def get_data(context: CallContext) -> Any:
     return Success(["hello", 5])
 
 
+def sleep(context: CallContext, seconds: Any) -> Any:
+    """Answer after that many seconds (capped by sleep_max); returns the seconds slept."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        return InvalidParams("expected a non-negative number of seconds")
+    slept = min(float(seconds), context.sleep_max)
+    context.delays.append(slept)
+    return Success(slept)
+
+
 def fail(context: CallContext, code: Any = -32000, message: Any = "Server error", data: Any = None) -> Any:
     """Answer with the error asked for (code, message, optional data)."""
     if isinstance(code, bool) or not isinstance(code, int) or not isinstance(message, str):
@@ -105,6 +118,7 @@ BUILTINS: dict[str, Method] = {
     "notify": notify,
     "get_data": get_data,
     "fail": fail,
+    "sleep": sleep,
 }
 
 
@@ -128,6 +142,33 @@ def methods_from_config(table: Mapping[str, str]) -> dict[str, Method]:
         except ValueError as error:
             raise ConfigError(f"[jsonrpc] methods.{name}: expected JSON text, got {text!r} ({error})") from None
         methods[name] = fixed_result(name, result)
+    return methods
+
+
+def fixed_error(name: str, code: int, message: str, data: Any) -> Method:
+    def method(context: CallContext, *args: Any, **kwargs: Any) -> Any:
+        return Error(code, message, data) if data is not None else Error(code, message)
+
+    method.__doc__ = f"Fixed error from config: {code} {message}"
+    method.__name__ = name
+    return method
+
+
+def errors_from_config(table: Mapping[str, str]) -> dict[str, Method]:
+    """``errors`` option (name -> JSON {"code", "message", "data"?}) to methods that always fail."""
+    methods = {}
+    for name, text in table.items():
+        where = f"[jsonrpc] errors.{name}"
+        if not name or name.startswith("rpc."):
+            raise ConfigError(f"{where}: names starting with 'rpc.' are reserved by JSON-RPC 2.0")
+        try:
+            spec = json.loads(text)
+        except ValueError as error:
+            raise ConfigError(f"{where}: expected JSON text, got {text!r} ({error})") from None
+        code, message = (spec.get("code"), spec.get("message")) if isinstance(spec, dict) else (None, None)
+        if isinstance(code, bool) or not isinstance(code, int) or not isinstance(message, str):
+            raise ConfigError(f'{where}: expected {{"code": integer, "message": string, "data": optional}}, got {text!r}')
+        methods[name] = fixed_error(name, code, message, spec.get("data"))
     return methods
 
 

@@ -88,11 +88,13 @@ class RpcEndpoint:
         methods: Callable[[], Mapping[str, Method]],
         faults: FaultBook,
         record: Callable[..., None],
+        sleep_max: float = 0.0,
     ):
         self.server_name = server_name
         self._methods = methods
         self._faults = faults
         self._record = record
+        self._sleep_max = sleep_max
 
     def handle(self, payload: bytes, peer: str, transport: str) -> Reply:
         try:
@@ -100,16 +102,17 @@ class RpcEndpoint:
         except ValueError:  # also UnicodeDecodeError
             self._record("request", peer, transport=transport, method=None, error=PARSE_ERROR)
             return Reply(json.dumps(_error(PARSE_ERROR, None)).encode())
-        context = CallContext(peer, transport, self._record)
+        context = CallContext(peer, transport, self._record, self._sleep_max)
         if isinstance(message, list):
             if not message:
                 self._record("request", peer, transport=transport, method=None, error=INVALID_REQUEST)
                 return Reply(json.dumps(_error(INVALID_REQUEST, None)).encode())
             answers = [self._one(item, context) for item in message]
             replies = [answer for answer, _ in answers if answer is not None]
-            delay = max(seconds for _, seconds in answers)
+            delay = max([seconds for _, seconds in answers] + context.delays)
             return Reply(json.dumps(replies).encode() if replies else None, delay)
         answer, delay = self._one(message, context)
+        delay = max([delay] + context.delays)
         return Reply(json.dumps(answer).encode() if answer is not None else None, delay)
 
     def _one(self, item: Any, context: CallContext) -> tuple[dict[str, Any] | None, float]:

@@ -20,11 +20,11 @@ from twisted.internet import protocol
 from twisted.protocols.basic import LineReceiver
 from twisted.web import resource, server
 
-from ..core.config import PORT, STR_TABLE, Option
+from ..core.config import FLOAT, PORT, STR_TABLE, Option
 from ..core.lifecycle import ProbeError, retry_until
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer, peer_of
-from .methods import BUILTINS, Method, Success, methods_from_config, openrpc_document
+from .methods import BUILTINS, Method, Success, errors_from_config, methods_from_config, openrpc_document
 from .protocol import Reply, RpcEndpoint
 
 RPC_PATHS = (b"/", b"/rpc")
@@ -39,15 +39,25 @@ class JsonRpcServer(TwistedServer):
         Option("port", PORT, 4000, "HTTP port (POST / or /rpc)"),
         Option("tcp_port", PORT, 4001, "newline-delimited JSON-RPC over plain TCP"),
         Option("methods", STR_TABLE, {}, "extra methods: name -> JSON text of their fixed result"),
+        Option("errors", STR_TABLE, {}, 'extra methods that fail: name -> {"code": N, "message": "...", "data": ...}'),
+        Option("sleep_max", FLOAT, 10.0, "cap in seconds for the sleep method"),
     )
     fault_actions = ("error", "delay")
+    # Fixtures: no test should wait long on sleep.
+    test_settings = {"sleep_max": "0.5"}
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         # Checked here so a bad `methods` entry stops start-up before anything binds.
-        self.methods: dict[str, Method] = {**BUILTINS, **methods_from_config(self.settings.methods)}
+        self.methods: dict[str, Method] = {
+            **BUILTINS,
+            **methods_from_config(self.settings.methods),
+            **errors_from_config(self.settings.errors),
+        }
         self.methods["rpc.discover"] = self._discover
-        self.endpoint = RpcEndpoint(self.name, lambda: self.methods, self.core.faults, self.record)
+        self.endpoint = RpcEndpoint(
+            self.name, lambda: self.methods, self.core.faults, self.record, self.settings.sleep_max
+        )
 
     def _discover(self, context: Any) -> Any:
         """Describe every method as an OpenRPC document."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -138,7 +139,7 @@ def test_rpc_discover_describes_every_method(refservers_start):
     document = call(server, "rpc.discover")["result"]
     assert document["openrpc"].startswith("1.")
     names = {method["name"] for method in document["methods"]}
-    assert {"echo", "ping", "add", "subtract", "sum", "get_data", "fail", "version", "rpc.discover"} <= names
+    assert {"echo", "ping", "add", "subtract", "sum", "get_data", "fail", "sleep", "version", "rpc.discover"} <= names
     subtract = next(m for m in document["methods"] if m["name"] == "subtract")
     assert [p["name"] for p in subtract["params"]] == ["minuend", "subtrahend"]
 
@@ -181,3 +182,31 @@ def test_delay_fault_delays_then_answers(refservers_jsonrpc, jsonrpc_line_client
     )
     assert replies == [{"jsonrpc": "2.0", "result": "pong", "id": "fast"}]
     assert jsonrpc_line_client.read() == {"jsonrpc": "2.0", "result": ["hello", 5], "id": "slow"}
+
+
+def test_sleep_is_capped_and_answers(refservers_jsonrpc):
+    # The fixture's sleep_max is 0.5.
+    assert call(refservers_jsonrpc, "sleep", [0.1])["result"] == 0.1
+    assert call(refservers_jsonrpc, "sleep", [100])["result"] == 0.5
+    assert call(refservers_jsonrpc, "sleep", [-1])["error"]["code"] == -32602
+
+
+def test_a_sleeping_call_does_not_block_other_clients(refservers_start):
+    server = refservers_start("jsonrpc", sleep_max="60")
+    with socket.create_connection((server.host, server.listeners["tcp"]), timeout=10) as sleeper:
+        sleeper.sendall(b'{"jsonrpc": "2.0", "method": "sleep", "params": [60], "id": "zz"}\n')
+        server.journal.wait_for(lambda e: e.details.get("method") == "sleep", server="jsonrpc", kind="request")
+        assert call(server, "ping")["result"] == "pong"
+
+
+def test_configured_error_methods(refservers_start):
+    server = refservers_start("jsonrpc", errors={"down": '{"code": -32010, "message": "backend down", "data": [1]}'})
+    assert call(server, "down") == {
+        "jsonrpc": "2.0", "error": {"code": -32010, "message": "backend down", "data": [1]}, "id": 1
+    }
+
+
+@pytest.mark.parametrize("text", ['{"code": "x", "message": "m"}', '{"message": "m"}', "[1]", "{bad"])
+def test_configured_error_methods_are_checked_at_startup(refservers_start, text):
+    with pytest.raises(ConfigError, match=r"^\[jsonrpc\] errors\.down: expected"):
+        refservers_start("jsonrpc", errors={"down": text})
