@@ -68,11 +68,45 @@ class DurableUploads:
         super().close()  # type: ignore[misc]
 
 
-class DataChannel(DurableUploads, TLS_DTPHandler):  # type: ignore[misc]
+class HandshakeBeforeClose:
+    """Data-channel mixin: a PROT P transfer that finished before the client's TLS
+    handshake did (an empty listing) waits for the handshake before closing.
+
+    pyftpdlib closes such a channel at once and, the handshake being unfinished, skips
+    the TLS shutdown: clients then fail with SHUTDOWN_WHILE_IN_INIT on an empty
+    directory. Only a finished transfer is held back, and only once: a second close()
+    (an error, the server stopping) closes for real.
+    """
+
+    _ssl_accepting: bool
+    _error: bool
+    _closed: bool
+    transfer_finished: bool
+    _close_after_handshake = False
+
+    def close(self) -> None:
+        if (
+            self._ssl_accepting
+            and self.transfer_finished
+            and not self._error
+            and not self._closed
+            and not self._close_after_handshake
+        ):
+            self._close_after_handshake = True
+            return
+        super().close()  # type: ignore[misc]
+
+    def handle_ssl_established(self) -> None:
+        super().handle_ssl_established()  # type: ignore[misc]
+        if self._close_after_handshake:
+            self.close()
+
+
+class DataChannel(HandshakeBeforeClose, DurableUploads, TLS_DTPHandler):  # type: ignore[misc]
     """Plain or PROT P data connection (TLS only after PROT P)."""
 
 
-class ThrottledDataChannel(DurableUploads, TLS_DTPHandler, ThrottledDTPHandler):  # type: ignore[misc]
+class ThrottledDataChannel(HandshakeBeforeClose, DurableUploads, TLS_DTPHandler, ThrottledDTPHandler):  # type: ignore[misc]
     """The same, bandwidth-limited by ``read_limit``/``write_limit`` (bytes per second)."""
 
 

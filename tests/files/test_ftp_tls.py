@@ -78,3 +78,19 @@ def test_require_tls_refuses_clear_text_login(refservers_start) -> None:
         client.nlst()
     finally:
         client.close()
+
+
+def test_empty_listings_over_prot_p_complete_the_tls_handshake(refservers_ftp) -> None:
+    # An empty directory means nothing to send: the server used to close the data
+    # connection mid-handshake and the client failed with SHUTDOWN_WHILE_IN_INIT.
+    client = ftplib.FTP_TLS(context=refservers_ftp.core.tls.client_context(), timeout=TIMEOUT)
+    try:
+        client.connect("127.0.0.1", refservers_ftp.port)
+        client.login("demo", "demo")
+        client.prot_p()
+        client.mkd("empty")
+        for _ in range(25):
+            assert client.nlst("empty") == []
+            assert list(client.mlsd("empty")) == []
+    finally:
+        client.close()
