@@ -26,9 +26,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import h11
+from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import peer_of
@@ -362,6 +364,8 @@ class Exchange:
     def _upstream_finish(self, how: str) -> None:
         if how == CLOSE:
             self.close()
+        elif self.leg is not None and self.tunnel and not self.over:
+            self.leg.protocol.close_write()  # the client half-closed the tunnel: pass the FIN on
         elif self.leg is not None:
             self.leg.close()
 
@@ -426,11 +430,16 @@ class Exchange:
         if self.connector is not None:
             self.connector.stopConnecting()
             self.connector = None
-        if self.tunnel and self.up is not None and self.leg is not None:
+        if self.tunnel and self.up is not None and self.leg is not None and not self.up.sink.finished:
             self.up.finish(EOF)  # deliver what the client sent, then close the upstream
         elif self.leg is not None:
             self.leg.close()
         self._cleanup_if_gone()
+
+    def client_half_closed(self) -> None:
+        """The client sent FIN on a tunnel: it may still read the upstream's answer."""
+        if self.up is not None:
+            self.up.finish(EOF)
 
     def _cleanup_if_gone(self) -> None:
         if self.over and self.leg is None and self.connector is None:
@@ -514,6 +523,7 @@ class Exchange:
         return "\n".join(lines)
 
 
+@implementer(IHalfCloseableProtocol)
 class ForwardProxyProtocol(TwistedProtocol):
     """One client connection: requests one after another (keep-alive), or one tunnel."""
 
@@ -540,6 +550,18 @@ class ForwardProxyProtocol(TwistedProtocol):
             return
         self.http.receive_data(data)
         self._pump()
+
+    def readConnectionLost(self) -> None:
+        # A client that half-closes still gets its answer: a tunnel passes the FIN on,
+        # HTTP finishes the request in progress and then closes.
+        if self.exchange is not None and self.exchange.tunnel:
+            self.exchange.client_half_closed()
+            return
+        self.http.receive_data(b"")
+        self._pump()
+
+    def writeConnectionLost(self) -> None:
+        pass
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         exchange, self.exchange = self.exchange, None
@@ -581,7 +603,8 @@ class ForwardProxyProtocol(TwistedProtocol):
                     self._awaiting_request_end = False
                     self._next_cycle()
             elif isinstance(event, h11.ConnectionClosed):
-                self.transport.loseConnection()
+                if self.exchange is None:  # else the answer in progress goes out first
+                    self.transport.loseConnection()
                 return
             if self.exchange is not None and self.exchange.tunnel:
                 return

@@ -14,7 +14,9 @@ from typing import Any
 
 from twisted.internet.defer import DeferredList
 from twisted.internet.error import CannotListenError
-from twisted.protocols.policies import WrappingFactory
+from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from zope.interface import implementer
 
 from ..core.config import BOOL, FLOAT, PORT, STR, STR_LIST, ConfigError, Option
 from ..core.faults import FaultRule
@@ -24,8 +26,26 @@ from ..core.twisted_listen import TwistedServer
 from ..core.web import ApiError, ApiRequest, Reply, Route
 from .access import PORT_PATTERNS, AccessPolicy
 from .forward import ForwardProxyFactory
-from .tcp import TCP_ROUTES, TcpProxyFactory, TcpRoute, TrackingFactory, parse_route, parse_upstream
+from .tcp import TCP_ROUTES, TcpProxyFactory, TcpRoute, parse_route, parse_upstream
 from .toxics import TOXICS, ActiveToxic, draw_toxics, resolve_params
+
+
+@implementer(IHalfCloseableProtocol)
+class HalfCloseableWrapper(ProtocolWrapper):
+    """Twisted's ProtocolWrapper without losing half-closes on the way to the protocol."""
+
+    def readConnectionLost(self) -> None:
+        self.wrappedProtocol.readConnectionLost()
+
+    def writeConnectionLost(self) -> None:
+        self.wrappedProtocol.writeConnectionLost()
+
+
+class TrackingFactory(WrappingFactory):
+    """Keeps the open connections (so a listener can drop them) and passes half-closes on."""
+
+    protocol = HalfCloseableWrapper
+    noisy = False
 
 
 @dataclass
@@ -73,11 +93,15 @@ class ProxyServer(TwistedServer):
         )
         self.via = f"1.1 {self.settings.via}".encode("latin-1")
         self.tcp_listeners: dict[str, TcpListener] = {}
+        self._main: tuple[Any, TrackingFactory] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def _bind(self) -> None:
         self._check_config_faults()
-        self.listen("main", ForwardProxyFactory(self), self.settings.port)
+        # Not TwistedServer.listen: its wrapper would turn a client's half-close into a
+        # full close, and a tunnel must pass the FIN on while the answer still flows back.
+        self._main = self.core.loop.call(self._open_port, ForwardProxyFactory(self), self.settings.port, "main")
+        self.listeners["main"] = self._main[0].getHost().port
         for route in self.settings.tcp:
             try:
                 self.core.loop.call(self.open_tcp_listener, route, "config")
@@ -86,8 +110,25 @@ class ProxyServer(TwistedServer):
 
     def _unbind(self) -> None:
         super()._unbind()
-        if self.tcp_listeners:
-            self.core.loop.call(self._close_all_tcp)
+        main, self._main = self._main, None
+        if main is not None or self.tcp_listeners:
+            self.core.loop.call(self._close_everything, main)
+
+    def _close_everything(self, main: tuple[Any, TrackingFactory] | None) -> Any:
+        stopped = [self._close_all_tcp()]
+        if main is not None:
+            stopped.append(_close_port(*main))
+        return DeferredList(stopped)
+
+    def _open_port(self, factory: Any, port: int, label: str) -> tuple[Any, TrackingFactory]:
+        """Listen on ``port`` (loop thread); the tracker keeps connections for stop()."""
+        tracked = TrackingFactory(factory)
+        try:
+            listening = twisted_reactor().listenTCP(port, tracked, interface=self.host)
+        except CannotListenError as error:
+            reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
+            raise BindError(f"{self.name}: cannot listen on {self.host}:{port} ({label}): {reason}") from None
+        return listening, tracked
 
     @classmethod
     def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:
@@ -105,12 +146,7 @@ class ProxyServer(TwistedServer):
     def open_tcp_listener(self, route: TcpRoute, source: str) -> TcpListener:
         if route.name and route.name in self.tcp_listeners:
             raise ValueError(f"a TCP proxy named {route.name!r} exists already")
-        tracked = TrackingFactory(TcpProxyFactory(self, route))
-        try:
-            port = twisted_reactor().listenTCP(route.listen_port, tracked, interface=self.host)
-        except CannotListenError as error:
-            reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
-            raise BindError(f"{self.name}: cannot listen on {self.host}:{route.listen_port} (tcp): {reason}") from None
+        port, tracked = self._open_port(TcpProxyFactory(self, route), route.listen_port, route.name or "tcp")
         named = route.named(port.getHost().port)
         if named.name in self.tcp_listeners:
             port.stopListening()
@@ -125,10 +161,7 @@ class ProxyServer(TwistedServer):
     def close_tcp_listener(self, name: str) -> Any:
         listener = self.tcp_listeners.pop(name)
         self.listeners.pop(name, None)
-        stopped = listener.port.stopListening()
-        for protocol in list(listener.tracked.protocols):
-            protocol.transport.abortConnection()
-        return stopped
+        return _close_port(listener.port, listener.tracked)
 
     def _close_all_tcp(self) -> Any:
         return DeferredList([self.close_tcp_listener(name) for name in list(self.tcp_listeners)])
@@ -199,3 +232,11 @@ class ProxyServer(TwistedServer):
     def _api_remove_all(self, request: ApiRequest) -> Any:
         names = list(self.tcp_listeners)
         return self._close_all_tcp().addCallback(lambda _: {"removed": names})
+
+
+def _close_port(port: Any, tracked: WrappingFactory) -> Any:
+    """Stop listening and drop the open connections (loop thread)."""
+    stopped = port.stopListening()
+    for protocol in list(tracked.protocols):
+        protocol.transport.abortConnection()
+    return stopped

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as TwistedProtocol
-from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -242,24 +241,6 @@ class TcpProxyProtocol(TwistedProtocol):
             details["error"] = self.error
         self.server.record("connection", self.peer, **details)
         self.server.record("disconnect", self.peer, listener=self.route.name)
-
-
-@implementer(IHalfCloseableProtocol)
-class HalfCloseableWrapper(ProtocolWrapper):
-    """Twisted's ProtocolWrapper without losing half-closes on the way to the protocol."""
-
-    def readConnectionLost(self) -> None:
-        self.wrappedProtocol.readConnectionLost()
-
-    def writeConnectionLost(self) -> None:
-        self.wrappedProtocol.writeConnectionLost()
-
-
-class TrackingFactory(WrappingFactory):
-    """Keeps the open connections (so a listener can drop them) and passes half-closes on."""
-
-    protocol = HalfCloseableWrapper
-    noisy = False
 
 
 class TcpProxyFactory(Factory):

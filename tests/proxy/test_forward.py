@@ -193,3 +193,30 @@ def test_tunnel_with_tls_client(proxy, refservers_http):
         assert connection.getresponse().status == 200
     finally:
         connection.close()
+
+
+def test_tunnel_passes_a_half_close_on(proxy, echo):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(f"CONNECT 127.0.0.1:{echo.port} HTTP/1.1\r\nHost: 127.0.0.1:{echo.port}\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 200 Connection established\r\n")
+        sock.sendall(b"echo me, then EOF")
+        sock.shutdown(socket.SHUT_WR)  # the echo server answers only what it got before EOF
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer == b"echo me, then EOF"
+
+
+def test_half_closed_http_client_still_gets_its_answer(proxy, origin):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(f"GET {origin.url}/half HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert json.loads(body)["path"] == "/half"
