@@ -104,6 +104,25 @@ def refservers_files(refservers_start: Callable[..., Server]) -> FileServers:
     return FileServers(ftp, sftp, ftp.core.shared(FileRoot))
 
 
+@dataclass
+class MailServers:
+    """SMTP, POP3 and IMAP started on one core, so all three share one MailStore."""
+
+    smtp: Server
+    pop3: Server
+    imap: Server
+    store: Any  # servers.mail.store.MailStore
+
+
+@pytest.fixture
+def refservers_mail(refservers_start: Callable[..., Server]) -> MailServers:
+    """``.smtp``, ``.pop3`` and ``.imap`` running on one shared mail store (``.store``)."""
+    from .mail.store import MailStore
+
+    smtp = refservers_start("smtp")
+    return MailServers(smtp, refservers_start("pop3"), refservers_start("imap"), smtp.core.shared(MailStore))
+
+
 def _server_fixture(name: str) -> Any:
     def fixture(refservers_start: Callable[..., Server]) -> Server:
         return refservers_start(name)
