@@ -285,6 +285,9 @@ def delay(ex: Exchange) -> Any:
 def _pace(ex: Exchange, pieces: Iterator[bytes], interval: float, first_delay: float = 0.0) -> Any:
     """Write ``pieces`` one per ``interval`` seconds on the reactor, then finish."""
     request = ex.request
+    if request.method == b"HEAD":
+        request.finish()  # headers only: a HEAD reply never has a body to pace
+        return STREAMING
     pending: list[Any] = []
 
     def step() -> None:

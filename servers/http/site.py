@@ -67,6 +67,8 @@ class HttpRoot(resource.Resource):
     def render(self, request: Any) -> Any:
         peer = client_of(request)
         self._trace_request(request, peer)
+        # A client that hangs up before the answer is complete is journalled too.
+        request.notifyFinish().addErrback(lambda _: journal_request(self.http, request, aborted=True))
         path = request.path.decode("utf-8", "replace")
         rule = self.http.core.faults.check(self.http.name, path, peer, actions=("delay",))
         if rule is None:
@@ -194,20 +196,27 @@ class HttpSite(server.Site):
         self.noisy = False
 
     def log(self, request: Any) -> None:
-        peer = client_of(request)
+        journal_request(self.http, request)
+
+
+def journal_request(http: HttpServer, request: Any, aborted: bool = False) -> None:
+    """One ``request`` event per request (header names only: values may be credentials)."""
+    peer = client_of(request)
+    if not aborted:
         status_line = f"{request.clientproto.decode('latin-1')} {request.code} {request.code_message.decode('latin-1')}"
-        self.http.wire.sent(peer, status_line)
-        self.http.record(
-            "request",
-            peer,
-            method=request.method.decode("latin-1"),
-            path=request.path.decode("utf-8", "replace"),
-            status=request.code,
-            bytes=request.sentLength,
-            request_bytes=_request_size(request),
-            headers=sorted(name.decode("latin-1").lower() for name, _ in request.requestHeaders.getAllRawHeaders()),
-            tls=bool(request.isSecure()),
-        )
+        http.wire.sent(peer, status_line)
+    details = {
+        "method": request.method.decode("latin-1"),
+        "path": request.path.decode("utf-8", "replace"),
+        "status": request.code,
+        "bytes": request.sentLength,
+        "request_bytes": _request_size(request),
+        "headers": sorted(name.decode("latin-1").lower() for name, _ in request.requestHeaders.getAllRawHeaders()),
+        "tls": bool(request.isSecure()),
+    }
+    if aborted:
+        details["aborted"] = True  # the client left before the answer was complete
+    http.record("request", peer, **details)
 
 
 def _request_size(request: Any) -> int:

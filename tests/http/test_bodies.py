@@ -22,6 +22,18 @@ def test_delay_does_not_block_other_requests(refservers_start):
         assert requests.get(f"{server.url}/get", timeout=10).status_code == 200
         answered = server.journal.events(server="http", kind="request", since=since)
         assert [event.details["path"] for event in answered] == ["/get"]
+    # The client that gave up waiting is journalled as aborted.
+    gave_up = server.journal.wait_for(lambda e: e.details.get("aborted") is True, since=since, kind="request")
+    assert gave_up.details["path"] == "/delay/60"
+
+
+@pytest.mark.parametrize("path", ["/stream/3", "/drip?numbytes=4&duration=0.1", "/stream-bytes/10"])
+def test_head_of_paced_endpoints_answers_headers_only(refservers_http, curl, path):
+    since = refservers_http.journal.last_id
+    headers = curl(path, "--head").stdout.decode()
+    assert headers.startswith("HTTP/1.1 200")
+    event = refservers_http.journal.wait_for(since=since, server="http", kind="request")
+    assert event.details["method"] == "HEAD" and event.details["bytes"] == 0 and "aborted" not in event.details
 
 
 def test_delay_is_capped_by_delay_max(refservers_http):
