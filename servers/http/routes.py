@@ -483,7 +483,10 @@ def upload(ex: Exchange) -> Any:
     if not content_type.lower().startswith("multipart/form-data"):
         raise HttpError(415, "expected a multipart/form-data body")
     limit = ex.server.settings.upload_max
-    if len(ex.body) > limit:
+    # Twisted has spooled the body to a temp file; measure it before reading it into memory.
+    content = ex.request.content
+    size = content.seek(0, 2) if content is not None else 0
+    if size > limit:
         raise HttpError(413, f"upload larger than {limit} bytes")
     stored = []
     for part in multipart_parts(content_type, ex.body):

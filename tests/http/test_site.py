@@ -109,6 +109,14 @@ def test_upload_names_are_sanitized_and_stay_inside(refservers_http, client_name
     assert sorted(p.name for p in uploads.iterdir()) == [stored_name]
 
 
+def test_upload_larger_than_upload_max_is_413_and_not_stored(refservers_start):
+    server = refservers_start("http", upload_max="1000")
+    reply = requests.post(f"{server.url}/upload", files={"f": ("big.bin", b"x" * 2000)}, timeout=10)
+    assert reply.status_code == 413
+    assert not (Path(server.data_dir) / "uploads" / "big.bin").exists()
+    assert requests.post(f"{server.url}/upload", files={"f": ("small.bin", b"x" * 10)}, timeout=10).status_code == 201
+
+
 def test_upload_errors(refservers_http):
     url = f"{refservers_http.url}/upload"
     assert requests.post(url, data=b"raw", timeout=10).status_code == 415
