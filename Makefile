@@ -30,6 +30,12 @@ test: install ## run the whole test suite
 test-reliability: install ## only the reliability suite (hostile input, load, crashes); part of `make test`
 	$(BIN)/pytest $(PYTEST_ARGS) tests/reliability
 
+images: install ## build every Docker image (starts/installs the engine; Debian base image when no registry)
+	docker/build-images.sh
+
+test-containers: install ## build the images, run the compose stack, test against it, tear it down
+	docker/test-containers.sh
+
 lint: install ## ruff and mypy
 	$(BIN)/ruff check servers tests
 	$(BIN)/mypy servers
@@ -37,4 +43,4 @@ lint: install ## ruff and mypy
 clean: ## remove the virtualenv and runtime data
 	rm -rf $(VENV) var
 
-.PHONY: help install install-system run test test-reliability lint clean
+.PHONY: help install install-system run test test-reliability images test-containers lint clean

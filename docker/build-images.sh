@@ -52,21 +52,32 @@ for var in HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy; do
     add_arg "$var" "${!var:-}"
 done
 
+# The Dockerfiles follow the registry: regenerate them so a newly landed server is built too
+# (before the base layer, so both see the same registry).
+"$PYTHON" docker/generate.py >&2
+
+# docker build, quiet: its output (and the legacy builder's deprecation notice) is shown
+# only when the build fails.
+build() {
+    local log
+    log=$(mktemp)
+    if ! docker build -q "$@" >"$log" 2>&1; then
+        cat "$log" >&2; rm -f "$log"; say "docker build $* failed"; return 1
+    fi
+    rm -f "$log"
+}
+
 BASE_IMAGE=$(pick_base)
 say "base layer refservers/base:$TAG FROM $BASE_IMAGE"
 started=$SECONDS
 # A minimal context (the package, not .venv or var/), streamed as a tar.
 tar -c --exclude=__pycache__ --exclude='*.pyc' pyproject.toml README.md servers docker/Dockerfile.base \
-    | docker build -q -f docker/Dockerfile.base --build-arg "BASE_IMAGE=$BASE_IMAGE" "${build_args[@]}" \
-        -t "refservers/base:$TAG" - >/dev/null
+    | build -f docker/Dockerfile.base --build-arg "BASE_IMAGE=$BASE_IMAGE" "${build_args[@]}" -t "refservers/base:$TAG" -
 say "base layer built in $((SECONDS - started))s"
 
 if [ $# -gt 0 ]; then names=("$@"); else mapfile -t names < <("$PYTHON" docker/generate.py --list); fi
-# The Dockerfiles follow the registry: regenerate them so a newly landed server is built too.
-"$PYTHON" docker/generate.py >&2
 for name in "${names[@]}"; do
     [ -f "docker/$name.Dockerfile" ] || { say "no docker/$name.Dockerfile"; exit 1; }
-    docker build -q -f "docker/$name.Dockerfile" --build-arg "BASE=refservers/base:$TAG" \
-        -t "refservers/$name:$TAG" docker >/dev/null
+    build -f "docker/$name.Dockerfile" --build-arg "BASE=refservers/base:$TAG" -t "refservers/$name:$TAG" docker
     say "$(docker image ls "refservers/$name:$TAG" --format '{{.Repository}}:{{.Tag}}  {{.Size}}')"
 done

@@ -13,7 +13,7 @@ ENV REFSERVERS_HOST=0.0.0.0 \
     REFSERVERS_DATA_DIR=/data \
     REFSERVERS_ADMIN_ENABLED=true
 EXPOSE 2121/tcp 2990/tcp 30000-30009/tcp 8025/tcp
-HEALTHCHECK --interval=10s --timeout=8s --start-period=30s --retries=3 CMD ["refservers", "check", "ftp", "--timeout", "5"]
+HEALTHCHECK --interval=10s --timeout=30s --start-period=30s --retries=3 CMD ["refservers", "check", "ftp", "--timeout", "5"]
 LABEL org.opencontainers.image.title="refservers-ftp" \
       org.opencontainers.image.description="FTP with explicit (AUTH TLS) and implicit FTPS, on the shared per-user file root"
 USER 10001:10001

@@ -13,7 +13,7 @@ ENV REFSERVERS_HOST=0.0.0.0 \
     REFSERVERS_DATA_DIR=/data \
     REFSERVERS_ADMIN_ENABLED=true
 EXPOSE 8080/tcp 8443/tcp 8025/tcp
-HEALTHCHECK --interval=10s --timeout=8s --start-period=30s --retries=3 CMD ["refservers", "check", "http", "--timeout", "5"]
+HEALTHCHECK --interval=10s --timeout=30s --start-period=30s --retries=3 CMD ["refservers", "check", "http", "--timeout", "5"]
 LABEL org.opencontainers.image.title="refservers-http" \
       org.opencontainers.image.description="httpbin-compatible HTTP/HTTPS server with static files, uploads and CGI"
 USER 10001:10001

@@ -13,7 +13,7 @@ ENV REFSERVERS_HOST=0.0.0.0 \
     REFSERVERS_DATA_DIR=/data \
     REFSERVERS_ADMIN_ENABLED=true
 EXPOSE 1143/tcp 1993/tcp 8025/tcp
-HEALTHCHECK --interval=10s --timeout=8s --start-period=30s --retries=3 CMD ["refservers", "check", "imap", "--timeout", "5"]
+HEALTHCHECK --interval=10s --timeout=30s --start-period=30s --retries=3 CMD ["refservers", "check", "imap", "--timeout", "5"]
 LABEL org.opencontainers.image.title="refservers-imap" \
       org.opencontainers.image.description="IMAP4rev1 (IDLE, UIDPLUS, MOVE, STARTTLS) on the shared Maildir mail store"
 USER 10001:10001

@@ -13,7 +13,7 @@ ENV REFSERVERS_HOST=0.0.0.0 \
     REFSERVERS_DATA_DIR=/data \
     REFSERVERS_ADMIN_ENABLED=true
 EXPOSE 2222/tcp 8025/tcp
-HEALTHCHECK --interval=10s --timeout=8s --start-period=30s --retries=3 CMD ["refservers", "check", "sftp", "--timeout", "5"]
+HEALTHCHECK --interval=10s --timeout=30s --start-period=30s --retries=3 CMD ["refservers", "check", "sftp", "--timeout", "5"]
 LABEL org.opencontainers.image.title="refservers-sftp" \
       org.opencontainers.image.description="SFTP, scp (legacy and SFTP-based) and SSH exec/shell on the shared file root"
 USER 10001:10001

@@ -13,7 +13,7 @@ ENV REFSERVERS_HOST=0.0.0.0 \
     REFSERVERS_DATA_DIR=/data \
     REFSERVERS_ADMIN_ENABLED=true
 EXPOSE 1025/tcp 1465/tcp 8025/tcp
-HEALTHCHECK --interval=10s --timeout=8s --start-period=30s --retries=3 CMD ["refservers", "check", "smtp", "--timeout", "5"]
+HEALTHCHECK --interval=10s --timeout=30s --start-period=30s --retries=3 CMD ["refservers", "check", "smtp", "--timeout", "5"]
 LABEL org.opencontainers.image.title="refservers-smtp" \
       org.opencontainers.image.description="SMTP submission with STARTTLS, SMTPS, AUTH, delivering into the shared Maildir store"
 USER 10001:10001

@@ -13,7 +13,7 @@ ENV REFSERVERS_HOST=0.0.0.0 \
     REFSERVERS_DATA_DIR=/data \
     REFSERVERS_ADMIN_ENABLED=true
 EXPOSE 7007/tcp 7007/udp 9009/tcp 9009/udp 1313/tcp 1313/udp 5007/tcp 5007/udp 5008/tcp 5008/udp 8025/tcp
-HEALTHCHECK --interval=10s --timeout=8s --start-period=30s --retries=3 CMD ["refservers", "check", "sockets", "--timeout", "5"]
+HEALTHCHECK --interval=10s --timeout=30s --start-period=30s --retries=3 CMD ["refservers", "check", "sockets", "--timeout", "5"]
 LABEL org.opencontainers.image.title="refservers-sockets" \
       org.opencontainers.image.description="TCP and UDP echo, discard, daytime (RFC 862/863/867), timestamp and greeting services"
 USER 10001:10001

@@ -13,7 +13,7 @@ ENV REFSERVERS_HOST=0.0.0.0 \
     REFSERVERS_DATA_DIR=/data \
     REFSERVERS_ADMIN_ENABLED=true
 EXPOSE 2323/tcp 8025/tcp
-HEALTHCHECK --interval=10s --timeout=8s --start-period=30s --retries=3 CMD ["refservers", "check", "telnet", "--timeout", "5"]
+HEALTHCHECK --interval=10s --timeout=30s --start-period=30s --retries=3 CMD ["refservers", "check", "telnet", "--timeout", "5"]
 LABEL org.opencontainers.image.title="refservers-telnet" \
       org.opencontainers.image.description="Telnet login (RFC 854) against the user table, then a small scripted shell"
 USER 10001:10001

@@ -124,6 +124,9 @@ class RemoteServer:
         admin = env.get(f"{TARGET}_{name.upper()}_ADMIN")
         self.admin_url = "http://{}:{}".format(*_host_port(admin, f"{TARGET}_{name.upper()}_ADMIN")) if admin else None
         self.listeners = self._listeners(port)
+        # Made now, so the journal shows what happens from the fixture on, like a fresh
+        # in-process journal (not from the first time a test reads it).
+        self._journal = RemoteJournal(self.admin_url, name) if self.admin_url else None
 
     def _listeners(self, port: int) -> dict[str, int]:
         """Listener names and ports as the server reports them (admin API), main port first.
@@ -157,12 +160,9 @@ class RemoteServer:
 
     @property
     def journal(self) -> RemoteJournal:
-        if self.admin_url is None:
+        if self._journal is None:
             pytest.skip(f"{self.name} runs remotely without {TARGET}_{self.name.upper()}_ADMIN: no journal to read")
-        if "_journal" not in self.__dict__:
-            self.__dict__["_journal"] = RemoteJournal(self.admin_url, self.name)
-        journal: RemoteJournal = self.__dict__["_journal"]
-        return journal
+        return self._journal
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "state": self.state, "host": self.host, "listeners": dict(self.listeners), "url": self.url}
