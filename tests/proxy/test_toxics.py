@@ -13,7 +13,9 @@ import time
 import pytest
 import requests
 
+from servers.core import Core, load_config
 from servers.core.config import ConfigError
+from servers.registry import schema, server_class
 
 from .conftest import add_toxic, raw_request
 
@@ -170,3 +172,21 @@ def test_bad_params_in_config_fail_at_start(refservers_core, refservers_start):
 def test_unknown_toxic_is_refused_by_the_fault_book(proxy):
     with pytest.raises(ValueError, match="action: proxy supports"):
         add_toxic(proxy, "lag")
+
+
+def test_rules_from_config_file_and_environment(tmp_path, origin):
+    config_file = tmp_path / "proxy.toml"
+    config_file.write_text(
+        '[[faults]]\nserver = "proxy"\naction = "http_status"\nmatch = "*/from-file"\nparams = { status = 418, body = "file rule" }\n'
+    )
+    env = {"REFSERVERS_FAULTS": '[{"server": "proxy", "action": "add_headers", "params": {"headers": {"X-Env": "1"}}}]'}
+    overrides = [f"core.data_dir={tmp_path / 'data'}", "proxy.port=0"]
+    core = Core(load_config(schema(), files=[config_file], env=env, overrides=overrides))
+    try:
+        proxy = server_class("proxy")(core.config["proxy"], core).start()
+        proxy_url = f"http://127.0.0.1:{proxy.port}"
+        from_file = get(proxy_url, f"{origin.url}/from-file")
+        assert (from_file.status_code, from_file.text) == (418, "file rule")
+        assert get(proxy_url, f"{origin.url}/other").headers["X-Env"] == "1"
+    finally:
+        core.stop_all()
