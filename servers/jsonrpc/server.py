@@ -64,8 +64,7 @@ class JsonRpcServer(TwistedServer):
         return Success(openrpc_document(self.methods, "refservers JSON-RPC"))
 
     def _bind(self) -> None:
-        site = server.Site(RpcResource(self))
-        site.noisy = False
+        site = RpcSite(RpcResource(self))
         self.listen("main", site, self.settings.port)
         self.listen("tcp", RpcLineFactory(self), self.settings.tcp_port)
 
@@ -98,6 +97,13 @@ class JsonRpcServer(TwistedServer):
             send(reply.body)
             return
         twisted_reactor().callLater(reply.delay, lambda: send(reply.body) if still_open() else None)
+
+
+class RpcSite(server.Site):
+    noisy = False
+
+    def log(self, request: Any) -> None:
+        """No access-log line per POST: every call is in the journal already (RpcEndpoint)."""
 
 
 class RpcResource(resource.Resource):
