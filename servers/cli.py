@@ -104,31 +104,27 @@ def _config(args: argparse.Namespace, env: Mapping[str, str], extra: list[str]) 
 def _up(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = _config(args, env, [])
     names = [n.strip() for n in args.only.split(",")] if args.only else [n for n in registry.SERVERS if config[n].enabled]
-    for name in names:
-        registry.server_class(name)  # fail early on an unknown name
-    core = Core(config)
-    started = time.monotonic()
-    try:
-        for name in names:
-            registry.server_class(name)(config[name], core).start()
-        if config["admin"].enabled:
-            registry.server_class("admin")(config["admin"], core).start()
-    except BaseException:
-        core.stop_all()
-        raise
-    _print_table(core, sys.stdout, time.monotonic() - started)
-    return _serve_until_signal(core)
+    return _serve(config, names, with_admin=config["admin"].enabled)
 
 
 def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    cls = registry.server_class(args.server)
+    registry.server_class(args.server)  # an unknown name fails before the config is read
     extra = [f"{args.server}.port={args.port}"] if args.port is not None else []
     config = _config(args, env, extra)
+    # One server alone: the admin API only on request (--admin, or enabled set explicitly).
+    explicit_admin = config["admin"].source("enabled") != "default" and config["admin"].enabled
+    return _serve(config, [args.server], with_admin=args.admin or explicit_admin)
+
+
+def _serve(config: Config, names: list[str], with_admin: bool) -> int:
+    """Start ``names`` (then the admin API) on one Core, print the table, wait for a signal."""
+    classes = [registry.server_class(name) for name in names]  # fail early on an unknown name
     core = Core(config)
     started = time.monotonic()
     try:
-        cls(config[args.server], core).start()
-        if args.admin or config["admin"].source("enabled") != "default" and config["admin"].enabled:
+        for name, cls in zip(names, classes, strict=True):
+            cls(config[name], core).start()
+        if with_admin:
             registry.server_class("admin")(config["admin"], core).start()
     except BaseException:
         core.stop_all()
