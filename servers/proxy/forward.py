@@ -36,7 +36,7 @@ from ..core.loop import twisted_reactor
 from ..core.twisted_listen import peer_of
 from .access import authenticate
 from .toxics import CLOSE, END, EOF, TOXICS, ActiveToxic, Pipe, Sink
-from .upstream import UpstreamProtocol, connect_upstream, failure_kind, failure_text
+from .upstream import UpstreamProtocol, connect_upstream, couple, failure_kind, failure_text, uncouple
 
 if TYPE_CHECKING:
     from .server import ProxyServer
@@ -157,6 +157,7 @@ class Exchange:
         self.response_started = False
         self.tunnel = False
         self.reset_on_connect = False
+        self.coupled = False  # flow control between the client and the upstream is on
         self.recorded = False
         self.over = False  # the client connection is gone or the response was delivered
 
@@ -258,6 +259,8 @@ class Exchange:
         assert self.leg is not None
         transport = self.leg.protocol.transport
         self.up = Pipe(self.toxics, "upstream", self, twisted_reactor(), Sink(transport.write, self._upstream_finish))
+        couple(self.proxy.transport, transport)
+        self.coupled = True
         if self.reset_on_connect:
             self.leg.protocol.abort()
             return
@@ -536,6 +539,7 @@ class ForwardProxyProtocol(TwistedProtocol):
         self.idle_upstream: UpstreamLeg | None = None
         self.peer = ""
         self._pumping = False
+        self._read_closed = False
         # Answered before the client finished sending the request: wait for its end.
         self._awaiting_request_end = False
 
@@ -554,6 +558,9 @@ class ForwardProxyProtocol(TwistedProtocol):
     def readConnectionLost(self) -> None:
         # A client that half-closes still gets its answer: a tunnel passes the FIN on,
         # HTTP finishes the request in progress and then closes.
+        if self._read_closed:
+            return  # flow control resumed reading at EOF: already handled
+        self._read_closed = True
         if self.exchange is not None and self.exchange.tunnel:
             self.exchange.client_half_closed()
             return
@@ -642,6 +649,8 @@ class ForwardProxyProtocol(TwistedProtocol):
         if self.exchange is exchange:
             self.exchange = None
         leg, exchange.leg = exchange.leg, None
+        if leg is not None and exchange.coupled:
+            uncouple(self.transport, leg.protocol.transport)
         if leg is not None and leg.reusable_for(leg.host, leg.port):
             leg.protocol.owner = self
             self.idle_upstream = leg

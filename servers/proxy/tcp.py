@@ -24,7 +24,7 @@ from ..core.config import Kind
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import peer_of
 from .toxics import BYTE_TOXICS, CLOSE, EOF, ActiveToxic, Pipe, Sink
-from .upstream import UpstreamProtocol, connect_upstream, failure_text
+from .upstream import UpstreamProtocol, connect_upstream, couple, failure_text
 
 if TYPE_CHECKING:
     from .server import ProxyServer
@@ -165,6 +165,7 @@ class TcpProxyProtocol(TwistedProtocol):
             upstream.close()
             return
         self.up = Pipe(self.toxics, "upstream", self, twisted_reactor(), Sink(upstream.transport.write, self._upstream_finish))
+        couple(self.transport, upstream.transport)
         buffered, self.buffered = self.buffered, []
         for data in buffered:
             self.up.write(data)

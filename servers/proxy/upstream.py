@@ -5,6 +5,10 @@ same way: ``connect_upstream(host, port, timeout, owner)``; the owner gets
 ``upstream_connected(protocol)``, ``upstream_failed(reason)``, ``upstream_data(bytes)``
 and ``upstream_lost()``. Failure reasons are sorted into "refused" (502) and
 "timeout" (504) by :func:`failure_kind`.
+
+Flow control: :func:`couple` makes each side's full write buffer pause reading from
+the other side (Twisted's producer/consumer), so a slow client does not make the proxy
+buffer a whole download in memory.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from twisted.internet import error as twisted_errors
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import ClientFactory
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from ..core.loop import twisted_reactor
 
@@ -96,3 +102,34 @@ def failure_text(reason: Failure) -> str:
     if isinstance(value, twisted_errors.TimeoutError):
         return "connection timed out"
     return str(value).strip() or type(value).__name__
+
+
+@implementer(IPushProducer)
+class ReadThrottle:
+    """Registered on one transport: pauses reading ``source`` while that transport's
+    write buffer is full, resumes when it drained."""
+
+    def __init__(self, source: Any):
+        self.source = source
+
+    def pauseProducing(self) -> None:
+        self.source.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self.source.resumeProducing()
+
+    def stopProducing(self) -> None:
+        pass  # one side closing is the proxy's decision about the other, not the buffer's
+
+
+def couple(one: Any, other: Any) -> None:
+    """Flow control both ways between two transports."""
+    one.registerProducer(ReadThrottle(other), True)
+    other.registerProducer(ReadThrottle(one), True)
+
+
+def uncouple(one: Any, other: Any) -> None:
+    """Undo :func:`couple`, leaving both sides reading."""
+    for consumer, source in ((one, other), (other, one)):
+        consumer.unregisterProducer()
+        source.resumeProducing()

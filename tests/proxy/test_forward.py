@@ -220,3 +220,26 @@ def test_half_closed_http_client_still_gets_its_answer(proxy, origin):
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ")
     assert json.loads(body)["path"] == "/half"
+
+
+# -- flow control: a client that does not read makes the proxy stop reading ----------------
+
+TOTAL = 128 * 1024 * 1024
+
+
+def test_tunnel_flow_control(proxy, firehose):
+    source = firehose(TOTAL)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(f"CONNECT 127.0.0.1:{source.port} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert source.outcome.wait(60)  # we read nothing: the source must stall, not finish
+        assert source.stalled
+        assert source.sent < TOTAL // 4
+
+
+def test_forward_flow_control(proxy, firehose):
+    source = firehose(TOTAL, http=True)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(f"GET http://127.0.0.1:{source.port}/big HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert source.outcome.wait(60)
+        assert source.stalled
+        assert source.sent < TOTAL // 4
