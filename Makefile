@@ -36,6 +36,10 @@ images: install ## build every Docker image (starts/installs the engine; Debian 
 test-containers: install ## build the images, run the compose stack, test against it, tear it down
 	docker/test-containers.sh
 
+bench: install ## benchmarks against peers (installs them; several minutes); writes bench/results/
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python bench/run.py
+
 lint: install ## ruff and mypy
 	$(BIN)/ruff check servers tests
 	$(BIN)/mypy servers
@@ -43,4 +47,4 @@ lint: install ## ruff and mypy
 clean: ## remove the virtualenv and runtime data
 	rm -rf $(VENV) var
 
-.PHONY: help install install-system run test test-reliability images test-containers lint clean
+.PHONY: help install install-system run test test-reliability images test-containers bench lint clean

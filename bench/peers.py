@@ -1,0 +1,190 @@
+"""The peers refservers is compared with: how each is installed and configured for a run.
+
+Every peer listens on a loopback port chosen by the harness, with a config file written
+under bench/work/ (never the system's): nothing is left running and no system service
+is enabled. Debian packages come from apt (under the shared apt lock), httpbin and
+gunicorn go into bench/.peer-venv, MailDev into bench/node_modules. ``install()``
+returns the peers that could not be installed, with the reason, for the results.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from harness import BENCH, WORK, log
+
+APT_PACKAGES = (
+    "postfix",  # smtp-source (load generator) and smtp-sink (the SMTP ceiling)
+    "dovecot-imapd",
+    "dovecot-pop3d",
+    "vsftpd",
+    "openssh-server",  # sshd and sftp-server
+    "sshpass",  # feeds the OpenSSH sftp client a password, for both servers alike
+    "wrk",
+    "nginx-light",
+    "tinyproxy",
+    "inetutils-telnetd",
+    "curl",
+)
+PEER_VENV = BENCH / ".peer-venv"
+NODE_MODULES = BENCH / "node_modules"
+MAILDEV_VERSION = "2.1.0"  # 2.2.x needs a mailsplit release the npm registry no longer has
+LOCAL_USER = "refbench"  # the account vsftpd and sshd log in (PAM needs a real user)
+LOCAL_PASSWORD = "refbench"
+
+
+def install() -> dict[str, str]:
+    """Install what is missing; return {peer: reason} for what could not be."""
+    failures: dict[str, str] = {}
+    missing = [p for p in APT_PACKAGES if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
+    if missing:
+        log(f"apt-get install {' '.join(missing)}")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}  # postfix asks questions otherwise
+        result = subprocess.run(
+            ["flock", "/tmp/apt.lock", "apt-get", "install", "-y", "--no-install-recommends", *missing],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            failures["apt"] = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "apt-get failed"
+    if not (PEER_VENV / "bin" / "gunicorn").exists():
+        log("httpbin + gunicorn into bench/.peer-venv")
+        subprocess.run(["python3", "-m", "venv", str(PEER_VENV)], check=True)
+        result = subprocess.run(
+            [str(PEER_VENV / "bin" / "pip"), "install", "-q", "httpbin", "gunicorn"], capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            failures["httpbin"] = result.stderr.strip().splitlines()[-1]
+    if not (NODE_MODULES / "maildev").exists():
+        log(f"npm install maildev@{MAILDEV_VERSION} into bench/node_modules")
+        result = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", f"maildev@{MAILDEV_VERSION}"],
+            cwd=BENCH,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            failures["maildev"] = (result.stderr.strip().splitlines() or ["npm install failed"])[-1]
+    ensure_local_user()
+    return failures
+
+
+def ensure_local_user() -> None:
+    if subprocess.run(["id", LOCAL_USER], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", LOCAL_USER], check=True)
+    subprocess.run(["chpasswd"], input=f"{LOCAL_USER}:{LOCAL_PASSWORD}\n", text=True, check=True)
+
+
+def local_home() -> Path:
+    return Path(os.path.expanduser(f"~{LOCAL_USER}"))
+
+
+# -- configs -----------------------------------------------------------------------------------
+
+
+def nginx_config(port: int, root: Path) -> Path:
+    directory = WORK / "nginx"
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "nginx.conf"
+    config.write_text(
+        f"""
+worker_processes 1;  # one process, like refservers
+daemon off;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {directory}/body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location /static/ {{ alias {root}/; }}
+    }}
+}}
+"""
+    )
+    return config
+
+
+def vsftpd_config(port: int) -> Path:
+    directory = WORK / "vsftpd"
+    directory.mkdir(parents=True, exist_ok=True)
+    Path("/var/run/vsftpd/empty").mkdir(parents=True, exist_ok=True)
+    config = directory / "vsftpd.conf"
+    config.write_text(
+        f"""listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port={port}
+background=NO
+anonymous_enable=NO
+local_enable=YES
+write_enable=YES
+local_umask=022
+pam_service_name=vsftpd
+seccomp_sandbox=NO
+max_clients=0
+max_per_ip=0
+pasv_enable=YES
+xferlog_enable=NO
+secure_chroot_dir=/var/run/vsftpd/empty
+"""
+    )
+    return config
+
+
+def sshd_config(port: int) -> Path:
+    directory = WORK / "sshd"
+    directory.mkdir(parents=True, exist_ok=True)
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege separation dir
+    key = directory / "host_ed25519"
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    config = directory / "sshd_config"
+    config.write_text(
+        f"""Port {port}
+ListenAddress 127.0.0.1
+HostKey {key}
+PidFile {directory}/sshd.pid
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+PubkeyAuthentication no
+UsePAM yes
+StrictModes no
+MaxStartups 200
+Subsystem sftp /usr/lib/openssh/sftp-server
+"""
+    )
+    return config
+
+
+def tinyproxy_config(port: int) -> Path:
+    directory = WORK / "tinyproxy"
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "tinyproxy.conf"
+    # No ConnectPort line: CONNECT to any port (tinyproxy's default list is 443 and 563).
+    config.write_text(
+        f"""User nobody
+Group nogroup
+Port {port}
+Listen 127.0.0.1
+Timeout 60
+LogLevel Critical
+MaxClients 200
+Allow 127.0.0.1
+DisableViaHeader No
+"""
+    )
+    return config
+
+
+def have(binary: str) -> bool:
+    return shutil.which(binary) is not None or Path(binary).exists()

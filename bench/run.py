@@ -1,0 +1,704 @@
+"""`make bench`: refservers side by side with the servers users would pick instead.
+
+Each benchmark starts refservers and its peer(s) on loopback ports, drives both with the
+same client (wrk, Postfix's smtp-source, curl, OpenSSH's sftp, Python's ftplib) and
+records the median of REPS repetitions; every load loop is bounded in count and time.
+Then the worst standings are measured once more with refservers under py-spy, and
+bench/results/results.{json,md} are written. Usage:
+
+    .venv/bin/python bench/run.py [--reps 3] [--only startup,http,...] [--no-install]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ftplib
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import peers  # noqa: E402
+from harness import (  # noqa: E402
+    PYTHON,
+    ROOT,
+    WORK,
+    Row,
+    free_port,
+    log,
+    median,
+    refservers,
+    rss_kib,
+    run,
+    service,
+    summarize_profile,
+    timed,
+    write_results,
+)
+
+BIG_FILE_MIB = 256  # FTP RETR/STOR file
+SFTP_FILE_MIB = 128  # SFTP get/put file (asyncssh is slower; keeps the run bounded)
+WRK_SECONDS = 5
+WRK_CONNECTIONS = 32
+SMTP_MESSAGES = 1000
+SMTP_SENDERS = 20
+FTP_PARALLEL = 100
+CLIENT_TIMEOUT = 300.0
+
+rows: list[Row] = []
+skipped: list[dict[str, str]] = []
+workloads: dict[str, Callable[[Path], None]] = {}  # metric -> re-run refservers under py-spy
+
+
+def skip(what: str, reason: str) -> None:
+    log(f"not measured: {what}: {reason}")
+    skipped.append({"what": what, "reason": reason})
+
+
+def pair(
+    group: str,
+    metric: str,
+    unit: str,
+    higher: bool,
+    ours: list[float],
+    peer: str = "",
+    theirs: list[float] | None = None,
+    note: str = "",
+) -> Row:
+    row = Row(
+        group,
+        metric,
+        unit,
+        higher,
+        median(ours),
+        peer,
+        median(theirs or []),
+        {"refservers": ours, peer or "peer": theirs or []},
+        note,
+    )
+    rows.append(row)
+    log(f"{group} / {metric}: refservers {row.refservers} vs {peer or '-'} {row.peer_value}")
+    return row
+
+
+# -- start-up --------------------------------------------------------------------------------
+
+
+def bench_startup(reps: int) -> None:
+    sys.path.insert(0, str(ROOT))
+    from servers import registry
+
+    ready, probed, rss, stopped = [], [], [], []
+    for rep in range(reps):
+        started = time.monotonic()
+        with refservers(["up"], WORK / f"up-{rep}") as stack:
+            ready.append(time.monotonic() - started)
+            # Every server answers its real probe from outside the process too.
+            with urllib.request.urlopen(stack.urls["admin"] + "/api/v1/servers", timeout=30) as reply:
+                servers = json.load(reply)["servers"]
+            for entry in servers:
+                port = next(iter(entry["listeners"].values()))
+                registry.server_class(entry["name"]).probe("127.0.0.1", port, 10)
+            probed.append(time.monotonic() - started)
+            time.sleep(2)  # idle: let start-up garbage settle before reading RSS
+            rss.append(rss_kib(stack.pid) / 1024)
+            stop_started = time.monotonic()
+        stopped.append(time.monotonic() - stop_started)
+    names = ", ".join(registry.SERVERS)
+    pair(
+        "start-up",
+        "`refservers up` until every server answered its probe",
+        "s",
+        False,
+        probed,
+        note=f"{len(registry.SERVERS)} servers: {names}",
+    )
+    pair("start-up", "`refservers up` printed its ready table", "s", False, ready)
+    pair("start-up", "idle RSS of `refservers up`", "MiB", False, rss)
+    pair("start-up", "`refservers up` stop (SIGTERM to exit)", "s", False, stopped)
+
+    script = textwrap.dedent(
+        """
+        import json, statistics, sys, tempfile, time
+        from servers import registry
+        from servers.core import Core, load_config
+        from servers.core.config import PORT
+        schema = registry.schema()
+        overrides = [f"core.data_dir={tempfile.mkdtemp()}", "ftp.passive_ports=0"]
+        for section, options in schema.items():
+            overrides += [f"{section}.{o.key}=0" for o in options if o.kind is PORT]
+        core = Core(load_config(schema, env={}, overrides=overrides))
+        out = {}
+        for name in sys.argv[1:]:
+            times = []
+            for _ in range(6):
+                t = time.perf_counter()
+                server = registry.server_class(name)(core.config[name], core).start()
+                server.stop()
+                core.servers.remove(server)
+                times.append(time.perf_counter() - t)
+            out[name] = {"first": times[0], "warm": statistics.median(times[1:])}
+        core.stop_all()
+        print(json.dumps(out))
+        """
+    )
+    names_in_process = ["http", "smtp", "ftp", "sftp", "imap"]
+    per_name: dict[str, list[dict[str, float]]] = {name: [] for name in names_in_process}
+    for _ in range(reps):
+        result = run([str(PYTHON), "-c", script, *names_in_process], timeout=CLIENT_TIMEOUT, cwd=ROOT)
+        for name, timing in json.loads(result.stdout.strip().splitlines()[-1]).items():
+            per_name[name].append(timing)
+    for name, timings in per_name.items():
+        pair(
+            "start-up",
+            f"in-process start+stop of {name} (the fixture path), warm",
+            "ms",
+            False,
+            [t["warm"] * 1000 for t in timings],
+        )
+
+
+# -- HTTP --------------------------------------------------------------------------------------
+
+
+def wrk(url: str, script: Path | None = None) -> tuple[float, float]:
+    """(requests/s, p99 ms) of one bounded wrk run; socket errors or non-2xx fail it."""
+    args = ["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s", "--latency", "--timeout", "10s"]
+    if script:
+        args += ["-s", str(script)]
+    output = run([*args, url], timeout=WRK_SECONDS + 60).stdout
+    if "Non-2xx" in output:
+        raise RuntimeError(f"wrk {url}: {[line.strip() for line in output.splitlines() if 'Non-2xx' in line]}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"\s99%\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
+    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return rate, p99
+
+
+def wrk_series(url: str, reps: int, script: Path | None = None) -> tuple[list[float], list[float]]:
+    runs = [wrk(url, script) for _ in range(reps)]
+    return [r for r, _ in runs], [p for _, p in runs]
+
+
+def bench_http(reps: int) -> None:
+    static = WORK / "static"
+    static.mkdir(parents=True, exist_ok=True)
+    (static / "page.html").write_bytes(b"<p>" + b"refservers " * 1480 + b"</p>\n")  # ~16 KiB
+    settings = {"REFSERVERS_HTTP_STATIC_DIR": str(static)}
+    with refservers(["run", "http"], WORK / "rs-http", settings) as ours:
+        base = f"http://127.0.0.1:{ours.port('http')}"
+        our_get = wrk_series(base + "/get", reps)
+        our_static = wrk_series(base + "/static/page.html", reps)
+    workloads["HTTP /get"] = lambda out: _profile_wrk(["run", "http"], settings, "/get", out)
+    workloads["HTTP static file"] = lambda out: _profile_wrk(["run", "http"], settings, "/static/page.html", out)
+
+    gunicorn = peers.PEER_VENV / "bin" / "gunicorn"
+    if gunicorn.exists():
+        port = free_port()
+        with service([str(gunicorn), "-b", f"127.0.0.1:{port}", "httpbin:app"], port, WORK / "logs" / "httpbin.log"):
+            their_get = wrk_series(f"http://127.0.0.1:{port}/get", reps)
+        note = "httpbin's usual command line: gunicorn, 1 sync worker"
+        pair(
+            "HTTP",
+            "/get requests/s (wrk, 32 connections)",
+            "req/s",
+            True,
+            our_get[0],
+            "httpbin+gunicorn",
+            their_get[0],
+            note,
+        )
+        pair("HTTP", "/get p99 latency", "ms", False, our_get[1], "httpbin+gunicorn", their_get[1], note)
+    else:
+        skip("HTTP /get vs httpbin", "httpbin/gunicorn could not be installed into bench/.peer-venv")
+    port = free_port()
+    with service(["nginx", "-c", str(peers.nginx_config(port, static))], port, WORK / "logs" / "nginx.log"):
+        their_static = wrk_series(f"http://127.0.0.1:{port}/static/page.html", reps)
+    note = "16 KiB file; nginx with 1 worker process (the ceiling)"
+    pair(
+        "HTTP",
+        "static file requests/s (wrk, 32 connections)",
+        "req/s",
+        True,
+        our_static[0],
+        "nginx",
+        their_static[0],
+        note,
+    )
+    pair("HTTP", "static file p99 latency", "ms", False, our_static[1], "nginx", their_static[1], note)
+
+
+def _profile_wrk(
+    command: list[str], settings: dict[str, str], path: str, out: Path, script: Path | None = None
+) -> None:
+    with refservers(command, WORK / "rs-profile", settings, profile_to=out) as ours:
+        name = command[1]
+        wrk(f"http://127.0.0.1:{ours.port(name)}{path}", script)
+
+
+# -- SMTP --------------------------------------------------------------------------------------
+
+
+def smtp_source(port: int) -> float:
+    """Seconds for SMTP_SENDERS parallel sessions to send SMTP_MESSAGES messages of 2 KiB."""
+    args = [
+        "smtp-source",
+        "-s",
+        str(SMTP_SENDERS),
+        "-m",
+        str(SMTP_MESSAGES),
+        "-l",
+        "2048",
+        "-f",
+        "bench@example.com",
+        "-t",
+        "demo@example.com",
+    ]
+    return timed(lambda: run([*args, f"127.0.0.1:{port}"], timeout=CLIENT_TIMEOUT))
+
+
+def bench_smtp(reps: int) -> None:
+    ours = []
+    for rep in range(reps):
+        data = WORK / f"rs-smtp-{rep}"
+        shutil.rmtree(data, ignore_errors=True)
+        with refservers(["run", "smtp"], data) as server:
+            seconds = smtp_source(server.port("smtp"))
+        stored = len(list((data / "mail" / "demo" / "new").iterdir()))
+        if stored != SMTP_MESSAGES:
+            raise RuntimeError(f"refservers stored {stored} of {SMTP_MESSAGES} messages")
+        ours.append(SMTP_MESSAGES / seconds)
+    workloads["SMTP messages/s"] = lambda out: _profile_smtp(out)
+
+    maildev = peers.NODE_MODULES / "maildev" / "bin" / "maildev"
+    if maildev.exists():
+        theirs = []
+        for _ in range(reps):
+            port, web = free_port(), free_port()
+            args = ["node", str(maildev), "--smtp", str(port), "--web", str(web), "--ip", "127.0.0.1", "--silent"]
+            with service(args, port, WORK / "logs" / "maildev.log"):
+                theirs.append(SMTP_MESSAGES / smtp_source(port))
+        pair(
+            "SMTP",
+            f"messages/s stored, {SMTP_SENDERS} parallel senders (smtp-source)",
+            "msg/s",
+            True,
+            ours,
+            "MailDev",
+            theirs,
+            f"{SMTP_MESSAGES} x 2 KiB; refservers fsyncs each message into Maildir, MailDev keeps them in memory and a temp dir",
+        )
+    else:
+        skip("SMTP vs MailDev", "npm install maildev failed")
+    theirs = []
+    for _ in range(reps):
+        port = free_port()
+        with service(["smtp-sink", "-u", "nobody", f"127.0.0.1:{port}", "256"], port, WORK / "logs" / "smtp-sink.log"):
+            theirs.append(SMTP_MESSAGES / smtp_source(port))
+    pair(
+        "SMTP",
+        f"messages/s, {SMTP_SENDERS} parallel senders (smtp-source)",
+        "msg/s",
+        True,
+        ours,
+        "smtp-sink",
+        theirs,
+        "smtp-sink stores nothing: the ceiling",
+    )
+
+
+def _profile_smtp(out: Path) -> None:
+    data = WORK / "rs-profile-smtp"
+    shutil.rmtree(data, ignore_errors=True)
+    with refservers(["run", "smtp"], data, profile_to=out) as server:
+        smtp_source(server.port("smtp"))
+
+
+# -- FTP ---------------------------------------------------------------------------------------
+
+
+def big_file(mib: int) -> Path:
+    path = WORK / f"payload-{mib}MiB.bin"
+    if not path.exists() or path.stat().st_size != mib * 1024 * 1024:
+        with open(path, "wb") as out:
+            block = bytes(range(256)) * 4096  # 1 MiB, compressible-neutral for loopback
+            for _ in range(mib):
+                out.write(block)
+    return path
+
+
+def curl_ftp(url: str, upload: Path | None) -> float:
+    args = ["curl", "-sS", "--fail", "--max-time", str(int(CLIENT_TIMEOUT))]
+    args += ["-T", str(upload), url] if upload else ["-o", "/dev/null", url]
+    return timed(lambda: run(args, timeout=CLIENT_TIMEOUT + 10))
+
+
+def ftp_parallel(port: int, user: str, password: str) -> float:
+    """Seconds for FTP_PARALLEL clients at once to log in, STOR 4 KiB, RETR it and quit."""
+    payload = bytes(range(256)) * 16
+
+    def client(index: int) -> None:
+        with ftplib.FTP() as ftp:
+            ftp.connect("127.0.0.1", port, timeout=60)
+            ftp.login(user, password)
+            ftp.storbinary(f"STOR small-{index}.bin", io.BytesIO(payload))
+            received = bytearray()
+            ftp.retrbinary(f"RETR small-{index}.bin", received.extend)
+            if bytes(received) != payload:
+                raise RuntimeError("small file came back different")
+
+    def all_clients() -> None:
+        with ThreadPoolExecutor(max_workers=FTP_PARALLEL) as pool:
+            for future in [pool.submit(client, i) for i in range(FTP_PARALLEL)]:
+                future.result(timeout=CLIENT_TIMEOUT)
+
+    return timed(all_clients)
+
+
+def ftp_measure(port: int, user: str, password: str, reps: int, upload_dir: str = "") -> dict[str, list[float]]:
+    big = big_file(BIG_FILE_MIB)
+    url = f"ftp://{user}:{password}@127.0.0.1:{port}/{upload_dir}big.bin"
+    stor = [BIG_FILE_MIB / curl_ftp(url, big) for _ in range(reps)]
+    retr = [BIG_FILE_MIB / curl_ftp(url, None) for _ in range(reps)]
+    parallel = [ftp_parallel(port, user, password) for _ in range(reps)]
+    return {"stor": stor, "retr": retr, "parallel": parallel}
+
+
+PYFTPDLIB_SCRIPT = """
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+authorizer = DummyAuthorizer()
+authorizer.add_user("demo", "demo", sys.argv[2], perm="elradfmwMT")
+FTPHandler.authorizer = authorizer
+server = FTPServer(("127.0.0.1", int(sys.argv[1])), FTPHandler)
+server.max_cons = 512
+server.serve_forever()
+"""
+
+
+def bench_ftp(reps: int) -> None:
+    settings = {"REFSERVERS_FTP_AUTH_FAILED_DELAY": "0"}
+    with refservers(["run", "ftp"], WORK / "rs-ftp", settings) as server:
+        ours = ftp_measure(server.port("ftp"), "demo", "demo", reps)
+    workloads["FTP STOR MB/s"] = lambda out: _profile_ftp(out, settings, upload=True)
+    workloads["FTP RETR MB/s"] = lambda out: _profile_ftp(out, settings, upload=False)
+    workloads["FTP 100 parallel login+small file"] = lambda out: _profile_ftp(out, settings, upload=None)
+
+    results: dict[str, dict[str, list[float]]] = {}
+    home = peers.local_home()
+    port = free_port()
+    try:
+        with service(["vsftpd", str(peers.vsftpd_config(port))], port, WORK / "logs" / "vsftpd.log"):
+            results["vsftpd"] = ftp_measure(port, peers.LOCAL_USER, peers.LOCAL_PASSWORD, reps)
+    except RuntimeError as error:
+        skip("FTP vs vsftpd", str(error))
+    bare = WORK / "pyftpdlib-home"
+    bare.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    with service([str(PYTHON), "-c", PYFTPDLIB_SCRIPT, str(port), str(bare)], port, WORK / "logs" / "pyftpdlib.log"):
+        results["bare pyftpdlib"] = ftp_measure(port, "demo", "demo", reps)
+    for peer, theirs in results.items():
+        note = (
+            "curl; refservers fsyncs the upload before its 226"
+            if peer == "vsftpd"
+            else "curl; pyftpdlib alone, no fsync, no journal"
+        )
+        pair("FTP", f"STOR {BIG_FILE_MIB} MiB", "MB/s", True, ours["stor"], peer, theirs["stor"], note)
+        pair("FTP", f"RETR {BIG_FILE_MIB} MiB", "MB/s", True, ours["retr"], peer, theirs["retr"], "curl")
+        pair(
+            "FTP",
+            f"{FTP_PARALLEL} parallel clients: login, STOR+RETR 4 KiB, quit",
+            "s",
+            False,
+            ours["parallel"],
+            peer,
+            theirs["parallel"],
+            "Python ftplib threads",
+        )
+    del home
+
+
+def _profile_ftp(out: Path, settings: dict[str, str], upload: bool | None) -> None:
+    with refservers(["run", "ftp"], WORK / "rs-profile-ftp", settings, profile_to=out) as server:
+        port = server.port("ftp")
+        url = f"ftp://demo:demo@127.0.0.1:{port}/big.bin"
+        if upload is None:
+            ftp_parallel(port, "demo", "demo")
+        else:
+            curl_ftp(url, big_file(BIG_FILE_MIB))
+            if not upload:
+                curl_ftp(url, None)
+
+
+# -- SFTP --------------------------------------------------------------------------------------
+
+
+def sftp_batch(port: int, user: str, password: str, commands: str) -> float:
+    """Seconds for one OpenSSH sftp session running ``commands``.
+
+    The commands go on stdin, not ``-b``: batch mode forces BatchMode=yes, which turns
+    password authentication (sshpass) off. Errors then do not change the exit status,
+    so the output is checked for sftp's error messages instead.
+    """
+    args = [
+        "sshpass", "-p", password, "sftp", "-q", "-P", str(port),
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no",
+        "-o", "LogLevel=ERROR", f"{user}@127.0.0.1",
+    ]  # fmt: skip
+    outcome: list[subprocess.CompletedProcess[str]] = []
+    seconds = timed(lambda: outcome.append(run(args, timeout=CLIENT_TIMEOUT, input=commands)))
+    output = outcome[0].stdout + outcome[0].stderr
+    if any(word in output for word in ("Couldn't", "not found", "denied", "No such", "failure")):
+        raise RuntimeError(f"sftp: {output[-300:]}")
+    return seconds
+
+
+def sftp_measure(port: int, user: str, password: str, reps: int) -> dict[str, list[float]]:
+    big = big_file(SFTP_FILE_MIB)
+    sftp_batch(port, user, password, "pwd\n")  # connect once: a host key, an account that works
+    put = [SFTP_FILE_MIB / sftp_batch(port, user, password, f"put {big} big.bin\n") for _ in range(reps)]
+    get = [SFTP_FILE_MIB / sftp_batch(port, user, password, "get big.bin /dev/null\n") for _ in range(reps)]
+    return {"put": put, "get": get}
+
+
+def bench_sftp(reps: int) -> None:
+    with refservers(["run", "sftp"], WORK / "rs-sftp") as server:
+        ours = sftp_measure(server.port("sftp"), "demo", "demo", reps)
+    workloads["SFTP put MB/s"] = lambda out: _profile_sftp(out, "put")
+    workloads["SFTP get MB/s"] = lambda out: _profile_sftp(out, "get")
+    port = free_port()
+    with service(["/usr/sbin/sshd", "-D", "-e", "-f", str(peers.sshd_config(port))], port, WORK / "logs" / "sshd.log"):
+        theirs = sftp_measure(port, peers.LOCAL_USER, peers.LOCAL_PASSWORD, reps)
+    note = f"{SFTP_FILE_MIB} MiB, OpenSSH sftp client for both (incl. its SSH handshake)"
+    pair("SFTP", f"put {SFTP_FILE_MIB} MiB", "MB/s", True, ours["put"], "OpenSSH sftp-server", theirs["put"], note)
+    pair("SFTP", f"get {SFTP_FILE_MIB} MiB", "MB/s", True, ours["get"], "OpenSSH sftp-server", theirs["get"], note)
+
+
+def _profile_sftp(out: Path, direction: str) -> None:
+    with refservers(["run", "sftp"], WORK / "rs-profile-sftp", profile_to=out) as server:
+        port = server.port("sftp")
+        sftp_batch(port, "demo", "demo", f"put {big_file(SFTP_FILE_MIB)} big.bin\n")
+        if direction == "get":
+            sftp_batch(port, "demo", "demo", "get big.bin /dev/null\n")
+
+
+# -- JSON-RPC ----------------------------------------------------------------------------------
+
+JSONRPC_PEER = """
+import sys
+from jsonrpcserver import Success, method, serve
+
+@method
+def ping():
+    return Success("pong")
+
+serve("127.0.0.1", int(sys.argv[1]))
+"""
+
+
+def bench_jsonrpc(reps: int) -> None:
+    script = WORK / "jsonrpc-post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.body = \'{"jsonrpc": "2.0", "method": "ping", "id": 1}\'\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    with refservers(["run", "jsonrpc"], WORK / "rs-jsonrpc") as server:
+        ours = wrk_series(f"http://127.0.0.1:{server.port('jsonrpc')}/", reps, script)
+    workloads["JSON-RPC calls/s"] = lambda out: _profile_wrk(["run", "jsonrpc"], {}, "/", out, script)
+    port = free_port()
+    with service([str(PYTHON), "-c", JSONRPC_PEER, str(port)], port, WORK / "logs" / "jsonrpcserver.log"):
+        theirs = wrk_series(f"http://127.0.0.1:{port}/", reps, script)
+    note = "wrk POST of a ping call; jsonrpcserver.serve() is http.server, one connection at a time"
+    pair(
+        "JSON-RPC", "calls/s (wrk, 32 connections)", "calls/s", True, ours[0], "jsonrpcserver serve()", theirs[0], note
+    )
+
+
+# -- proxy -------------------------------------------------------------------------------------
+
+
+def proxied_latency(proxy_port: int | None, target: str, count: int = 300) -> float:
+    """Median milliseconds of one GET on a new connection (through the proxy or direct).
+
+    A new connection each time: tinyproxy closes client connections after each response.
+    """
+    import http.client
+
+    host, port = ("127.0.0.1", proxy_port) if proxy_port else target.split("//")[1].split("/")[0].split(":")
+    path = target if proxy_port else "/" + target.split("/", 3)[3]
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"GET {target} via {proxy_port}: {response.status}")
+        times.append((time.perf_counter() - started) * 1000)
+    return float(median(times) or 0)
+
+
+def connect_throughput(proxy_port: int, url: str, mib: int) -> float:
+    args = ["curl", "-sS", "--fail", "-p", "-x", f"http://127.0.0.1:{proxy_port}", "-o", "/dev/null", url]
+    return mib / timed(lambda: run(args, timeout=CLIENT_TIMEOUT))
+
+
+def bench_proxy(reps: int) -> None:
+    static = WORK / "static"
+    static.mkdir(parents=True, exist_ok=True)
+    (static / "small.txt").write_bytes(b"x" * 1024)
+    big = static / "big.bin"
+    if not big.exists():
+        big.symlink_to(big_file(BIG_FILE_MIB))
+    nginx_port = free_port()
+    with service(
+        ["nginx", "-c", str(peers.nginx_config(nginx_port, static))], nginx_port, WORK / "logs" / "nginx-proxy.log"
+    ):
+        small = f"http://127.0.0.1:{nginx_port}/static/small.txt"
+        large = f"http://127.0.0.1:{nginx_port}/static/big.bin"
+        direct = [proxied_latency(None, small) for _ in range(reps)]
+        with refservers(["run", "proxy"], WORK / "rs-proxy") as server:
+            port = server.port("proxy")
+            ours_latency = [proxied_latency(port, small) - d for d in direct]
+            ours_tunnel = [connect_throughput(port, large, BIG_FILE_MIB) for _ in range(reps)]
+        workloads["proxy CONNECT MB/s"] = lambda out: _profile_proxy(out, large)
+        port = free_port()
+        with service(
+            ["tinyproxy", "-d", "-c", str(peers.tinyproxy_config(port))], port, WORK / "logs" / "tinyproxy.log"
+        ):
+            their_latency = [proxied_latency(port, small) - d for d in direct]
+            their_tunnel = [connect_throughput(port, large, BIG_FILE_MIB) for _ in range(reps)]
+    pair(
+        "proxy",
+        "added latency per GET on a new connection (median of 300)",
+        "ms",
+        False,
+        ours_latency,
+        "tinyproxy",
+        their_latency,
+        "1 KiB from nginx, minus the direct time",
+    )
+    pair(
+        "proxy",
+        f"CONNECT tunnel throughput, {BIG_FILE_MIB} MiB",
+        "MB/s",
+        True,
+        ours_tunnel,
+        "tinyproxy",
+        their_tunnel,
+        "curl -p through the proxy to nginx",
+    )
+
+
+def _profile_proxy(out: Path, large: str) -> None:
+    with refservers(["run", "proxy"], WORK / "rs-profile-proxy", profile_to=out) as server:
+        connect_throughput(server.port("proxy"), large, BIG_FILE_MIB)
+
+
+# -- main --------------------------------------------------------------------------------------
+
+BENCHMARKS: dict[str, Callable[[int], None]] = {
+    "startup": bench_startup,
+    "http": bench_http,
+    "smtp": bench_smtp,
+    "ftp": bench_ftp,
+    "sftp": bench_sftp,
+    "jsonrpc": bench_jsonrpc,
+    "proxy": bench_proxy,
+}
+NOT_YET = {
+    "POP3/IMAP vs Dovecot (1,000 messages: RETR, FETCH BODY[], SEARCH)": "not written yet: the harness has no Dovecot runner",
+    "telnet login+command sessions/s vs inetutils-telnetd": "not written yet: telnetd needs an inetd-style launcher and PAM login",
+}
+
+
+def profile_worst(count: int) -> list[dict[str, object]]:
+    """Re-run the workloads of the worst standings with refservers under py-spy."""
+    ranked = sorted((r for r in rows if r.standing is not None), key=lambda r: r.standing or 0)
+    chosen, seen = [], set()
+    for row in ranked:
+        key = next((k for k in workloads if _matches(k, row)), None)
+        if key and key not in seen:
+            seen.add(key)
+            chosen.append((key, row))
+        if len(chosen) == count:
+            break
+    profiles = []
+    for key, row in chosen:
+        out = WORK / "profiles" / (re.sub(r"\W+", "-", key) + ".txt")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        log(f"profiling {key} (standing {row.standing:.2f} vs {row.peer})")
+        try:
+            workloads[key](out)
+            top = summarize_profile(out)
+        except Exception as error:  # a profile is a bonus: report why it is missing
+            profiles.append(
+                {
+                    "what": key,
+                    "standing": row.standing,
+                    "peer": row.peer,
+                    "top": {},
+                    "reading": f"profile failed: {error}",
+                }
+            )
+            continue
+        profiles.append({"what": key, "standing": row.standing, "peer": row.peer, "top": top, "reading": ""})
+    return profiles
+
+
+def _matches(key: str, row: Row) -> bool:
+    group, _, metric = key.partition(" ")
+    words = {"HTTP /get": "/get", "HTTP static file": "static", "SMTP messages/s": "messages", "FTP STOR MB/s": "STOR", "FTP RETR MB/s": "RETR",
+             "FTP 100 parallel login+small file": "parallel", "SFTP put MB/s": "put", "SFTP get MB/s": "get", "JSON-RPC calls/s": "calls",
+             "proxy CONNECT MB/s": "CONNECT"}  # fmt: skip
+    return row.group == group and words.get(key, metric) in row.metric
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--only", default=",".join(BENCHMARKS))
+    parser.add_argument("--no-install", action="store_true")
+    parser.add_argument("--profiles", type=int, default=3, help="how many of the worst standings to profile")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    if not args.no_install:
+        for what, reason in peers.install().items():
+            skip(f"peer {what}", reason)
+    peers.ensure_local_user()
+    for name in args.only.split(","):
+        log(f"== {name}")
+        try:
+            BENCHMARKS[name](args.reps)
+        except Exception as error:  # one broken pair must not lose the others' figures
+            skip(name, f"{type(error).__name__}: {error}")
+    for what, reason in NOT_YET.items():
+        skip(what, reason)
+    profiles = profile_worst(args.profiles) if args.profiles else []
+    write_results(rows, skipped, profiles, args.reps)
+    log(f"wrote {ROOT / 'bench' / 'results' / 'results.md'}")
+    subprocess.run(["cat", str(ROOT / "bench" / "results" / "results.md")])
+    return 0
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    sys.exit(main())
