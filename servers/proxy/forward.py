@@ -189,7 +189,7 @@ class Exchange:
         if refusal is None and self.server.is_own_address(self.host, self.port):
             refusal = "the target is this proxy itself (a loop)"
         if refusal is not None:
-            self.reply(403, f"forbidden: {refusal}")
+            self.reply(403, refusal)
             return
         self.toxics = self.server.draw_toxics(self.subject, self.proxy.peer, TOXICS)
         self._down_pipe()  # now: timed toxics (reset_peer, timeout) count from the request
@@ -253,7 +253,7 @@ class Exchange:
             return
         status = 504 if failure_kind(reason) == "timeout" else 502
         self.error = failure_text(reason)
-        self.reply(status, f"bad gateway: cannot connect to {self.host}:{self.port}: {self.error}")
+        self.reply(status, f"cannot connect to {self.host}:{self.port}: {self.error}")
 
     def _upstream_ready(self) -> None:
         assert self.leg is not None
@@ -343,7 +343,7 @@ class Exchange:
         if self.leg is not None:
             self.leg.close()
         if not self.response_started and self.status is None:
-            self.reply(502, f"bad gateway: {self.host}:{self.port}: {why}")
+            self.reply(502, f"{self.host}:{self.port}: {why}")
         else:
             self.close()
 
@@ -357,7 +357,7 @@ class Exchange:
         if self.leg is not None:
             self.leg.close()
         self.error = f"no answer within {timeout:g} s"
-        self.reply(504, f"gateway timeout: {self.host}:{self.port} gave no answer within {timeout:g} s (upstream_timeout)")
+        self.reply(504, f"{self.host}:{self.port} gave no answer within {timeout:g} s (upstream_timeout)")
 
     def _cancel_timer(self) -> None:
         if self.timer is not None and self.timer.active():

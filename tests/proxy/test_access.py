@@ -75,7 +75,8 @@ def test_access_lists_give_403(refservers_start, origin, settings):
     proxy = refservers_start("proxy", **settings)
     reply = requests.get(f"http://localhost:{origin.port}/x", proxies={"http": f"http://127.0.0.1:{proxy.port}"}, timeout=10)
     assert reply.status_code == 403
-    assert "forbidden" in reply.text
+    assert reply.text.startswith("refservers proxy: 403 Forbidden: ")
+    assert "allow list" in reply.text or "deny list" in reply.text
 
 
 def test_deny_wins_over_allow_and_applies_to_connect(refservers_start, origin):
