@@ -1,13 +1,18 @@
-"""JsonRpcServer: JSON-RPC 2.0 over HTTP POST (``/`` and ``/rpc``) and over TCP lines.
+"""JsonRpcServer: JSON-RPC 2.0 over HTTP POST (``/`` and ``/rpc``), WebSocket (``/ws``)
+and TCP lines.
 
 HTTP (Twisted web): a POST body is one JSON-RPC message (a request or a batch); the
 reply is ``200 application/json``, or ``204 No Content`` when there is nothing to say
 (notifications only). Other methods get 405, other paths 404.
 
+WebSocket (RFC 6455, autobahn's Twisted resource on the HTTP port at ``/ws``): each
+text or binary message is one JSON-RPC message, each reply one text message;
+notifications get none. The subprotocol ``jsonrpc`` is accepted when a client offers it.
+
 TCP (``tcp_port``): newline-delimited JSON: each line is one message, each reply one
 line; notifications get no line. The connection stays open for many messages.
 
-Both share one :class:`RpcEndpoint` (protocol.py), which holds the spec rules.
+All three share one :class:`RpcEndpoint` (protocol.py), which holds the spec rules.
 """
 
 from __future__ import annotations
@@ -16,30 +21,45 @@ import http.client
 import json
 from typing import Any
 
+from autobahn.twisted.resource import WebSocketResource
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from twisted.internet import protocol
 from twisted.protocols.basic import LineReceiver
 from twisted.web import resource, server
 
-from ..core.config import FLOAT, PORT, STR_TABLE, Option
+from ..core.config import FLOAT, PORT, STR_TABLE, ConfigError, Option
 from ..core.lifecycle import ProbeError, retry_until
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer, peer_of
-from .methods import BUILTINS, Method, Success, errors_from_config, methods_from_config, openrpc_document
+from .methods import (
+    BUILTINS,
+    Method,
+    Success,
+    callables_from_config,
+    errors_from_config,
+    methods_from_config,
+    openrpc_document,
+    templates_from_config,
+)
 from .protocol import Reply, RpcEndpoint
 
 RPC_PATHS = (b"/", b"/rpc")
+WEBSOCKET_CHILD = b"ws"  # JSON-RPC over WebSocket at /ws of the HTTP port
+WEBSOCKET_SUBPROTOCOL = "jsonrpc"
 MAX_LINE = 1024 * 1024  # longest TCP message line; longer lines get a parse error and a close
 
 
 class JsonRpcServer(TwistedServer):
     name = "jsonrpc"
-    description = "JSON-RPC 2.0 over HTTP POST and newline-delimited TCP, methods from config"
+    description = "JSON-RPC 2.0 over HTTP POST, WebSocket (/ws) and newline-delimited TCP, methods from config"
     scheme = "http"
     options = (
         Option("port", PORT, 4000, "HTTP port (POST / or /rpc)"),
         Option("tcp_port", PORT, 4001, "newline-delimited JSON-RPC over plain TCP"),
         Option("methods", STR_TABLE, {}, "extra methods: name -> JSON text of their fixed result"),
         Option("errors", STR_TABLE, {}, 'extra methods that fail: name -> {"code": N, "message": "...", "data": ...}'),
+        Option("templates", STR_TABLE, {}, "extra methods: name -> JSON text of the result with {param} placeholders"),
+        Option("callables", STR_TABLE, {}, 'extra methods: name -> "package.module:function" called with the params'),
         Option("sleep_max", FLOAT, 10.0, "cap in seconds for the sleep method"),
     )
     fault_actions = ("error", "delay")
@@ -48,12 +68,22 @@ class JsonRpcServer(TwistedServer):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        # Checked here so a bad `methods` entry stops start-up before anything binds.
-        self.methods: dict[str, Method] = {
-            **BUILTINS,
-            **methods_from_config(self.settings.methods),
-            **errors_from_config(self.settings.errors),
+        # Checked here so a bad entry stops start-up before anything binds.
+        configured = {
+            "methods": methods_from_config(self.settings.methods),
+            "errors": errors_from_config(self.settings.errors),
+            "templates": templates_from_config(self.settings.templates),
+            "callables": callables_from_config(self.settings.callables),
         }
+        owner: dict[str, str] = {}
+        for table, methods in configured.items():
+            for method_name in methods:
+                if method_name in owner:  # which one would win is not obvious: say so
+                    raise ConfigError(f"[jsonrpc] {table}.{method_name}: already defined in {owner[method_name]}")
+                owner[method_name] = table
+        self.methods: dict[str, Method] = dict(BUILTINS)
+        for methods in configured.values():
+            self.methods.update(methods)
         self.methods["rpc.discover"] = self._discover
         self.endpoint = RpcEndpoint(
             self.name, lambda: self.methods, self.core.faults, self.record, self.settings.sleep_max
@@ -64,7 +94,7 @@ class JsonRpcServer(TwistedServer):
         return Success(openrpc_document(self.methods, "refservers JSON-RPC"))
 
     def _bind(self) -> None:
-        site = RpcSite(RpcResource(self))
+        site = RpcSite(RpcRoot(self))
         self.listen("main", site, self.settings.port)
         self.listen("tcp", RpcLineFactory(self), self.settings.tcp_port)
 
@@ -104,6 +134,25 @@ class RpcSite(server.Site):
 
     def log(self, request: Any) -> None:
         """No access-log line per POST: every call is in the journal already (RpcEndpoint)."""
+
+
+class RpcRoot(resource.Resource):
+    """/ws goes to the WebSocket resource, every other path to :class:`RpcResource`."""
+
+    def __init__(self, rpc: JsonRpcServer):
+        super().__init__()
+        self.websocket = WebSocketResource(RpcWebSocketFactory(rpc))
+        self.rpc_resource = RpcResource(rpc)
+
+    def getChildWithDefault(self, path: bytes, request: Any) -> Any:
+        if path == WEBSOCKET_CHILD and not request.postpath:
+            return self.websocket
+        request.prepath.pop()  # RpcResource checks the whole path itself
+        request.postpath.insert(0, path)
+        return self.rpc_resource
+
+    def render(self, request: Any) -> Any:
+        return self.rpc_resource.render(request)
 
 
 class RpcResource(resource.Resource):
@@ -184,6 +233,51 @@ class RpcLineProtocol(LineReceiver):
     def lineLengthExceeded(self, line: bytes) -> Any:
         self._send(json.dumps({"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": None}).encode())
         self.transport.loseConnection()
+
+
+class RpcWebSocketProtocol(WebSocketServerProtocol):
+    """One WebSocket connection: a message in, the reply message out.
+
+    Names are chosen not to shadow autobahn's own attributes (``peer``, ``_send``).
+    """
+
+    factory: RpcWebSocketFactory
+    client = ""
+    is_open = False
+
+    def onConnect(self, request: Any) -> str | None:
+        self.client = peer_of(self.transport)
+        return WEBSOCKET_SUBPROTOCOL if WEBSOCKET_SUBPROTOCOL in request.protocols else None
+
+    def onOpen(self) -> None:
+        self.is_open = True
+        self.factory.rpc.record("connect", self.client, transport="ws")
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        if self.is_open:
+            self.is_open = False
+            self.factory.rpc.record("disconnect", self.client, transport="ws", code=code)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        rpc = self.factory.rpc
+        rpc.wire.received(self.client, payload)
+        reply = rpc.endpoint.handle(payload, self.client, "ws")
+        rpc.answer_later(reply, self._reply, lambda: self.is_open)
+
+    def _reply(self, body: bytes | None) -> None:
+        if body is not None and self.is_open:
+            self.factory.rpc.wire.sent(self.client, body)
+            self.sendMessage(body, isBinary=False)
+
+
+class RpcWebSocketFactory(WebSocketServerFactory):
+    protocol = RpcWebSocketProtocol  # type: ignore[assignment]  # autobahn and Twisted type this differently
+
+    def __init__(self, rpc: JsonRpcServer):
+        super().__init__(reactor=twisted_reactor())
+        # A plain GET is refused (426 Upgrade Required) instead of autobahn's HTML status page.
+        self.setProtocolOptions(webStatus=False)
+        self.rpc = rpc
 
 
 class RpcLineFactory(protocol.Factory):
