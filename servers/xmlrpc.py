@@ -17,6 +17,12 @@ Config methods (``[xmlrpc] methods``): name -> JSON text of the fixed result, as
 JSON-RPC server takes them (``methods = {"version" = '"1.2.3"', "limits" = '{"max": 5}'}``).
 Journal: one ``call`` event per method call (inside a multicall too): method,
 parameter count, and ``fault`` (the code) when it failed.
+
+Fault rules (``[[faults]] server = "xmlrpc"``, ``match`` a glob on the method name, each
+call inside a multicall included): ``error`` answers that call with a Fault
+(``params.code``, default -32500 "application error" of the interoperability codes, and
+``params.message``); ``delay`` holds the whole HTTP response ``params.seconds`` (default 1),
+waiting on the reactor so other clients are served meanwhile.
 """
 
 from __future__ import annotations
@@ -34,11 +40,13 @@ from twisted.web import server as web_server
 
 from .core.config import PORT, STR_TABLE, ConfigError, Option
 from .core.lifecycle import ProbeError, retry_until
+from .core.loop import twisted_reactor
 from .core.twisted_listen import TwistedServer, peer_of
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
 MAX_BODY = 4 * 1024 * 1024  # bytes; a bigger request gets 413 before any parsing
 PATHS = (b"/", b"/RPC2")
+FAULT_CODE, FAULT_MESSAGE = -32500, "injected fault"  # an "error" fault rule without params
 
 
 @dataclass(frozen=True)
@@ -116,8 +124,15 @@ def fixed_result_method(name: str, text: str) -> RpcMethod:
 class MethodTable:
     """Every callable method by name, the introspection and multicall ones included."""
 
-    def __init__(self, methods: list[RpcMethod], record: Callable[..., None]):
+    def __init__(
+        self,
+        methods: list[RpcMethod],
+        record: Callable[..., None],
+        fault_check: Callable[..., Any] | None = None,
+    ):
         self._record = record
+        # FaultBook.check bound to this server: (method name, peer, actions) -> rule or None.
+        self._fault_check = fault_check
         self.methods = {m.name: m for m in methods}
         for method in (
             RpcMethod("system.listMethods", self.list_methods, [["array"]], "List the methods this server offers."),
@@ -133,17 +148,29 @@ class MethodTable:
         ):
             self.methods[method.name] = method
 
-    def call(self, name: str, params: tuple[Any, ...], peer: str) -> Any:
-        """The result of ``name(*params)``; raises Fault (protocol errors with their codes)."""
+    def call(self, name: str, params: tuple[Any, ...], peer: str, delays: list[float] | None = None) -> Any:
+        """The result of ``name(*params)``; raises Fault (protocol errors with their codes).
+
+        A delay fault for ``name`` adds its seconds to ``delays``: the transport holds the reply.
+        """
         method = self.methods.get(name)
         try:
+            if self._fault_check is not None:
+                delay = self._fault_check(name, peer, actions=("delay",))
+                if delay is not None and delays is not None:
+                    delays.append(float(delay.params.get("seconds", 1.0)))
+                error = self._fault_check(name, peer, actions=("error",))
+                if error is not None:
+                    raise xmlrpc.client.Fault(
+                        int(error.params.get("code", FAULT_CODE)), str(error.params.get("message", FAULT_MESSAGE))
+                    )
             if method is None:
                 raise xmlrpc.client.Fault(METHOD_NOT_FOUND, f"method {name!r} not found")
             try:
                 if method.name == "system.multicall":  # the one method that needs the caller
                     if len(params) != 1:
                         raise TypeError(f"takes 1 argument ({len(params)} given)")
-                    result = self.multicall(params[0], peer)
+                    result = self.multicall(params[0], peer, delays)
                 else:
                     result = method.function(*params)
             except TypeError as error:  # wrong number of arguments
@@ -170,7 +197,7 @@ class MethodTable:
         return self._lookup(name).signatures
 
     # -- boxcarring ------------------------------------------------------------------
-    def multicall(self, calls: Any, peer: str = "") -> list[Any]:
+    def multicall(self, calls: Any, peer: str = "", delays: list[float] | None = None) -> list[Any]:
         if not isinstance(calls, list):
             raise xmlrpc.client.Fault(INVALID_PARAMS, "system.multicall: expected an array of calls")
         results: list[Any] = []
@@ -183,7 +210,7 @@ class MethodTable:
                     raise xmlrpc.client.Fault(INVALID_REQUEST, "system.multicall cannot be nested")
                 if not isinstance(params, list):
                     raise xmlrpc.client.Fault(INVALID_PARAMS, "params must be an array")
-                results.append([self.call(name, tuple(params), peer)])
+                results.append([self.call(name, tuple(params), peer, delays)])
             except xmlrpc.client.Fault as fault:
                 results.append({"faultCode": fault.faultCode, "faultString": fault.faultString})
         return results
@@ -202,7 +229,7 @@ class XmlRpcResource(resource.Resource):
         request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
         return b"XML-RPC: POST a methodCall document to / or /RPC2\n"
 
-    def render_POST(self, request: Any) -> bytes:
+    def render_POST(self, request: Any) -> Any:
         peer = peer_of(request.transport)
         if request.path not in PATHS:
             request.setResponseCode(404)
@@ -213,15 +240,32 @@ class XmlRpcResource(resource.Resource):
             return b"request body too large\n"
         self.rpc_server.wire.received(peer, body)
         request.setHeader(b"Content-Type", b"text/xml; charset=utf-8")
-        response = self.rpc_server.respond(body, peer)
-        self.rpc_server.wire.sent(peer, response)
-        return response
+        delays: list[float] = []
+        response = self.rpc_server.respond(body, peer, delays)
+        if not delays:
+            self.rpc_server.wire.sent(peer, response)
+            return response
+        # A delay fault: answer later from the reactor, unless the client gave up meanwhile.
+        finished: list[bool] = []
+        request.notifyFinish().addBoth(finished.append)
+
+        def answer() -> None:
+            if finished:
+                return
+            self.rpc_server.wire.sent(peer, response)
+            request.setHeader(b"Content-Length", str(len(response)).encode())
+            request.write(response)
+            request.finish()
+
+        twisted_reactor().callLater(max(delays), answer)
+        return web_server.NOT_DONE_YET
 
 
 class XmlRpcServer(TwistedServer):
     name = "xmlrpc"
     description = "XML-RPC over HTTP: echo, add, strlen, fail, config methods, introspection and multicall"
     scheme = "http"
+    fault_actions = ("error", "delay")
     options = (
         Option("port", PORT, 9000, "HTTP port (POST / or /RPC2)"),
         Option("methods", STR_TABLE, {}, "extra methods: name -> JSON text of their fixed result"),
@@ -232,10 +276,14 @@ class XmlRpcServer(TwistedServer):
         configured = [fixed_result_method(name, text) for name, text in self.settings.methods.items()]
         by_name = {m.name: m for m in BUILTIN_METHODS}
         by_name.update({m.name: m for m in configured})  # config may replace a built-in
-        self.table = MethodTable(list(by_name.values()), self.record)
+        self.table = MethodTable(
+            list(by_name.values()),
+            self.record,
+            lambda method, peer, actions: self.core.faults.check(self.name, method, peer, actions=actions),
+        )
 
-    def respond(self, body: bytes, peer: str) -> bytes:
-        """The methodResponse document for one methodCall document."""
+    def respond(self, body: bytes, peer: str, delays: list[float] | None = None) -> bytes:
+        """The methodResponse document for one methodCall document (fault delays go to ``delays``)."""
         try:
             params, method = xmlrpc.client.loads(body, use_builtin_types=True)
         except (ExpatError, xmlrpc.client.ResponseError, ValueError, TypeError) as error:
@@ -245,7 +293,7 @@ class XmlRpcServer(TwistedServer):
             self.record("call", peer, method=None, fault=INVALID_REQUEST)
             return _fault_document(INVALID_REQUEST, "not a methodCall document")
         try:
-            result = self.table.call(method, params, peer)
+            result = self.table.call(method, params, peer, delays)
             return xmlrpc.client.dumps((result,), methodresponse=True, allow_none=True, encoding="utf-8").encode()
         except xmlrpc.client.Fault as fault:
             return _fault_document(fault.faultCode, fault.faultString)
