@@ -390,6 +390,12 @@ class Exchange:
             # The request body was not read: the connection cannot be reused safely.
             all_headers.append((b"Connection", b"close"))
         all_headers += self._added_headers("downstream")
+        if self.is_connect and status < 300:
+            # A 2xx to CONNECT opens a tunnel (RFC 9110 section 9.3.6): an http_status
+            # toxic saying 200 gets a tunnel to nowhere, closed at once.
+            self._to_client(h11.Response(status_code=status, headers=[(b"Via", self.server.via)], reason=_reason(status)))
+            self.close()
+            return
         self._to_client(h11.Response(status_code=status, headers=all_headers, reason=_reason(status)))
         if self.method != "HEAD":
             self._to_client(h11.Data(data=body))

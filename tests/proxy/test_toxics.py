@@ -190,3 +190,12 @@ def test_rules_from_config_file_and_environment(tmp_path, origin):
         assert get(proxy_url, f"{origin.url}/other").headers["X-Env"] == "1"
     finally:
         core.stop_all()
+
+
+def test_http_status_200_on_connect_is_a_tunnel_to_nowhere(proxy, origin):
+    add_toxic(proxy, "http_status", match=f"127.0.0.1:{origin.port}", params={"status": 200})
+    request = f"CONNECT 127.0.0.1:{origin.port} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    data, _ = raw_request("127.0.0.1", proxy.port, request)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert data.endswith(b"\r\n\r\n")  # the head, then the close
+    assert get(f"http://127.0.0.1:{proxy.port}", f"{origin.url}/still-serving").status_code == 200
