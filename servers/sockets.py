@@ -27,6 +27,14 @@ in ``_unbind``. Listener names: ``echo`` (the main one, TCP), ``echo_udp``,
 ``discard``, ``discard_udp``... Journal: ``connect`` and ``disconnect`` (service,
 bytes in and out) per TCP connection, ``datagram`` (service, bytes, replied) per
 UDP datagram.
+
+Fault rules (``[[faults]] server = "sockets"``) match ``<service> connect`` when a TCP
+client connects, ``<service> data`` for each chunk a TCP client sends and
+``<service> datagram`` for each UDP datagram (so ``echo *`` is every echo event,
+``* datagram`` all of UDP). Actions: ``delay`` (``params.seconds``, default 1) holds
+that step, reading nothing meanwhile so order is kept; ``drop`` throws the chunk or
+datagram away unanswered (at connect it closes at once); ``disconnect`` aborts the TCP
+connection with a reset (for a datagram it is a drop: UDP has no connection).
 """
 
 from __future__ import annotations
@@ -78,13 +86,17 @@ class ServiceProtocol(protocol.Protocol):
         self.server = server
         self.peer = ""
         self.bytes_in = self.bytes_out = 0
+        self.held = False  # a delay fault holds the connection: nothing is read meanwhile
+        self.close_when_released = False
+        self.lost = False
 
     def connectionMade(self) -> None:
         self.peer = peer_of(self.transport)
         self.server.record("connect", self.peer, service=self.service, transport="tcp")
-        self.started()
+        self._unless_faulted("connect", self.started)
 
     def connectionLost(self, reason: Any = None) -> None:
+        self.lost = True
         self.server.record(
             "disconnect", self.peer, service=self.service, bytes_in=self.bytes_in, bytes_out=self.bytes_out
         )
@@ -92,7 +104,30 @@ class ServiceProtocol(protocol.Protocol):
     def dataReceived(self, data: bytes) -> None:
         self.bytes_in += len(data)
         self.server.wire.received(self.peer, data)
-        self.received(data)
+        self._unless_faulted("data", lambda: self.received(data))
+
+    def _unless_faulted(self, step: str, handle: Callable[[], None]) -> None:
+        """Run ``handle`` now, later (delay), or never (drop, disconnect), as a fault rule says."""
+        rule = self.server.core.faults.check(self.server.name, f"{self.service} {step}", self.peer)
+        if rule is None:
+            handle()
+        elif rule.action == "delay":
+            self.held = True
+            self.transport.pauseProducing()
+            twisted_reactor().callLater(float(rule.params.get("seconds", 1.0)), self._release, handle)
+        elif rule.action == "drop" and step == "data":
+            pass  # the chunk is thrown away; the connection goes on
+        else:  # disconnect, or drop at connect: a reset, no goodbye
+            self.transport.abortConnection()
+
+    def _release(self, handle: Callable[[], None]) -> None:
+        self.held = False
+        if self.lost:
+            return
+        self.transport.resumeProducing()
+        handle()
+        if self.close_when_released:
+            self.close()
 
     def send(self, data: bytes) -> None:
         self.bytes_out += len(data)
@@ -103,6 +138,9 @@ class ServiceProtocol(protocol.Protocol):
         self.transport.loseConnection()
 
     def readConnectionLost(self) -> None:
+        if self.held:  # the client half-closed while a delay fault holds its data: answer it first
+            self.close_when_released = True
+            return
         self.close()  # after the replies already queued have been written
 
     def writeConnectionLost(self) -> None:
@@ -186,6 +224,17 @@ class DatagramService(protocol.DatagramProtocol):
     def datagramReceived(self, data: bytes, addr: Any) -> None:
         peer = f"[{addr[0]}]:{addr[1]}" if ":" in addr[0] else f"{addr[0]}:{addr[1]}"
         self.server.wire.received(peer, data)
+        rule = self.server.core.faults.check(self.server.name, f"{self.service} datagram", peer)
+        if rule is None:
+            self._answer(data, addr, peer)
+        elif rule.action == "delay":
+            twisted_reactor().callLater(float(rule.params.get("seconds", 1.0)), self._answer, data, addr, peer)
+        else:  # drop, or disconnect (UDP has no connection to drop): no reply
+            self.server.record("datagram", peer, service=self.service, bytes=len(data), replied=False)
+
+    def _answer(self, data: bytes, addr: Any, peer: str) -> None:
+        if self.transport is None:  # stopped while a delay fault held this datagram
+            return
         answer = self.reply(self.server, data)
         if answer is not None:
             self.server.wire.sent(peer, answer)
@@ -229,6 +278,7 @@ class SocketServers(TwistedServer):
     name = "sockets"
     description = "TCP and UDP echo, discard, daytime (RFC 862/863/867), timestamp and greeting services"
     scheme = "tcp"
+    fault_actions = ("delay", "drop", "disconnect")
     options = (
         Option("echo_port", PORT, 7007, "echo (RFC 862), TCP and UDP"),
         Option("discard_port", PORT, 9009, "discard (RFC 863), TCP and UDP"),
