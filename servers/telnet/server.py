@@ -27,6 +27,14 @@ prompt is ``$ ``. Journal kinds: ``connect``/``disconnect``, ``auth`` (ok, user)
 ``secret`` without text; prompts are not lines), ``command`` (line, exit status),
 ``terminal`` (terminal_type, or columns and rows, as the client reported them) and
 ``timeout``.
+
+Fault rules (``[[faults]] server = "telnet"``) match ``connect`` when a client connects,
+``login <name>`` when a password arrives, and the command line itself in the shell:
+``delay`` (``params.seconds``, default 1) holds that step, input typed meanwhile waits
+in order; ``disconnect`` drops the connection without a word; ``error`` answers with
+``params.output`` instead: at connect the text and a close, at login a refusal counted
+as a failure (default ``Login incorrect``), for a command that output and exit status
+``params.status`` (default 1).
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from twisted.protocols.policies import TimeoutMixin
 
 from ..core.config import FLOAT, PORT, STR, STR_TABLE, Option, int_range
 from ..core.lifecycle import ProbeError, retry_until
+from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer, peer_of
 from ..shell import ShellSession
 
@@ -57,6 +66,8 @@ REMOTE_OPTIONS = {telnet.SGA, NAWS, TTYPE}  # what we let the client perform
 MAX_LINE = 4096  # characters; a longer line is discarded with a message
 CTRL_C, CTRL_D, CTRL_U = "\x03", "\x04", "\x15"
 ERASE_CHARACTERS = {"\x08", "\x7f"}
+# What an "error" fault rule says when it has no params.output, per step.
+FAULT_OUTPUT = {"connect": "Service temporarily unavailable", "login": "Login incorrect", "command": "Input/output error"}
 
 
 class TelnetSession(TimeoutMixin, telnet.TelnetProtocol):
@@ -78,6 +89,8 @@ class TelnetSession(TimeoutMixin, telnet.TelnetProtocol):
         self.window_size: tuple[int, int] | None = None
         self.echo_input = False  # we echo input when the client asked DO ECHO
         self.asked_echo = False  # we offered WILL ECHO ourselves (for the password)
+        self.held = False  # a delay fault holds this step; input waits in self.pending
+        self.pending = ""
 
     # -- connection ----------------------------------------------------------
     def connectionMade(self) -> None:
@@ -90,6 +103,9 @@ class TelnetSession(TimeoutMixin, telnet.TelnetProtocol):
         self._negotiate(self.transport.do, TTYPE).addCallback(self._ask_terminal_type)
         if self.settings.idle_timeout:
             self.setTimeout(self.settings.idle_timeout)
+        self._unless_faulted("connect", self._greet, self._refuse_connection)
+
+    def _greet(self) -> None:
         for line in self.settings.banner.splitlines():
             self._send_line(line)
         self._prompt("login: ")
@@ -178,9 +194,16 @@ class TelnetSession(TimeoutMixin, telnet.TelnetProtocol):
     # -- input -------------------------------------------------------------------
     def dataReceived(self, data: bytes) -> None:
         self.resetTimeout()
-        text = data.decode("utf-8", "replace")
-        for char in text:
+        self.pending += data.decode("utf-8", "replace")
+        self._drain()
+
+    def _drain(self) -> None:
+        text, self.pending = self.pending, ""
+        for index, char in enumerate(text):
             if self.phase == "closed":
+                return
+            if self.held:  # a line just handled is held by a delay fault: keep the rest for later
+                self.pending = text[index:]
                 return
             if char in "\r\n":
                 if self.echo_input and self.phase != "password":
@@ -212,7 +235,55 @@ class TelnetSession(TimeoutMixin, telnet.TelnetProtocol):
             self.server.record("line", self.peer, direction="in", secret=True)
         else:
             self.server.record("line", self.peer, direction="in", text=line)
-        {"login": self._login_line, "password": self._password_line, "shell": self._shell_line}[self.phase](line)
+        if self.phase == "password":
+            self._unless_faulted(
+                f"login {self.login_name}",
+                lambda: self._password_line(line),
+                lambda params: self._password_line(line, refusal=str(params.get("output", FAULT_OUTPUT["login"]))),
+            )
+        elif self.phase == "shell" and line.strip():
+            self._unless_faulted(line.strip(), lambda: self._shell_line(line), lambda params: self._shell_fault(line, params))
+        else:
+            {"login": self._login_line, "shell": self._shell_line}[self.phase](line)
+
+    # -- fault rules --------------------------------------------------------------------
+    def _unless_faulted(self, subject: str, handle: Callable[[], None], error: Callable[[dict[str, Any]], None]) -> None:
+        """Run ``handle`` now, after a delay, or not at all (error, disconnect), as a fault rule says."""
+        rule = self.server.core.faults.check(self.server.name, subject, self.peer)
+        if rule is None:
+            handle()
+        elif rule.action == "delay":
+            self.held = True
+            twisted_reactor().callLater(float(rule.params.get("seconds", 1.0)), self._release, handle)
+        elif rule.action == "error":
+            error(rule.params)
+        else:  # disconnect: gone without a word, as a crashed device would
+            self.phase = "closed"
+            self.transport.transport.abortConnection()
+
+    def _release(self, handle: Callable[[], None]) -> None:
+        self.held = False
+        if self.phase == "closed":
+            return
+        handle()
+        self._drain()  # what the client typed meanwhile
+
+    def _refuse_connection(self, params: dict[str, Any]) -> None:
+        for line in str(params.get("output", FAULT_OUTPUT["connect"])).splitlines():
+            self._send_line(line)
+        self.phase = "closed"
+        self.transport.loseConnection()
+
+    def _shell_fault(self, line: str, params: dict[str, Any]) -> None:
+        assert self.shell is not None
+        status = params.get("status", 1)
+        status = status if isinstance(status, int) and not isinstance(status, bool) else 1
+        self.server.record(
+            "command", self.peer, user=self.shell.user_name, line=line, exit_status=status, fault=True
+        )
+        for output in str(params.get("output", f"{line.split()[0]}: {FAULT_OUTPUT['command']}")).splitlines():
+            self._send_line(output)
+        self._prompt(self.shell.prompt)
 
     # -- login dialogue ----------------------------------------------------------------
     def _login_line(self, line: str) -> None:
@@ -225,15 +296,17 @@ class TelnetSession(TimeoutMixin, telnet.TelnetProtocol):
         self._suppress_client_echo()
         self._prompt("Password: ")
 
-    def _password_line(self, password: str) -> None:
+    def _password_line(self, password: str, refusal: str | None = None) -> None:
+        """Check the password; ``refusal`` (from an error fault) refuses the login with that text."""
         self.phase = "login"
         self._restore_client_echo()
         self._send_text("\n")  # the client did not echo the Enter either
-        user = self.server.core.users.check_password(self.login_name, password)
+        user = self.server.core.users.check_password(self.login_name, password) if refusal is None else None
         self.server.record("auth", self.peer, ok=user is not None, user=self.login_name)
         if user is None:
             self.failures += 1
-            self._send_line("Login incorrect")
+            for line in (refusal or "Login incorrect").splitlines():
+                self._send_line(line)
             if self.failures >= self.settings.max_login_failures:
                 self._send_line("Too many login failures, closing connection")
                 self.phase = "closed"
@@ -328,6 +401,7 @@ class TelnetServer(TwistedServer):
     name = "telnet"
     description = "Telnet login (RFC 854) against the user table, then a small scripted shell"
     scheme = "telnet"
+    fault_actions = ("delay", "disconnect", "error")
     options = (
         Option("port", PORT, 2323, "Telnet port"),
         Option("banner", STR, "refservers telnet server", "text sent before the first login prompt"),
