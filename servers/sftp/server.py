@@ -39,6 +39,8 @@ class SftpServer(Server):
     name = "sftp"
     description = "SFTP, scp (legacy and SFTP-based) and SSH exec/shell on the shared file root"
     scheme = "sftp"
+    # SFTP operations ("OPEN /path", storage.py) and exec/shell command lines (session.py).
+    fault_actions = ("error", "delay", "disconnect")
     options = (
         Option("port", PORT, 2222, "SSH port (SFTP, scp, exec, shell)"),
         Option("host_key", PATH, None, "private host key file to use (default: an ed25519 key generated once under the data dir)"),

@@ -16,12 +16,17 @@ only moves its text over an SSH channel:
 
 Shell commands run in a worker thread: ``ls`` and ``cat`` touch the disk, and the
 event loop serves every other connection meanwhile.
+
+Fault rules (``server = "sftp"``) match the command line of an exec request or of a
+shell line: ``delay`` (``params.seconds``) runs it late, ``error`` answers
+``params.output`` on stderr with exit status ``params.status`` (default 1) instead of
+running it, ``disconnect`` drops the SSH connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
@@ -60,12 +65,30 @@ class SessionChannel:
     async def _run(self, shell: ShellSession, line: str) -> ShellResult:
         return await asyncio.get_running_loop().run_in_executor(None, shell.run, line)
 
+    async def _run_unless_faulted(
+        self, process: asyncssh.SSHServerProcess, shell: ShellSession, peer: str, line: str
+    ) -> tuple[ShellResult | None, bool]:
+        """The line's result, and whether a fault rule fired; ``None`` when it dropped the connection."""
+        rule = self.server.core.faults.check(self.server.name, line.strip(), peer)
+        if rule is None:
+            return await self._run(shell, line), False
+        if rule.action == "delay":
+            await asyncio.sleep(float(rule.params.get("seconds", 1.0)))
+            return await self._run(shell, line), True
+        if rule.action == "error":
+            return _fault_result(line, rule.params), True
+        process.channel.get_connection().abort()  # disconnect
+        return None, True
+
     async def _exec(
         self, process: asyncssh.SSHServerProcess, shell: ShellSession, peer: str, user_name: str, command: str
     ) -> None:
         self.server.wire.received(peer, command)
-        result = await self._run(shell, command)
-        self.server.record("command", peer, user=user_name, command=command, status=result.exit_status)
+        result, faulted = await self._run_unless_faulted(process, shell, peer, command)
+        if result is None:
+            return
+        details = {"fault": True} if faulted else {}
+        self.server.record("command", peer, user=user_name, command=command, status=result.exit_status, **details)
         self.server.wire.sent(peer, result.stdout + result.stderr)
         process.stdout.write(result.stdout)
         process.stderr.write(result.stderr)
@@ -92,14 +115,28 @@ class SessionChannel:
                 process.exit(shell.last_status)
                 return
             self.server.wire.received(peer, line.rstrip("\r\n"))
-            result = await self._run(shell, line.rstrip("\r\n"))
             if line.strip():
+                result, faulted = await self._run_unless_faulted(process, shell, peer, line.rstrip("\r\n"))
+                if result is None:
+                    return
+                details = {"fault": True} if faulted else {}
                 self.server.record(
-                    "command", peer, user=user_name, command=line.strip(), status=result.exit_status
+                    "command", peer, user=user_name, command=line.strip(), status=result.exit_status, **details
                 )
+            else:
+                result = await self._run(shell, line.rstrip("\r\n"))
             self.server.wire.sent(peer, result.stdout + result.stderr)
             process.stdout.write(result.stdout)
             process.stderr.write(result.stderr)
             if result.exit_requested:
                 process.exit(result.exit_status)
                 return
+
+
+def _fault_result(line: str, params: dict[str, Any]) -> ShellResult:
+    """What an ``error`` fault rule answers instead of running ``line``."""
+    status = params.get("status", 1)
+    status = status if isinstance(status, int) and not isinstance(status, bool) else 1
+    words = line.split()
+    output = str(params.get("output", f"{words[0] if words else 'sh'}: Input/output error"))
+    return ShellResult(stderr=output if output.endswith("\n") else output + "\n", exit_status=status)

@@ -20,11 +20,20 @@ refservers needs, and nothing else:
 5. Ending the session sends exit-status 0 before the channel closes. asyncssh closes
    an SFTP subsystem channel without one, and OpenSSH 9's ``scp`` (which runs over
    SFTP) then exits 1 after a good transfer (the trap named in the house style).
+6. Fault rules (``server = "sftp"``) are consulted before each operation on a name, with
+   the subject ``"<OPERATION> <path>"`` (the client's path, normalized): ``OPEN``,
+   ``OPENDIR`` (at the first read of the listing), ``REMOVE``, ``MKDIR``, ``RMDIR``,
+   ``RENAME`` (the old path), ``SETSTAT``, ``SYMLINK`` and ``LINK`` (the new path).
+   ``error`` fails the request with an SFTP status (``params.status``: a number or a
+   name such as ``"no_such_file"``, ``"permission_denied"``, ``"failure"`` (default),
+   and ``params.message``); ``delay`` answers after ``params.seconds`` (asyncssh awaits
+   the request, other channels go on); ``disconnect`` drops the SSH connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import posixpath
 from collections.abc import AsyncIterator, Callable
@@ -42,6 +51,16 @@ if TYPE_CHECKING:
 # Open flags that change the file: such an open is an upload and needs write permission.
 _V3_WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC
 _V5_WRITE_ACCESS = asyncssh.ACE4_WRITE_DATA | asyncssh.ACE4_APPEND_DATA
+FAULT_MESSAGE = "Failure (injected fault)"
+
+
+def sftp_status(value: Any) -> int:
+    """An SFTP status code from a fault rule's ``params.status``: a number, or a name like
+    ``"no_such_file"`` (asyncssh's ``FX_*`` constants); anything else is FX_FAILURE."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    code = getattr(asyncssh, f"FX_{value}".upper(), None) if isinstance(value, str) else None
+    return code if isinstance(code, int) else asyncssh.FX_FAILURE
 
 
 @dataclass
@@ -108,6 +127,37 @@ class HomeSftpServer(asyncssh.SFTPServer):
         if not self.writable:
             raise asyncssh.SFTPPermissionDenied("Permission denied: read-only account")
 
+    # -- fault rules (rule 6) --------------------------------------------------------------
+    def _fault_delay(self, operation: str, path: bytes) -> float:
+        """Seconds a delay rule holds this request (0: none); raises for error and disconnect."""
+        text = _fs_text(path)
+        try:
+            text = self.root.normalize(text)
+        except PathEscapeError:
+            pass  # matched as given; the operation itself refuses it
+        rule = self.server.core.faults.check(self.server.name, f"{operation} {text}", self.peer)
+        if rule is None:
+            return 0.0
+        if rule.action == "error":
+            raise asyncssh.SFTPError(sftp_status(rule.params.get("status")), str(rule.params.get("message", FAULT_MESSAGE)))
+        if rule.action == "disconnect":
+            self.channel.get_connection().abort()
+            raise asyncssh.SFTPConnectionLost("Connection dropped (injected fault)")
+        return float(rule.params.get("seconds", 1.0))
+
+    def _unless_faulted(self, operation: str, path: bytes, run: Callable[[], Any]) -> Any:
+        """``run()`` now, or an awaitable that runs it after a delay rule's wait (asyncssh awaits it)."""
+        delay = self._fault_delay(operation, path)
+        if not delay:
+            return run()
+
+        async def later() -> Any:
+            await asyncio.sleep(delay)
+            result = run()
+            return await result if inspect.isawaitable(result) else result
+
+        return later()
+
     def map_path(self, path: bytes) -> bytes:
         return _fs_bytes(self._disk(path))
 
@@ -118,16 +168,18 @@ class HomeSftpServer(asyncssh.SFTPServer):
         return _fs_bytes(self._virtual(os.path.realpath(self._disk(path))))
 
     # -- files: open, read, write, close ----------------------------------------------
-    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> OpenFile:
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> Any:
         upload = bool(pflags & _V3_WRITE_FLAGS)
-        return self._open(path, upload, lambda: super(HomeSftpServer, self).open(path, pflags, attrs))
+        return self._unless_faulted(
+            "OPEN", path, lambda: self._open(path, upload, lambda: super(HomeSftpServer, self).open(path, pflags, attrs))
+        )
 
-    def open56(self, path: bytes, desired_access: int, flags: int, attrs: asyncssh.SFTPAttrs) -> OpenFile:
+    def open56(self, path: bytes, desired_access: int, flags: int, attrs: asyncssh.SFTPAttrs) -> Any:
         disposition = flags & asyncssh.FXF_ACCESS_DISPOSITION
         upload = bool(desired_access & _V5_WRITE_ACCESS) or disposition != asyncssh.FXF_OPEN_EXISTING
-        return self._open(
+        return self._unless_faulted("OPEN", path, lambda: self._open(
             path, upload, lambda: super(HomeSftpServer, self).open56(path, desired_access, flags, attrs)
-        )
+        ))
 
     def _open(self, path: bytes, upload: bool, open_file: Callable[[], Any]) -> OpenFile:
         if upload:
@@ -202,33 +254,51 @@ class HomeSftpServer(asyncssh.SFTPServer):
     def lstat(self, path: bytes) -> os.stat_result:
         return os.lstat(self._disk(path, follow_symlinks=False))
 
-    def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+    def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> Any:
+        return self._unless_faulted("SETSTAT", path, lambda: self._lsetstat(path, attrs))
+
+    def _lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         self._require_write("LSETSTAT", path)
         super().lsetstat(path, attrs)
 
-    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> Any:
+        return self._unless_faulted("SETSTAT", path, lambda: self._setstat(path, attrs))
+
+    def _setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         self._require_write("SETSTAT", path)
         super().setstat(path, attrs)
 
-    def remove(self, path: bytes) -> None:
+    def remove(self, path: bytes) -> Any:
+        return self._unless_faulted("REMOVE", path, lambda: self._remove(path))
+
+    def _remove(self, path: bytes) -> None:
         self._require_write("REMOVE", path)
         disk = self._disk(path, follow_symlinks=False)
         if disk.is_dir() and not disk.is_symlink():
             raise asyncssh.SFTPFileIsADirectory("Is a directory: use rmdir")
         os.remove(disk)
 
-    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> Any:
+        return self._unless_faulted("MKDIR", path, lambda: self._mkdir(path, attrs))
+
+    def _mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         self._require_write("MKDIR", path)
         super().mkdir(path, attrs)
 
-    def rmdir(self, path: bytes) -> None:
+    def rmdir(self, path: bytes) -> Any:
+        return self._unless_faulted("RMDIR", path, lambda: self._rmdir(path))
+
+    def _rmdir(self, path: bytes) -> None:
         self._require_write("RMDIR", path)
         disk = self._disk(path, follow_symlinks=False)
         if disk == self.home or Path(os.path.realpath(disk)) == self.home:
             raise asyncssh.SFTPPermissionDenied("Permission denied: cannot remove your home")
         os.rmdir(disk)
 
-    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+    def rename(self, oldpath: bytes, newpath: bytes) -> Any:
+        return self._unless_faulted("RENAME", oldpath, lambda: self._rename(oldpath, newpath))
+
+    def _rename(self, oldpath: bytes, newpath: bytes) -> None:
         self._require_write("RENAME", oldpath + b" -> " + newpath)
         old, new = self._disk(oldpath, False), self._disk(newpath, False)
         if new.exists() or new.is_symlink():
@@ -236,7 +306,10 @@ class HomeSftpServer(asyncssh.SFTPServer):
             raise asyncssh.SFTPFileAlreadyExists("File already exists")
         os.rename(old, new)
 
-    def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+    def posix_rename(self, oldpath: bytes, newpath: bytes) -> Any:
+        return self._unless_faulted("RENAME", oldpath, lambda: self._posix_rename(oldpath, newpath))
+
+    def _posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
         self._require_write("POSIX-RENAME", oldpath + b" -> " + newpath)
         os.replace(self._disk(oldpath, False), self._disk(newpath, False))
 
@@ -246,7 +319,10 @@ class HomeSftpServer(asyncssh.SFTPServer):
             return _fs_bytes(target)  # relative links read the same inside the chroot
         return _fs_bytes(self._virtual(os.path.realpath(target)))
 
-    def symlink(self, oldpath: bytes, newpath: bytes) -> None:
+    def symlink(self, oldpath: bytes, newpath: bytes) -> Any:
+        return self._unless_faulted("SYMLINK", newpath, lambda: self._symlink(oldpath, newpath))
+
+    def _symlink(self, oldpath: bytes, newpath: bytes) -> None:
         """Create ``newpath`` pointing at ``oldpath``; the target must stay inside the home.
 
         :raises asyncssh.SFTPPermissionDenied: for a target outside the home.
@@ -262,7 +338,10 @@ class HomeSftpServer(asyncssh.SFTPServer):
         target = self._disk(_fs_bytes(target_virtual))
         os.symlink(os.path.relpath(target, link.parent), link)
 
-    def link(self, oldpath: bytes, newpath: bytes) -> None:
+    def link(self, oldpath: bytes, newpath: bytes) -> Any:
+        return self._unless_faulted("LINK", newpath, lambda: self._link(oldpath, newpath))
+
+    def _link(self, oldpath: bytes, newpath: bytes) -> None:
         self._require_write("LINK", newpath + b" -> " + oldpath)
         os.link(self._disk(oldpath), self._disk(newpath, False))
 
@@ -270,6 +349,9 @@ class HomeSftpServer(asyncssh.SFTPServer):
     async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
         # Not the base class's: it lstat()s "<dir>/..", which for the home is above the
         # chroot; here ".." of the home is the home itself, as in any chroot.
+        delay = self._fault_delay("OPENDIR", path)
+        if delay:
+            await asyncio.sleep(delay)
         directory = self._disk(path)
         if not directory.is_dir():
             raise asyncssh.SFTPNoSuchFile("Not a directory")
