@@ -8,10 +8,16 @@ the password), ``disconnect``.
 
 A pubkey login is journalled once, in ``auth_completed``: OpenSSH first asks whether
 a key would be accepted, then signs with it, and asyncssh asks us both times.
+
+Fault rules (``server = "sftp"``) match ``login <name>`` for each password attempt:
+``error`` refuses it even when the password is right, ``delay`` answers after
+``params.seconds`` (asyncssh awaits the answer), ``disconnect`` drops the connection.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import asyncssh
@@ -47,8 +53,26 @@ class SshConnection(asyncssh.SSHServer):
     def password_auth_supported(self) -> bool:
         return bool(self.server.settings.password_auth)
 
-    def validate_password(self, username: str, password: str) -> bool:
+    def validate_password(self, username: str, password: str) -> bool | Awaitable[bool]:
         self.server.wire.received(self.peer, f"userauth password {username} ****")
+        rule = self.server.core.faults.check(self.server.name, f"login {username}", self.peer)
+        if rule is None:
+            return self._check_password(username, password)
+        if rule.action == "error":
+            self.server.record("auth", self.peer, ok=False, user=username, method="password", fault=True)
+            return False
+        if rule.action == "disconnect":
+            if self._conn is not None:
+                self._conn.abort()
+            return False
+
+        async def later() -> bool:
+            await asyncio.sleep(float(rule.params.get("seconds", 1.0)))
+            return self._check_password(username, password)
+
+        return later()
+
+    def _check_password(self, username: str, password: str) -> bool:
         if self.server.core.users.check_password(username, password) is None:
             self.server.record("auth", self.peer, ok=False, user=username, method="password")
             return False

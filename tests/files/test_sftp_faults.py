@@ -15,12 +15,7 @@ from servers.sftp import SftpServer
 
 @pytest.fixture
 def ssh(refservers_sftp: SftpServer, tmp_path: Path) -> Iterator[paramiko.SSHClient]:
-    known_hosts = tmp_path / "known_hosts"
-    known_hosts.write_text(refservers_sftp.known_hosts_line())
-    client = paramiko.SSHClient()
-    client.load_host_keys(str(known_hosts))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect("127.0.0.1", refservers_sftp.port, "demo", "demo", look_for_keys=False, allow_agent=False, timeout=15)
+    client = connect(refservers_sftp, tmp_path)
     yield client
     client.close()
 
@@ -132,3 +127,43 @@ def test_exec_disconnect_drops_the_connection(refservers_sftp: SftpServer, ssh: 
     refservers_sftp.journal.wait_for(since=since, server="sftp", kind="disconnect")
     assert fault_event(refservers_sftp, since, "disconnect").details["subject"] == "reboot"
     channel.close()
+
+
+def connect(server: SftpServer, tmp_path: Path, password: str = "demo") -> paramiko.SSHClient:
+    """A paramiko client logged in as demo, the server's host key pinned."""
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(server.known_hosts_line())
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect("127.0.0.1", server.port, "demo", password, look_for_keys=False, allow_agent=False, timeout=15)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def test_login_error_refuses_a_right_password_and_delay_still_logs_in(refservers_sftp: SftpServer, tmp_path: Path) -> None:
+    since = refservers_sftp.journal.last_id
+    faults = refservers_sftp.core.faults
+    rule = faults.add({"server": "sftp", "match": "login demo", "action": "error", "times": 1})
+    with pytest.raises(paramiko.AuthenticationException):
+        connect(refservers_sftp, tmp_path)
+    refused = refservers_sftp.journal.wait_for(since=since, server="sftp", kind="auth")
+    assert refused.details == {"ok": False, "user": "demo", "method": "password", "fault": True}
+    assert fault_event(refservers_sftp, since, "error").details["subject"] == "login demo"
+    faults.remove(rule.id)
+    faults.add({"server": "sftp", "match": "login *", "action": "delay", "params": {"seconds": 0.2}})
+    client = connect(refservers_sftp, tmp_path)
+    client.close()
+    assert fault_event(refservers_sftp, since, "delay").details["subject"] == "login demo"
+
+
+def test_login_disconnect_drops_the_connection(refservers_sftp: SftpServer, tmp_path: Path) -> None:
+    since = refservers_sftp.journal.last_id
+    refservers_sftp.core.faults.add({"server": "sftp", "match": "login demo", "action": "disconnect"})
+    with pytest.raises((paramiko.SSHException, EOFError, OSError)):
+        connect(refservers_sftp, tmp_path)
+    assert fault_event(refservers_sftp, since, "disconnect").details["subject"] == "login demo"
+    refservers_sftp.journal.wait_for(since=since, server="sftp", kind="disconnect")
