@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime
 import fcntl
 import ipaddress
-import os
 import ssl
 import threading
 import warnings
@@ -25,6 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .durable import write_atomic
 
 BASE_NAMES = ("localhost", "127.0.0.1", "::1")
 VALIDITY = datetime.timedelta(days=825)
@@ -121,15 +122,15 @@ class TLSMaterial:
         else:
             ca_key = ec.generate_private_key(ec.SECP256R1())
             ca_cert = _issue_ca(ca_key)
-            _write_atomic(ca_key_path, _key_pem(ca_key), private=True)
-            _write_atomic(ca_path, ca_cert.public_bytes(serialization.Encoding.PEM))
+            write_atomic(ca_key_path, _key_pem(ca_key), mode=0o600)
+            write_atomic(ca_path, ca_cert.public_bytes(serialization.Encoding.PEM))
         if cert_path.exists() and key_path.exists() and self._still_valid(cert_path):
             return
         key = ec.generate_private_key(ec.SECP256R1())
         cert = _issue_server(key, ca_cert, ca_key, self.names)  # type: ignore[arg-type]
-        _write_atomic(key_path, _key_pem(key), private=True)
+        write_atomic(key_path, _key_pem(key), mode=0o600)
         chain = cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM)
-        _write_atomic(cert_path, chain)
+        write_atomic(cert_path, chain)
 
     def _still_valid(self, cert_path: Path) -> bool:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
@@ -158,16 +159,6 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-
-
-def _write_atomic(path: Path, data: bytes, private: bool = False) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def _issue_ca(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:

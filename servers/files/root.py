@@ -41,7 +41,6 @@ import os
 import posixpath
 import shutil
 import stat
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from ..core.config import BOOL, PATH, Option
+from ..core.durable import fsync_file, write_atomic
 
 if TYPE_CHECKING:
     from ..core.context import Core
@@ -227,29 +227,12 @@ class FileRoot:
     @staticmethod
     def make_durable(path: Path | str) -> None:
         """fsync a finished file and its directory entry (call before reporting success)."""
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        _fsync_dir(Path(path).parent)
+        fsync_file(path)
 
     @staticmethod
     def write_atomic(path: Path, data: bytes) -> None:
         """Write ``data`` to ``path`` all or nothing: temp file, fsync, rename, fsync dir."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".upload-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(temp, 0o644)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(path.parent)
+        write_atomic(path, data)
 
     # -- inspection ----------------------------------------------------------------------
     def tree(self, user_name: str) -> list[FileEntry]:
@@ -315,11 +298,3 @@ def _copy_missing(source: Path, target: Path) -> None:
                 continue  # a link in the seed could point anywhere: not copied
             shutil.copy2(origin, destination)
             destination.chmod(destination.stat().st_mode | 0o600)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -9,11 +9,11 @@ component is kept, reduced to a safe character set.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..core.durable import write_atomic
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -45,21 +45,7 @@ class UploadStore:
         # Belt and braces: the name is already one safe component.
         if target.resolve().parent != self.directory.resolve():
             raise ValueError(f"refusing upload name {client_name!r}")
-        handle, temp_name = tempfile.mkstemp(prefix=".upload-", dir=self.directory)
-        try:
-            with os.fdopen(handle, "wb") as temp:
-                temp.write(data)
-                temp.flush()
-                os.fsync(temp.fileno())
-            os.replace(temp_name, target)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        directory_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(directory_fd)
-        finally:
-            os.close(directory_fd)
+        write_atomic(target, data)
         return StoredFile(field, name, len(data), hashlib.sha256(data).hexdigest(), content_type)
 
     def list(self) -> list[dict[str, object]]:

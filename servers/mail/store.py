@@ -71,6 +71,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from ..core.config import STR, STR_LIST, ConfigError, Option, choice
+from ..core.durable import fsync_dir, write_atomic
 from ..core.users import User
 
 if TYPE_CHECKING:
@@ -309,7 +310,7 @@ class MailStore:
         (path / "maildirfolder").touch()
         with self._locked(path):
             self._load_uidlist(path, user)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def delete_folder(self, user: str, folder: str) -> None:
         if _is_inbox(folder):
@@ -320,7 +321,7 @@ class MailStore:
         doomed = path.with_name(f"..refservers-deleted-{os.getpid()}-{next(self._counter)}")
         path.rename(doomed)
         _remove_tree(doomed)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def rename_folder(self, user: str, old: str, new: str) -> None:
         """Rename a folder and its subfolders; renaming INBOX moves its messages (RFC 3501)."""
@@ -337,7 +338,7 @@ class MailStore:
         source.rename(target)
         for child in children:
             (source.parent / child).rename(source.parent / (target.name + child[len(source.name) :]))
-        _fsync_dir(source.parent)
+        fsync_dir(source.parent)
 
     # -- messages ----------------------------------------------------------------------
     def messages(self, user: str, folder: str = INBOX) -> list[MessageInfo]:
@@ -416,9 +417,9 @@ class MailStore:
             target = path / "cur" / f"{key}:2,{letters}"
             if current.path != target:
                 os.rename(current.path, target)
-                _fsync_dir(path / "cur")
+                fsync_dir(path / "cur")
                 if current.recent:
-                    _fsync_dir(path / "new")
+                    fsync_dir(path / "new")
             uid, old_keywords = uidlist.entries[key]
             if old_keywords != keywords:
                 uidlist.entries[key] = (uid, keywords)
@@ -441,8 +442,8 @@ class MailStore:
                     removed += 1
                 uidlist.entries.pop(key, None)
             if removed:
-                _fsync_dir(path / "cur")
-                _fsync_dir(path / "new")
+                fsync_dir(path / "cur")
+                fsync_dir(path / "new")
                 self._write_uidlist(path, uidlist)
         return removed
 
@@ -602,7 +603,7 @@ class MailStore:
             # processes see the message and its UID (and keywords) at the same moment.
             with self._locked(path):
                 os.rename(temporary, target)
-                _fsync_dir(target.parent)
+                fsync_dir(target.parent)
                 uidlist, files = self._sync(path, user)
                 uid, _ = uidlist.entries[key]
                 if keywords:
@@ -709,7 +710,7 @@ class MailStore:
         lines = [f"V1 {uidlist.uidvalidity} {uidlist.next_uid}\n"]
         for key, (uid, keywords) in sorted(uidlist.entries.items(), key=lambda item: item[1][0]):
             lines.append(" ".join((str(uid), key, *keywords)) + "\n")
-        _write_atomic(folder_path / UIDLIST, "".join(lines).encode("utf-8"))
+        write_atomic(folder_path / UIDLIST, "".join(lines).encode("utf-8"), mode=0o600)
 
     def _fresh_uidvalidity(self, user: str) -> int:
         # Strictly increasing per user (kept in a file under its own lock, which is
@@ -724,7 +725,7 @@ class MailStore:
             except (FileNotFoundError, ValueError):
                 last = 0
             value = max(int(time.time()), last + 1)
-            _write_atomic(directory / UIDVALIDITY_FILE, f"{value}\n".encode())
+            write_atomic(directory / UIDVALIDITY_FILE, f"{value}\n".encode(), mode=0o600)
             return value
         finally:
             os.close(fd)
@@ -821,25 +822,6 @@ def _header_safe(text: str) -> str:
 def _make_maildir(directory: Path) -> None:
     for sub in ("cur", "new", "tmp"):
         (directory / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    _fsync_dir(path.parent)
 
 
 def _remove_tree(directory: Path) -> None:

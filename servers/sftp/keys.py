@@ -17,14 +17,13 @@ Owned here:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncssh
 
 from ..core.config import ConfigError
+from ..core.durable import write_atomic
 from ..core.users import UserTable
 
 HOST_KEY_ALGORITHM = "ssh-ed25519"
@@ -47,23 +46,7 @@ def load_host_key(data_dir: Path, configured: Path | None = None) -> asyncssh.SS
 
 def _write_new_host_key(path: Path) -> None:
     key = asyncssh.generate_private_key(HOST_KEY_ALGORITHM, comment="refservers host key")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".hostkey-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), 0o600)
-            out.write(key.export_private_key())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_atomic(path, key.export_private_key(), mode=0o600)
     path.with_name(path.name + ".pub").write_bytes(key.export_public_key())
 
 
