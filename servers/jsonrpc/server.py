@@ -238,34 +238,34 @@ class RpcLineProtocol(LineReceiver):
 class RpcWebSocketProtocol(WebSocketServerProtocol):
     """One WebSocket connection: a message in, the reply message out.
 
-    Names are chosen not to shadow autobahn's own attributes (``peer``, ``_send``).
+    Names are chosen not to shadow autobahn's own attributes (``peer``, ``_send``, ``is_open``).
     """
 
     factory: RpcWebSocketFactory
     client = ""
-    is_open = False
+    answering = False  # not is_open: autobahn uses that name for a Future
 
     def onConnect(self, request: Any) -> str | None:
         self.client = peer_of(self.transport)
         return WEBSOCKET_SUBPROTOCOL if WEBSOCKET_SUBPROTOCOL in request.protocols else None
 
     def onOpen(self) -> None:
-        self.is_open = True
+        self.answering = True
         self.factory.rpc.record("connect", self.client, transport="ws")
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        if self.is_open:
-            self.is_open = False
+        if self.answering:
+            self.answering = False
             self.factory.rpc.record("disconnect", self.client, transport="ws", code=code)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         rpc = self.factory.rpc
         rpc.wire.received(self.client, payload)
         reply = rpc.endpoint.handle(payload, self.client, "ws")
-        rpc.answer_later(reply, self._reply, lambda: self.is_open)
+        rpc.answer_later(reply, self._reply, lambda: self.answering)
 
     def _reply(self, body: bytes | None) -> None:
-        if body is not None and self.is_open:
+        if body is not None and self.answering:
             self.factory.rpc.wire.sent(self.client, body)
             self.sendMessage(body, isBinary=False)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import requests
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from servers.core.faults import FaultBook
@@ -73,3 +75,13 @@ def test_http_still_served_beside_the_websocket_path(refservers_jsonrpc):
 def test_a_plain_get_on_the_websocket_path_is_told_to_upgrade(refservers_jsonrpc):
     reply = requests.get(refservers_jsonrpc.url + "/ws", timeout=10)
     assert reply.status_code == 426
+
+
+def test_stop_drops_open_websockets(refservers_start):
+    server = refservers_start("jsonrpc")
+    with connect(ws_url(server), open_timeout=10) as ws:
+        ws.send(json.dumps({"jsonrpc": "2.0", "method": "ping", "id": 1}))
+        assert json.loads(ws.recv(timeout=10))["result"] == "pong"
+        server.stop()
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
