@@ -119,6 +119,10 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def _serve(config: Config, names: list[str], with_admin: bool) -> int:
     """Start ``names`` (then the admin API) on one Core, print the table, wait for a signal."""
     classes = [registry.server_class(name) for name in names]  # fail early on an unknown name
+    # Handlers go in before anything starts: the printed table tells callers (tests,
+    # supervisors) that SIGTERM now means a clean stop, so it must not hit the default
+    # action (death by signal) in the gap between the table and the wait.
+    stop = _stop_on_signals()
     core = Core(config)
     started = time.monotonic()
     try:
@@ -130,7 +134,10 @@ def _serve(config: Config, names: list[str], with_admin: bool) -> int:
         core.stop_all()
         raise
     _print_table(core, sys.stdout, time.monotonic() - started)
-    return _serve_until_signal(core)
+    stop.wait()
+    core.stop_all()
+    print("stopped", file=sys.stderr, flush=True)
+    return 0
 
 
 def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -187,7 +194,8 @@ def _print_rows(rows: Sequence[Sequence[str]], out: TextIO) -> None:
         print("  ".join(cells).rstrip(), file=out)
 
 
-def _serve_until_signal(core: Core) -> int:
+def _stop_on_signals() -> threading.Event:
+    """An event that SIGTERM or SIGINT sets (a signal during start-up stops right after it)."""
     stop = threading.Event()
 
     def request_stop(signum: int, frame: Any) -> None:
@@ -195,10 +203,7 @@ def _serve_until_signal(core: Core) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    stop.wait()
-    core.stop_all()
-    print("stopped", file=sys.stderr, flush=True)
-    return 0
+    return stop
 
 
 def entry_point() -> None:
