@@ -33,8 +33,8 @@ test-reliability: install ## only the reliability suite (hostile input, load, cr
 images: install ## build every Docker image (starts/installs the engine; Debian base image when no registry)
 	docker/build-images.sh
 
-test-containers: install ## build the images, run the compose stack, test against it, tear it down
-	docker/test-containers.sh
+test-containers: install ## build the images, run the compose stack, test against it (CONTAINER_TESTS=paths), tear it down
+	docker/test-containers.sh $(CONTAINER_TESTS)
 
 bench: install ## benchmarks against peers (installs them; several minutes); writes bench/results/
 	$(BIN)/pip install --quiet -e ".[bench]"
