@@ -57,11 +57,13 @@ def test_disconnect_resets_the_tcp_connection_on_data(refservers_sockets: Server
 
 def test_drop_at_connect_closes_before_the_greeting(refservers_sockets: Server) -> None:
     refservers_sockets.core.faults.add({"server": "sockets", "match": "greeting connect", "action": "drop", "times": 1})
-    with tcp(refservers_sockets, "greeting") as sock:
-        try:
+    # On a loaded machine the server's close can land before connect() returns, which
+    # then reports the reset itself: either way the client got no greeting.
+    try:
+        with tcp(refservers_sockets, "greeting") as sock:
             received = read_to_close(sock)
-        except ConnectionResetError:
-            received = b""
+    except ConnectionResetError:
+        received = b""
     assert received == b""
     with tcp(refservers_sockets, "greeting") as sock:
         assert read_to_close(sock) == b"Thank you for connecting\r\n"
