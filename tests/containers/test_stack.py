@@ -88,3 +88,24 @@ def test_sigterm_stops_the_server_cleanly(name: str, record_property: Callable[[
         assert "stopped" in logs.stderr.splitlines()[-1]
     finally:
         subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60)
+
+
+def test_all_in_one_image_serves_every_server_behind_one_admin_api() -> None:
+    """`refservers up` in one container: the admin API's /health lists every registered
+    server as ready (read from inside the container: no ports published, so it
+    cannot clash with the stack)."""
+    container = docker("run", "-d", "refservers/all-in-one:latest")
+    try:
+        docker("exec", container, "refservers", "check", "admin", "--timeout", "60", timeout=90)
+        script = (
+            "import json, urllib.request;"
+            "print(urllib.request.urlopen('http://127.0.0.1:8025/health', timeout=10).read().decode())"
+        )
+        health = json.loads(docker("exec", container, "python3", "-c", script))
+        assert health["status"] == "ok"
+        assert {entry["name"]: entry["state"] for entry in health["servers"]} == {name: "ready" for name in SERVERS}
+        assert docker("exec", container, "id", "-u") == UNPRIVILEGED_UID
+        docker("stop", "--time", "20", container, timeout=60)
+        assert docker("inspect", "--format", "{{.State.ExitCode}}", container) == "0"
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60)
