@@ -37,8 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dnslib import CLASS, EDNS0, QTYPE, RCODE, RR, DNSError, DNSHeader, DNSLabel, DNSRecord
-from twisted.internet import defer, protocol
-from twisted.internet.error import CannotListenError
+from twisted.internet import protocol
 from twisted.protocols.basic import Int16StringReceiver
 
 from .core.config import BOOL, FLOAT, PORT, ConfigError, Kind, Option, int_range
@@ -267,7 +266,6 @@ class DnsServer(TwistedServer):
         self.resolver = Resolver(
             ZoneBook([parse_zone(name, lines, self.settings.default_ttl) for name, lines in sources.items()])
         )
-        self._udp_ports: list[Any] = []
 
     # -- one message in, one outcome out --------------------------------------------
     def handle(self, data: bytes, peer: str, transport: str) -> Outcome:
@@ -361,37 +359,9 @@ class DnsServer(TwistedServer):
                 self.listen("tcp", DnsStreamFactory(self), udp_port)
                 return
             except BindError:
-                self._close_udp()
+                self.close_udp()
                 self.listeners.pop("main", None)
         raise BindError(f"{self.name}: no port number free for both UDP and TCP on {self.host}")
-
-    def listen_udp(self, name: str, datagram_protocol: Any, port: int) -> int:
-        def bind() -> Any:
-            return twisted_reactor().listenUDP(port, datagram_protocol, interface=self.host)
-
-        try:
-            listening = self.core.loop.call(bind)
-        except CannotListenError as error:
-            reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
-            raise BindError(f"{self.name}: cannot listen on {self.host}:{port} ({name}, udp): {reason}") from None
-        self._udp_ports.append(listening)
-        self.listeners[name] = listening.getHost().port
-        return self.listeners[name]
-
-    def _close_udp(self) -> None:
-        udp_ports, self._udp_ports = self._udp_ports, []
-
-        def close() -> Any:
-            return defer.DeferredList([defer.maybeDeferred(port.stopListening) for port in udp_ports])
-
-        if udp_ports:
-            self.core.loop.call(close)
-
-    def _unbind(self) -> None:
-        try:
-            self._close_udp()
-        finally:
-            super()._unbind()
 
     @property
     def tcp_port(self) -> int:

@@ -20,10 +20,9 @@ that sends ``b"hello"`` and waits for the reply is served too. Over UDP each
 datagram is one ``data``.
 
 The services are a declarative table (:data:`SERVICES`): a TCP protocol class, a
-UDP reply function, and the option holding the port. Twisted's ``listenTCP`` goes
-through the core's :meth:`TwistedServer.listen` (which can abort open connections
-on stop); UDP ports are bound here by :meth:`SocketServers.listen_udp` and closed
-in ``_unbind``. Listener names: ``echo`` (the main one, TCP), ``echo_udp``,
+UDP reply function, and the option holding the port. Both go through the core's
+:meth:`TwistedServer.listen` and :meth:`TwistedServer.listen_udp`, so stop() aborts
+open connections and frees the UDP ports too. Listener names: ``echo`` (the main one, TCP), ``echo_udp``,
 ``discard``, ``discard_udp``... Journal: ``connect`` and ``disconnect`` (service,
 bytes in and out) per TCP connection, ``datagram`` (service, bytes, replied) per
 UDP datagram.
@@ -45,12 +44,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet import defer, interfaces, protocol
-from twisted.internet.error import CannotListenError
+from twisted.internet import interfaces, protocol
 from zope.interface import implementer
 
 from .core.config import PORT, STR, Option
-from .core.lifecycle import BindError, ProbeError, retry_until
+from .core.lifecycle import ProbeError, retry_until
 from .core.loop import twisted_reactor
 from .core.twisted_listen import TwistedServer, peer_of
 
@@ -288,42 +286,13 @@ class SocketServers(TwistedServer):
         Option("greeting", STR, "Thank you for connecting", "the greeting service's line"),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._udp_ports: list[Any] = []
-
     def _bind(self) -> None:
         for service in SERVICES:
             port = getattr(self.settings, service.port_option)
             self.listen(service.name, ServiceFactory(self, service.tcp), port)
-            self.listen_udp(f"{service.name}_udp", DatagramService(self, service.name, service.udp_reply), port)
-
-    def listen_udp(self, name: str, datagram_protocol: Any, port: int) -> int:
-        """Bind a UDP ``datagram_protocol`` on ``port`` (0 = any); record and return the bound port."""
-
-        def bind() -> Any:
-            return twisted_reactor().listenUDP(port, datagram_protocol, interface=self.host, maxPacketSize=MAX_DATAGRAM)
-
-        try:
-            listening = self.core.loop.call(bind)
-        except CannotListenError as error:
-            reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
-            raise BindError(f"{self.name}: cannot listen on {self.host}:{port} ({name}, udp): {reason}") from None
-        self._udp_ports.append(listening)
-        self.listeners[name] = listening.getHost().port
-        return self.listeners[name]
-
-    def _unbind(self) -> None:
-        udp_ports, self._udp_ports = self._udp_ports, []
-
-        def close() -> Any:
-            return defer.DeferredList([defer.maybeDeferred(port.stopListening) for port in udp_ports])
-
-        try:
-            if udp_ports:
-                self.core.loop.call(close)
-        finally:
-            super()._unbind()
+            self.listen_udp(
+                f"{service.name}_udp", DatagramService(self, service.name, service.udp_reply), port, MAX_DATAGRAM
+            )
 
     @classmethod
     def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import DeferredList
+from twisted.internet.defer import DeferredList, maybeDeferred
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IHalfCloseableProtocol, IProtocolNegotiationFactory
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
@@ -57,6 +57,7 @@ class TwistedServer(Server):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._listening: list[tuple[Any, WrappingFactory]] = []
+        self._udp_ports: list[Any] = []
 
     def listen(self, name: str, factory: Any, port: int, tls: bool = False) -> int:
         """Bind ``factory`` on ``port`` (0 = any free port); record and return the bound port."""
@@ -75,18 +76,48 @@ class TwistedServer(Server):
                 return reactor.listenSSL(port, tracked, options, interface=self.host)
             return reactor.listenTCP(port, tracked, interface=self.host)
 
-        try:
-            listening = self.core.loop.call(bind)
-        except CannotListenError as error:
-            reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
-            raise BindError(
-                f"{self.name}: cannot listen on {self.host}:{port} ({name}): {reason}"
-            ) from None
+        listening = self._bind_on_loop(bind, name, port)
         self._listening.append((listening, tracked))
         self.listeners[name] = listening.getHost().port
         return self.listeners[name]
 
+    def listen_udp(self, name: str, datagram_protocol: Any, port: int, max_packet_size: int = 8192) -> int:
+        """Bind a UDP ``datagram_protocol`` on ``port`` (0 = any); record and return the bound port."""
+
+        def bind() -> Any:
+            return twisted_reactor().listenUDP(
+                port, datagram_protocol, interface=self.host, maxPacketSize=max_packet_size
+            )
+
+        listening = self._bind_on_loop(bind, f"{name}, udp", port)
+        self._udp_ports.append(listening)
+        self.listeners[name] = listening.getHost().port
+        return self.listeners[name]
+
+    def close_udp(self) -> None:
+        """Stop every UDP listener (``stop()`` does this too)."""
+        udp_ports, self._udp_ports = self._udp_ports, []
+
+        def close() -> Any:
+            return DeferredList([maybeDeferred(port.stopListening) for port in udp_ports])
+
+        if udp_ports:
+            self.core.loop.call(close)
+
+    def _bind_on_loop(self, bind: Any, what: str, port: int) -> Any:
+        try:
+            return self.core.loop.call(bind)
+        except CannotListenError as error:
+            reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
+            raise BindError(f"{self.name}: cannot listen on {self.host}:{port} ({what}): {reason}") from None
+
     def _unbind(self) -> None:
+        try:
+            self.close_udp()
+        finally:
+            self._close_tcp()
+
+    def _close_tcp(self) -> None:
         listening, self._listening = self._listening, []
 
         def close() -> Any:
