@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+# Seconds a refservers process gets to stop after SIGTERM before it is killed: a bound
+# for a hung stop, generous for a loaded 2-core CI machine (speed is not asserted).
+STOP_SECONDS = 60
+
 
 class CliRun:
     """A `refservers` subprocess; reads stdout until the ready line, parses the table."""
@@ -44,11 +48,20 @@ class CliRun:
         return table
 
     def stop(self) -> int:
-        """SIGTERM (once) and wait; the remaining output lands in ``stdout``/``stderr``."""
+        """SIGTERM (once) and wait; the remaining output lands in ``stdout``/``stderr``.
+
+        A process that does not stop within STOP_SECONDS is killed (no test leaves one
+        behind) and the stop fails.
+        """
         if self.process.returncode is None:
             if self.process.poll() is None:
                 self.process.send_signal(signal.SIGTERM)
-            self.stdout, self.stderr = self.process.communicate(timeout=10)
+            try:
+                self.stdout, self.stderr = self.process.communicate(timeout=STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.stdout, self.stderr = self.process.communicate()
+                raise AssertionError(f"refservers did not stop within {STOP_SECONDS}s of SIGTERM (killed)") from None
         return self.process.returncode
 
 
@@ -69,8 +82,14 @@ def cli(tmp_path: Path, cli_env: dict[str, str]) -> Iterator[object]:
         return run
 
     yield start
-    for run in runs:
-        run.stop()
+    failures = []
+    for run in runs:  # every run is stopped, even when an earlier one fails to stop
+        try:
+            run.stop()
+        except AssertionError as error:
+            failures.append(error)
+    if failures:
+        raise failures[0]
 
 
 @pytest.fixture

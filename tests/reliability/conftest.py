@@ -50,34 +50,59 @@ class Stack:
         return self.process.poll() is None
 
 
+# Seconds a server process gets to stop after SIGTERM before it is killed (and the test
+# fails): a readiness-style bound, generous for a loaded 2-core CI machine.
+STOP_SECONDS = 60
+
+
+def stop_process(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, wait; SIGKILL if it does not stop, so no test leaves a server behind."""
+    try:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError(f"pid {process.pid} did not stop within {STOP_SECONDS}s of SIGTERM (killed)") from None
+    finally:
+        if process.stdout:
+            process.stdout.close()
+
+
 def start_stack(tmp: Path, only: list[str] | None = None, extra_env: dict[str, str] | None = None) -> Stack:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REFSERVERS_")}
     env.update(all_ports_zero())
     env["REFSERVERS_DATA_DIR"] = str(tmp / "data")
     env["REFSERVERS_LOG_LEVEL"] = "error"
+    env["REFSERVERS_FTP_PASSIVE_PORTS"] = "0"  # any free port: the fixed default range is shared
     env.update(extra_env or {})
     args = [sys.executable, "-m", "servers", "up"] + (["--only", ",".join(only)] if only else [])
     process = subprocess.Popen(args, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert process.stdout is not None
-    admin_url = ""
-    for line in process.stdout:  # the table is the readiness signal
-        if line.startswith("admin "):
-            admin_url = line.split()[1]
-        if line.startswith("ready in"):
-            break
-    else:
-        raise AssertionError(f"refservers up exited with {process.wait()}")
-    with urllib.request.urlopen(admin_url + "/api/v1/servers") as reply:
-        servers = {entry["name"]: entry for entry in json.load(reply)["servers"]}
+    try:  # a failed or timed-out start-up must not leave the process running
+        assert process.stdout is not None
+        admin_url = ""
+        for line in process.stdout:  # the table is the readiness signal
+            if line.startswith("admin "):
+                admin_url = line.split()[1]
+            if line.startswith("ready in"):
+                break
+        else:
+            raise AssertionError(f"refservers up exited with {process.wait()}")
+        with urllib.request.urlopen(admin_url + "/api/v1/servers", timeout=30) as reply:
+            servers = {entry["name"]: entry for entry in json.load(reply)["servers"]}
+    except BaseException:
+        process.kill()
+        process.wait()
+        if process.stdout:
+            process.stdout.close()
+        raise
     return Stack(process, admin_url, tmp / "data", servers)
 
 
 def stop_stack(stack: Stack) -> None:
-    if stack.alive():
-        stack.process.send_signal(signal.SIGTERM)
-    stack.process.wait(timeout=10)
-    if stack.process.stdout:
-        stack.process.stdout.close()
+    stop_process(stack.process)
 
 
 @pytest.fixture(scope="module")
@@ -108,11 +133,7 @@ class Single:
             self.process.stdout.close()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=10)
-        if self.process.stdout:
-            self.process.stdout.close()
+        stop_process(self.process)
 
 
 def run_server(name: str, data_dir: Path, cwd: Path) -> Single:
@@ -124,18 +145,25 @@ def run_server(name: str, data_dir: Path, cwd: Path) -> Single:
     env["REFSERVERS_FTP_PASSIVE_PORTS"] = "0"  # any free port: the fixed default range is shared
     args = [sys.executable, "-m", "servers", "run", name, "--admin"]
     process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert process.stdout is not None
-    urls: dict[str, str] = {}
-    for line in process.stdout:  # the table is the readiness signal
-        cells = line.split()
-        if len(cells) >= 2 and "://" in cells[1]:
-            urls[cells[0]] = cells[1]
-        if line.startswith("ready in"):
-            break
-    else:
-        raise AssertionError(f"refservers run {name} exited with {process.wait()}")
-    port = urllib.parse.urlsplit(urls[name]).port
-    assert port, urls
+    try:  # a failed or timed-out start-up must not leave the process running
+        assert process.stdout is not None
+        urls: dict[str, str] = {}
+        for line in process.stdout:  # the table is the readiness signal
+            cells = line.split()
+            if len(cells) >= 2 and "://" in cells[1]:
+                urls[cells[0]] = cells[1]
+            if line.startswith("ready in"):
+                break
+        else:
+            raise AssertionError(f"refservers run {name} exited with {process.wait()}")
+        port = urllib.parse.urlsplit(urls[name]).port
+        assert port, urls
+    except BaseException:
+        process.kill()
+        process.wait()
+        if process.stdout:
+            process.stdout.close()
+        raise
     return Single(name, process, port, urls["admin"], data_dir)
 
 
