@@ -78,15 +78,20 @@ class Route:
     summary: str = ""
 
     def compile(self) -> re.Pattern[str]:
-        regex = ""
-        for part in re.split(r"(\{\w+\*?\})", self.pattern):
-            if part.startswith("{") and part.endswith("*}"):
-                regex += f"(?P<{part[1:-2]}>.*)"
-            elif part.startswith("{"):
-                regex += f"(?P<{part[1:-1]}>[^/]+)"
-            else:
-                regex += re.escape(part)
-        return re.compile(regex + "$")
+        return compile_pattern(self.pattern)
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """``/a/{name}/{rest*}`` -> a regex with one group per placeholder, anchored at both ends."""
+    regex = ""
+    for part in re.split(r"(\{\w+\*?\})", pattern):
+        if part.startswith("{") and part.endswith("*}"):
+            regex += f"(?P<{part[1:-2]}>.*)"
+        elif part.startswith("{"):
+            regex += f"(?P<{part[1:-1]}>[^/]+)"
+        else:
+            regex += re.escape(part)
+    return re.compile(regex + "$")
 
 
 _patterns: dict[str, re.Pattern[str]] = {}

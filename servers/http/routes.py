@@ -30,6 +30,7 @@ import brotli  # type: ignore[import-untyped]
 from twisted.internet.defer import Deferred
 
 from ..core.loop import twisted_reactor
+from ..core.web import compile_pattern
 from . import auth, samples
 from .bodies import multipart_parts, parse_body
 from .exchange import STREAMING, Exchange, HttpError, Response, json_body, json_response
@@ -51,15 +52,7 @@ class Route:
     summary: str
 
     def compile(self) -> re.Pattern[str]:
-        regex = ""
-        for part in re.split(r"(\{\w+\*?\})", self.pattern):
-            if part.startswith("{") and part.endswith("*}"):
-                regex += f"(?P<{part[1:-2]}>.*)"
-            elif part.startswith("{"):
-                regex += f"(?P<{part[1:-1]}>[^/]+)"
-            else:
-                regex += re.escape(part)
-        return re.compile(regex + "$")
+        return compile_pattern(self.pattern)
 
 
 # -- request inspection --------------------------------------------------------------
