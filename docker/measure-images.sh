@@ -6,7 +6,8 @@
 #
 # Two timings: with the image's own HEALTHCHECK (first check 10s after start, so
 # "healthy" can't show earlier) and with `--health-interval 1s`, which is close to
-# how long the server takes to start and pass `refservers check`.
+# how long the server takes to start and pass `refservers check`. Then the time
+# `docker stop` takes (SIGTERM; exit 0 means the server stopped itself, 137 a SIGKILL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
@@ -26,17 +27,28 @@ seconds_to_healthy() {
     done
     local end
     end=$(date +%s.%N)
+    STOP_SECONDS=-
+    if [ "$status" = healthy ]; then
+        local stop_start stop_end
+        stop_start=$(date +%s.%N)
+        docker stop --time 20 "$container" >/dev/null
+        stop_end=$(date +%s.%N)
+        STOP_SECONDS=$(awk -v a="$stop_start" -v b="$stop_end" 'BEGIN { printf "%.2f", b - a }')
+        STOP_SECONDS="${STOP_SECONDS}s (exit $(docker inspect -f '{{.State.ExitCode}}' "$container"))"
+    fi
     docker rm -f "$container" >/dev/null
     [ "$status" = healthy ] || { echo "$status"; return; }
     awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }'
 }
 
-echo "| image | size | run -> healthy (image HEALTHCHECK) | run -> healthy (--health-interval 1s) |"
-echo "|---|---|---|---|"
+echo "| image | size | run -> healthy (image HEALTHCHECK) | run -> healthy (--health-interval 1s) | docker stop (SIGTERM) |"
+echo "|---|---|---|---|---|"
 for name in "${names[@]}"; do
     image=refservers/$name:latest
     size=$(docker image inspect -f '{{.Size}}' "$image" | awk '{ printf "%.0f MB", $1 / 1000000 }')
     default=$(seconds_to_healthy "$image")
-    fast=$(seconds_to_healthy --health-interval 1s "$image")
-    echo "| $name | $size | ${default}s | ${fast}s |"
+    seconds_to_healthy --health-interval 1s "$image" >/tmp/refservers-measure.$$
+    fast=$(cat /tmp/refservers-measure.$$)
+    rm -f /tmp/refservers-measure.$$
+    echo "| $name | $size | ${default}s | ${fast}s | $STOP_SECONDS |"
 done
