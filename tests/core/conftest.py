@@ -59,9 +59,17 @@ class CliRun:
             try:
                 self.stdout, self.stderr = self.process.communicate(timeout=STOP_SECONDS)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.stdout, self.stderr = self.process.communicate()
-                raise AssertionError(f"refservers did not stop within {STOP_SECONDS}s of SIGTERM (killed)") from None
+                # SIGABRT makes faulthandler (PYTHONFAULTHANDLER in cli_env) print every
+                # thread's stack, so the failure says where the stop hung.
+                self.process.send_signal(signal.SIGABRT)
+                try:
+                    self.stdout, self.stderr = self.process.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.stdout, self.stderr = self.process.communicate()
+                raise AssertionError(
+                    f"refservers did not stop within {STOP_SECONDS}s of SIGTERM (aborted); stderr:\n{self.stderr[-8000:]}"
+                ) from None
         return self.process.returncode
 
 
@@ -69,6 +77,7 @@ class CliRun:
 def cli_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REFSERVERS_")}
     env["REFSERVERS_DATA_DIR"] = str(tmp_path / "data")
+    env["PYTHONFAULTHANDLER"] = "1"  # a hung process shows its threads when CliRun.stop aborts it
     return env
 
 
