@@ -84,7 +84,7 @@ class EventJournal:
     def wait_for(
         self,
         predicate: Callable[[Event], bool] = lambda event: True,
-        timeout: float = 10.0,
+        timeout: float = 30.0,
         since: int = 0,
         server: str | None = None,
         kind: str | None = None,

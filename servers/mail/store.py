@@ -471,7 +471,7 @@ class MailStore:
 
         return unsubscribe
 
-    def wait_for_subscribers(self, count: int = 1, timeout: float = 10.0) -> None:
+    def wait_for_subscribers(self, count: int = 1, timeout: float = 30.0) -> None:
         """Block until at least ``count`` subscriptions exist (an admin /wait, an IDLE).
 
         Lets a test send only once its waiter is really listening.

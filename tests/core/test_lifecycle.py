@@ -34,11 +34,11 @@ def test_start_binds_port_zero_and_stop_frees_it(refservers_start):
 
 def test_stop_drops_open_connections(refservers_start):
     server = refservers_start("http")
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as client:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as client:
         client.sendall(b"GET /get HTTP/1.1\r\nHost: x\r\n\r\n")
         assert client.recv(100).startswith(b"HTTP/1.1 ")
         server.stop()
-        client.settimeout(5)
+        client.settimeout(30)
         data = b"x"
         try:
             while data:

@@ -451,7 +451,7 @@ def test_fault_error_reply_on_fetch(refservers_smtp: Any, imap: imaplib.IMAP4, r
     status, data = imap.uid("FETCH", "1", "(BODY.PEEK[])")
     assert status == "NO" and data == [b"[UNAVAILABLE] try later"]
     assert ok(imap.fetch("1", "(UID)")) == [b"1 (UID 1)"]
-    fault = refservers_core.journal.wait_for(server="imap", kind="fault", timeout=5)
+    fault = refservers_core.journal.wait_for(server="imap", kind="fault")
     assert fault.details["subject"] == "FETCH"
 
 

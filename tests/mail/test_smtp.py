@@ -320,7 +320,7 @@ def test_swaks_starttls_and_auth(refservers_smtp: SmtpServer, mail_store: MailSt
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "235 2.7.0" in result.stdout and "250 2.0.0 OK queued" in result.stdout
-    summary = mail_store.wait_for_message(timeout=5, subject="via swaks")
+    summary = mail_store.wait_for_message(timeout=30, subject="via swaks")
     assert summary.user == "demo" and summary.sender == "swaks@example.com"
 
 

@@ -46,7 +46,7 @@ def still_serving(stack, name: str) -> None:
     assert stack.alive(), "server process died"
     cls = registry.server_class(name)
     main_port = next(iter(stack.servers[name]["listeners"].values()))
-    cls.probe("127.0.0.1", main_port, 10)
+    cls.probe("127.0.0.1", main_port, 30)
 
 
 def abuse(port: int, send: Callable[[socket.socket], None], read_seconds: float = 3.0) -> None:
@@ -84,14 +84,14 @@ def test_half_open_and_slow_drip_clients_do_not_block_others(stack, name):
     if not listeners:
         pytest.skip(f"{name} has no TCP listener")
     port = listeners[0][1]
-    half_open = socket.create_connection(("127.0.0.1", port), timeout=5)
+    half_open = socket.create_connection(("127.0.0.1", port), timeout=30)
     half_open.sendall(b"HELO")
     half_open.shutdown(socket.SHUT_WR)  # the client stops writing but keeps reading
 
     stop = threading.Event()
 
     def drip() -> None:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
             for byte in b"USER demo\r\nPASS demo\r\nGET / HTTP/1.1\r\n" * 3:
                 if stop.wait(0.02):
                     return
