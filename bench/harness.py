@@ -188,12 +188,15 @@ def refservers(
         yield Running(process, urls, pid)
     finally:
         if profile_to is not None:
-            # Stop the server, not py-spy: py-spy writes its profile when its child exits.
+            # SIGINT to py-spy, not SIGTERM to the server: a signal sent to the traced
+            # child is lost under py-spy's ptrace. On SIGINT py-spy writes the profile
+            # and its child ends too.
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            process.wait(timeout=60)
-            if process.stdout:
-                process.stdout.close()
+                os.kill(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=300)  # py-spy writes a long recording slowly
+            finally:
+                stop(process)
         else:
             stop(process)
 
@@ -328,7 +331,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"Run {info['date']} on {info['cores']} cores ({info['cpu']}), {info['ram_gib']} GiB RAM, "
         f"Python {info['python']}, Linux {info['kernel']}. Medians of {data['repetitions']} repetitions, "
         "peers measured in the same run on loopback. "
-        f"{info['note'].capitalize()}.",
+        f"{info['note'][0].upper()}{info['note'][1:]}.",
         "",
         "`ratio` is refservers/peer in the metric's own unit; `standing` turns it into "
         '"how refservers fares" (1.0 = even, 0.5 = half as good, 2.0 = twice as good).',

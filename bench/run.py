@@ -350,7 +350,7 @@ def ftp_parallel(port: int, user: str, password: str) -> float:
 
     def client(index: int) -> None:
         with ftplib.FTP() as ftp:
-            ftp.connect("127.0.0.1", port, timeout=60)
+            ftp.connect("127.0.0.1", port, timeout=60)  # bounded: a hung client fails the round
             ftp.login(user, password)
             ftp.storbinary(f"STOR small-{index}.bin", io.BytesIO(payload))
             received = bytearray()
@@ -371,8 +371,13 @@ def ftp_measure(port: int, user: str, password: str, reps: int, upload_dir: str 
     url = f"ftp://{user}:{password}@127.0.0.1:{port}/{upload_dir}big.bin"
     stor = [BIG_FILE_MIB / curl_ftp(url, big) for _ in range(reps)]
     retr = [BIG_FILE_MIB / curl_ftp(url, None) for _ in range(reps)]
-    parallel = [ftp_parallel(port, user, password) for _ in range(reps)]
-    return {"stor": stor, "retr": retr, "parallel": parallel}
+    parallel, hung = [], 0
+    for _ in range(reps):
+        try:
+            parallel.append(ftp_parallel(port, user, password))
+        except TimeoutError:  # a client got no reply for 60 s: count the round as failed
+            hung += 1
+    return {"stor": stor, "retr": retr, "parallel": parallel, "hung": [float(hung)]}
 
 
 PYFTPDLIB_SCRIPT = """
@@ -398,18 +403,22 @@ def bench_ftp(reps: int) -> None:
     workloads["FTP 100 parallel login+small file"] = lambda out: _profile_ftp(out, settings, upload=None)
 
     results: dict[str, dict[str, list[float]]] = {}
-    home = peers.local_home()
     port = free_port()
     try:
         with service(["vsftpd", str(peers.vsftpd_config(port))], port, WORK / "logs" / "vsftpd.log"):
             results["vsftpd"] = ftp_measure(port, peers.LOCAL_USER, peers.LOCAL_PASSWORD, reps)
-    except RuntimeError as error:
-        skip("FTP vs vsftpd", str(error))
+    except Exception as error:  # keep the other peer's figures
+        skip("FTP vs vsftpd", f"{type(error).__name__}: {error}")
     bare = WORK / "pyftpdlib-home"
     bare.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    with service([str(PYTHON), "-c", PYFTPDLIB_SCRIPT, str(port), str(bare)], port, WORK / "logs" / "pyftpdlib.log"):
-        results["bare pyftpdlib"] = ftp_measure(port, "demo", "demo", reps)
+    try:
+        with service(
+            [str(PYTHON), "-c", PYFTPDLIB_SCRIPT, str(port), str(bare)], port, WORK / "logs" / "pyftpdlib.log"
+        ):
+            results["bare pyftpdlib"] = ftp_measure(port, "demo", "demo", reps)
+    except Exception as error:
+        skip("FTP vs bare pyftpdlib", f"{type(error).__name__}: {error}")
     for peer, theirs in results.items():
         note = (
             "curl; refservers fsyncs the upload before its 226"
@@ -428,7 +437,6 @@ def bench_ftp(reps: int) -> None:
             theirs["parallel"],
             "Python ftplib threads",
         )
-    del home
 
 
 def _profile_ftp(out: Path, settings: dict[str, str], upload: bool | None) -> None:
@@ -579,7 +587,8 @@ def bench_proxy(reps: int) -> None:
             port = server.port("proxy")
             ours_latency = [proxied_latency(port, small) - d for d in direct]
             ours_tunnel = [connect_throughput(port, large, BIG_FILE_MIB) for _ in range(reps)]
-        workloads["proxy CONNECT MB/s"] = lambda out: _profile_proxy(out, large)
+        workloads["proxy CONNECT MB/s"] = lambda out: _profile_proxy(out, "connect")
+        workloads["proxy added latency"] = lambda out: _profile_proxy(out, "latency")
         port = free_port()
         with service(
             ["tinyproxy", "-d", "-c", str(peers.tinyproxy_config(port))], port, WORK / "logs" / "tinyproxy.log"
@@ -608,9 +617,17 @@ def bench_proxy(reps: int) -> None:
     )
 
 
-def _profile_proxy(out: Path, large: str) -> None:
-    with refservers(["run", "proxy"], WORK / "rs-profile-proxy", profile_to=out) as server:
-        connect_throughput(server.port("proxy"), large, BIG_FILE_MIB)
+def _profile_proxy(out: Path, what: str) -> None:
+    static = WORK / "static"
+    nginx_port = free_port()
+    with service(
+        ["nginx", "-c", str(peers.nginx_config(nginx_port, static))], nginx_port, WORK / "logs" / "nginx-proxy.log"
+    ):
+        with refservers(["run", "proxy"], WORK / "rs-profile-proxy", profile_to=out) as server:
+            if what == "latency":
+                proxied_latency(server.port("proxy"), f"http://127.0.0.1:{nginx_port}/static/small.txt", count=2000)
+            else:
+                connect_throughput(server.port("proxy"), f"http://127.0.0.1:{nginx_port}/static/big.bin", BIG_FILE_MIB)
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -666,10 +683,25 @@ def profile_worst(count: int) -> list[dict[str, object]]:
 
 def _matches(key: str, row: Row) -> bool:
     group, _, metric = key.partition(" ")
-    words = {"HTTP /get": "/get", "HTTP static file": "static", "SMTP messages/s": "messages", "FTP STOR MB/s": "STOR", "FTP RETR MB/s": "RETR",
+    words = {"HTTP /get": "/get", "HTTP static file": "static", "SMTP messages/s": "messages", "FTP STOR MB/s": "STOR 256", "FTP RETR MB/s": "RETR 256",
              "FTP 100 parallel login+small file": "parallel", "SFTP put MB/s": "put", "SFTP get MB/s": "get", "JSON-RPC calls/s": "calls",
-             "proxy CONNECT MB/s": "CONNECT"}  # fmt: skip
+             "proxy CONNECT MB/s": "CONNECT", "proxy added latency": "latency"}  # fmt: skip
     return row.group == group and words.get(key, metric) in row.metric
+
+
+def merge_previous() -> list[dict[str, object]]:
+    """Put back the rows and notes of the groups this run did not measure; return the
+    previous profiles of those groups (profiles of re-measured groups are redone)."""
+    previous = json.loads((ROOT / "bench" / "results" / "results.json").read_text())
+    measured = {row.group for row in rows}
+    kept = [r for r in previous["rows"] if r["group"] not in measured]
+    fields = ("group", "metric", "unit", "higher_is_better", "refservers", "peer", "peer_value", "runs", "note")
+    rows[:0] = [Row(**{k: r[k] for k in fields}) for r in kept]
+    redone = {item["what"] for item in skipped}
+    skipped[:0] = [
+        item for item in previous["not_measured"] if item["what"] not in redone and item["what"] not in BENCHMARKS
+    ]
+    return [p for p in previous["profiles"] if p["what"].split()[0] not in measured and p["top"]]
 
 
 def main() -> int:
@@ -678,6 +710,9 @@ def main() -> int:
     parser.add_argument("--only", default=",".join(BENCHMARKS))
     parser.add_argument("--no-install", action="store_true")
     parser.add_argument("--profiles", type=int, default=3, help="how many of the worst standings to profile")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the rows of groups not re-run from the last results.json"
+    )
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     if not args.no_install:
@@ -692,7 +727,9 @@ def main() -> int:
             skip(name, f"{type(error).__name__}: {error}")
     for what, reason in NOT_YET.items():
         skip(what, reason)
+    kept_profiles = merge_previous() if args.merge else []
     profiles = profile_worst(args.profiles) if args.profiles else []
+    profiles = kept_profiles + profiles
     write_results(rows, skipped, profiles, args.reps)
     log(f"wrote {ROOT / 'bench' / 'results' / 'results.md'}")
     subprocess.run(["cat", str(ROOT / "bench" / "results" / "results.md")])
