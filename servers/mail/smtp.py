@@ -22,6 +22,7 @@ Hook points on aiosmtpd's ``SMTP`` class, and why:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email.utils
 import hashlib
 import hmac
@@ -42,6 +43,10 @@ from .api import mail_routes
 from .store import POLICY_OPTIONS, MailStore
 
 DEFAULT_MAX_SIZE = 50 * 1024 * 1024
+# Delivery threads: each mostly waits in fsync, so this bounds parallel deliveries, not
+# CPU. The loop's default executor (min(32, cores + 4) threads, shared with SFTP and the
+# admin API) made 20 parallel senders queue behind 6 fsyncs on a 2-core machine.
+DELIVERY_THREADS = 32
 
 # RFC 3463 enhanced code for each basic reply code, used when a reply has none.
 ENHANCED_CODES = {
@@ -307,7 +312,7 @@ class SmtpHandler:
             return [store.deliver(user, message, {"mail_from": sender, "rcpt_to": rcpts}) for user, rcpts in by_user.items()]
 
         try:
-            keys = await protocol.loop.run_in_executor(None, deliver_all)
+            keys = await protocol.loop.run_in_executor(self.server.delivery_executor, deliver_all)
         except Exception:  # noqa: BLE001 - the client gets a 451 and may retry
             self.server.log.exception("delivery failed")
             return R_LOCAL_ERROR
@@ -374,6 +379,7 @@ class SmtpServer(Server):
         self.connections: set[SmtpProtocol] = set()
         self._servers: list[asyncio.AbstractServer] = []
         self.tls_context: ssl.SSLContext | None = None
+        self.delivery_executor: concurrent.futures.ThreadPoolExecutor | None = None
 
     def authenticate(self, protocol: Any, session: Session, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         """aiosmtpd authenticator for PLAIN and LOGIN, against the store's accounts."""
@@ -386,6 +392,8 @@ class SmtpServer(Server):
 
     def _bind(self) -> None:
         self.tls_context = self.core.tls.server_context()
+        # Threads start on demand and idle ones are reused: an unused server costs none.
+        self.delivery_executor = concurrent.futures.ThreadPoolExecutor(DELIVERY_THREADS, thread_name_prefix="smtp-deliver")
         self._listen("main", self.settings.port, implicit_tls=False)
         self._listen("tls", self.settings.tls_port, implicit_tls=True)
 
@@ -421,6 +429,11 @@ class SmtpServer(Server):
 
         if servers:
             self.core.loop.call(close)
+        executor, self.delivery_executor = self.delivery_executor, None
+        if executor is not None:
+            # Deliveries already running finish (their client was told nothing yet, or
+            # is gone); stop() does not wait for their fsyncs.
+            executor.shutdown(wait=False)
 
     @classmethod
     def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:

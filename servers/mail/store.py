@@ -23,7 +23,9 @@ The contract other protocol rooms rely on:
 1. **Atomic, durable delivery.** :meth:`deliver` and :meth:`append` write the message
    into ``tmp/``, fsync it, rename it into ``new/`` (or ``cur/`` with flags) and fsync
    the directory before returning. A reader never sees a half-written message, and a
-   message SMTP acknowledged with 250 survives a crash.
+   message SMTP acknowledged with 250 survives a crash. :meth:`deliver` takes no lock
+   (Maildir delivery is lock-free by design: the rename is atomic), so parallel SMTP
+   sessions only share the disk's fsyncs.
 2. **Bytes.** Messages are stored with CRLF line endings (what SMTP, POP3 and IMAP put
    on the wire), so ``size`` is the wire size and the body round-trips byte for byte.
    :meth:`deliver` prepends ``Return-Path`` and one ``Delivered-To`` per envelope
@@ -37,8 +39,12 @@ The contract other protocol rooms rely on:
    live in the uidlist. ``\\Recent`` is not a stored flag: ``MessageInfo.recent`` is
    true while the file is still in ``new/``.
 5. **UIDs.** Each folder has a persistent UIDVALIDITY and strictly ascending UIDs,
-   assigned under the folder's flock the first time any process sees a key, so
-   separate processes agree. A deleted and re-created folder gets a new UIDVALIDITY.
+   assigned under the folder's flock the first time any process lists the folder and
+   sees a key (as Dovecot does), so separate processes agree; keys first seen together
+   are numbered in arrival order (mtime, then key). :meth:`deliver` leaves the uidlist
+   alone; :meth:`append` and :meth:`copy` number the message at once, since IMAP
+   reports its UID (APPENDUID, COPYUID). A deleted and re-created folder gets a new
+   UIDVALIDITY.
 6. **Notifications.** :meth:`subscribe` callbacks run as ``callback(user, folder)``
    after every delivery, append and copy made through this instance, on whatever
    thread made it (an executor thread for SMTP): hop to your own loop yourself.
@@ -380,8 +386,21 @@ class MailStore:
         lines = [f"Return-Path: <{sender}>\r\n"]
         lines += [f"Delivered-To: {_header_safe(str(rcpt))}\r\n" for rcpt in envelope.get("rcpt_to", ())]
         data = "".join(lines).encode("utf-8") + to_crlf(message)
-        info = self._store(user, INBOX, data, set(), None)
-        return info.key
+        path = self.ensure_user(user)
+        key = self._new_key(len(data))
+        temporary = self._write_temporary(path, key, data, None)
+        try:
+            # No folder lock: the rename is atomic, and the message gets its UID from
+            # the first reader that lists the folder (_sync, under the lock). Taking the
+            # lock and rewriting the uidlist here serialized every SMTP session.
+            os.rename(temporary, path / "new" / key)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+            raise
+        fsync_dir(path / "new")
+        self._announce(user, INBOX)
+        return key
 
     def append(
         self,
@@ -589,15 +608,8 @@ class MailStore:
         path = self._existing_folder(user, folder)
         letters, keywords = _split_flags(flags)
         key = self._new_key(len(data))
-        temporary = path / "tmp" / key
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        temporary = self._write_temporary(path, key, data, internal_date)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if internal_date is not None:
-                os.utime(temporary, (internal_date, internal_date))
             target = path / "cur" / f"{key}:2,{letters}" if flags else path / "new" / key
             # The rename and the UID assignment happen under the folder lock, so other
             # processes see the message and its UID (and keywords) at the same moment.
@@ -616,6 +628,23 @@ class MailStore:
             raise
         self._announce(user, INBOX if _is_inbox(folder) else folder)
         return info
+
+    def _write_temporary(self, folder_path: Path, key: str, data: bytes, internal_date: float | None) -> Path:
+        """``data`` in ``tmp/<key>``, fsynced (not yet visible: Maildir readers skip tmp/)."""
+        temporary = folder_path / "tmp" / key
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if internal_date is not None:
+                os.utime(temporary, (internal_date, internal_date))
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+            raise
+        return temporary
 
     def _announce(self, user: str, folder: str) -> None:
         with self._delivered:
@@ -820,8 +849,16 @@ def _header_safe(text: str) -> str:
 
 
 def _make_maildir(directory: Path) -> None:
+    if all((directory / sub).is_dir() for sub in ("cur", "new", "tmp")):
+        return
+    missing = [parent for parent in (directory, *directory.parents) if not parent.exists()]
     for sub in ("cur", "new", "tmp"):
         (directory / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Make the new directories durable: a delivery fsyncs only new/, so a mailbox
+    # created by the first message must not vanish in a crash with it.
+    fsync_dir(directory)
+    for created in missing:
+        fsync_dir(created.parent)
 
 
 def _remove_tree(directory: Path) -> None:

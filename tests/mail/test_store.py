@@ -6,6 +6,7 @@ import mailbox
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,22 @@ def test_uids_persist_and_ascend_across_instances(tmp_path: Path) -> None:
     fourth = second.deliver("demo", MESSAGE, {})
     assert first.message("demo", fourth).uid == 4  # UIDs are never reused
     assert first.next_uid("demo") == 5
+
+
+def test_deliveries_leave_the_uidlist_alone_and_the_first_reader_numbers_them(store: MailStore) -> None:
+    # Delivery takes no folder lock (parallel SMTP sessions must not queue on it); UIDs
+    # come from the first listing, ascending in arrival order, and stay put afterwards.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keys = list(pool.map(lambda _: store.deliver("demo", MESSAGE, {}), range(24)))
+    assert not (store.user_dir("demo") / "refservers-uidlist").exists()
+    infos = store.messages("demo")
+    assert sorted(i.key for i in infos) == sorted(keys)
+    assert [i.uid for i in infos] == list(range(1, 25))
+    assert [i.key for i in infos] == [i.key for i in sorted(infos, key=lambda i: (i.path.stat().st_mtime, i.key))]
+    later = store.deliver("demo", MESSAGE, {})
+    again = store.messages("demo")
+    assert [(i.key, i.uid) for i in again[:24]] == [(i.key, i.uid) for i in infos]
+    assert (again[24].key, again[24].uid) == (later, 25)
 
 
 def test_flags_live_in_maildir_info_and_keywords_in_uidlist(store: MailStore) -> None:
