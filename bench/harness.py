@@ -276,7 +276,7 @@ def _short_frame(frame: str) -> str:
 # -- results ---------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
+def machine(note: str | None = None) -> dict[str, Any]:
     mem_kib = next(
         int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:")
     )
@@ -295,13 +295,16 @@ def machine() -> dict[str, Any]:
         "ram_gib": round(mem_kib / 1024 / 1024, 1),
         "python": platform.python_version(),
         "kernel": platform.release(),
-        "note": "shared machine: other engineers ran test suites during the run; compare ratios, not absolute figures",
+        "note": note
+        or "shared machine: other engineers ran test suites during the run; compare ratios, not absolute figures",
     }
 
 
-def write_results(rows: list[Row], skipped: list[dict[str, str]], profiles: list[dict[str, Any]], reps: int) -> None:
+def write_results(
+    rows: list[Row], skipped: list[dict[str, str]], profiles: list[dict[str, Any]], reps: int, note: str | None = None
+) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    info = machine()
+    info = machine(note)
     data = {
         "machine": info,
         "repetitions": reps,

@@ -27,6 +27,7 @@ APT_PACKAGES = (
     "nginx-light",
     "tinyproxy",
     "inetutils-telnetd",
+    "inetutils-inetd",  # starts telnetd per connection (telnetd expects the socket as stdin)
     "curl",
 )
 PEER_VENV = BENCH / ".peer-venv"
@@ -183,6 +184,75 @@ Allow 127.0.0.1
 DisableViaHeader No
 """
     )
+    return config
+
+
+def dovecot_config(directory: Path, imap_port: int, pop3_port: int, maildir: Path) -> Path:
+    """Dovecot serving IMAP and POP3 on loopback from ``maildir``, everything under ``directory``.
+
+    One user, ``demo``/``demo`` like refservers' default, from a passwd-file; its mail
+    processes run as LOCAL_USER (Dovecot refuses to access mail as root), so the
+    directory must be traversable and the Maildir owned by that account. No TLS: both
+    servers are measured in plain text.
+    """
+    account = subprocess.run(["id", "-u", LOCAL_USER], capture_output=True, text=True, check=True).stdout.strip()
+    group = subprocess.run(["id", "-g", LOCAL_USER], capture_output=True, text=True, check=True).stdout.strip()
+    users = directory / "users"
+    users.write_text(f"demo:{{PLAIN}}demo:{account}:{group}::{directory}/home\n")
+    config = directory / "dovecot.conf"
+    config.write_text(
+        f"""protocols = imap pop3
+listen = 127.0.0.1
+base_dir = {directory}/run
+state_dir = {directory}/state
+log_path = {directory}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{maildir}
+first_valid_uid = 1
+pop3_uidl_format = %08Xu%08Xv
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {users}
+}}
+userdb {{
+  driver = passwd-file
+  args = {users}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap_port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {pop3_port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+"""
+    )
+    return config
+
+
+def inetd_config(port: int) -> Path:
+    """inetutils-inetd starting ``telnetd -h`` (no host banner) per connection on loopback.
+
+    telnetd runs /bin/login, so LOCAL_USER logs in through PAM with its password and
+    gets bash, as on any Debian box with telnetd installed.
+    """
+    directory = WORK / "inetd"
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "inetd.conf"
+    config.write_text(f"127.0.0.1:{port} stream tcp nowait root /usr/sbin/telnetd telnetd -h\n")
     return config
 
 

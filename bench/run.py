@@ -12,18 +12,24 @@ bench/results/results.{json,md} are written. Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ftplib
+import imaplib
 import io
 import json
+import os
+import poplib
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -44,6 +50,7 @@ from harness import (  # noqa: E402
     service,
     summarize_profile,
     timed,
+    wait_port,
     write_results,
 )
 
@@ -55,6 +62,12 @@ SMTP_MESSAGES = 1000
 SMTP_SENDERS = 20
 FTP_PARALLEL = 100
 CLIENT_TIMEOUT = 300.0
+MAIL_MESSAGES = 1000  # POP3/IMAP mailbox size
+MAIL_NEEDLE_EVERY = 100  # every 100th message has "needle" in its body (IMAP SEARCH)
+IMAP_SEARCHES = 20
+TELNET_SESSIONS = 200  # per measurement, at most ...
+TELNET_SECONDS = 20.0  # ... or this long, whichever ends first
+TELNET_CLIENTS = (1, 8)
 
 rows: list[Row] = []
 skipped: list[dict[str, str]] = []
@@ -630,6 +643,350 @@ def _profile_proxy(out: Path, what: str) -> None:
                 connect_throughput(server.port("proxy"), f"http://127.0.0.1:{nginx_port}/static/big.bin", BIG_FILE_MIB)
 
 
+# -- POP3 and IMAP -----------------------------------------------------------------------------
+
+
+def seed_maildir(target: Path) -> None:
+    """MAIL_MESSAGES messages of 1-8 KiB in Maildir ``new/``, CRLF line ends (what both
+    servers put on the wire), every MAIL_NEEDLE_EVERY-th with "needle" in its body.
+
+    Written once, then copied for each server: refservers and Dovecot read the same files.
+    """
+    if (target / "new").is_dir() and len(list((target / "new").iterdir())) == MAIL_MESSAGES:
+        return
+    shutil.rmtree(target, ignore_errors=True)
+    for sub in ("cur", "new", "tmp"):
+        (target / sub).mkdir(parents=True)
+    started = int(time.time()) - MAIL_MESSAGES
+    for index in range(MAIL_MESSAGES):
+        body_lines = 16 + (index * 37) % 112  # 1-8 KiB, varied like real mail
+        words = "needle " if index % MAIL_NEEDLE_EVERY == 0 else ""
+        body = "".join(
+            f"line {line} of message {index}: {words}lorem ipsum dolor sit amet\r\n" for line in range(body_lines)
+        )
+        message = (
+            f"From: Sender {index % 50} <sender{index % 50}@example.com>\r\n"
+            "To: Demo <demo@example.com>\r\n"
+            f"Subject: benchmark message {index}\r\n"
+            f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime(started + index))}\r\n"
+            f"Message-ID: <bench-{index}@example.com>\r\n"
+            "\r\n" + body
+        ).encode()
+        path = target / "new" / f"{started + index}.M{index:06d}P1.refbench,S={len(message)}"
+        path.write_bytes(message)
+        os.utime(path, (started + index, started + index))  # arrival order = UID order for both
+
+
+def pop3_retrieve_all(port: int) -> float:
+    """Seconds for one POP3 session: USER/PASS, STAT, RETR 1..n, QUIT (bounded in count and time)."""
+    started = time.monotonic()
+    client = poplib.POP3("127.0.0.1", port, timeout=60)
+    try:
+        client.user("demo")
+        client.pass_("demo")
+        count, _ = client.stat()
+        if count != MAIL_MESSAGES:
+            raise RuntimeError(f"POP3 STAT says {count} messages, expected {MAIL_MESSAGES}")
+        for number in range(1, count + 1):
+            _, lines, _ = client.retr(number)
+            if not lines or time.monotonic() - started > CLIENT_TIMEOUT:
+                raise RuntimeError(f"POP3 RETR {number}: {'empty' if not lines else 'over the time limit'}")
+        client.quit()
+    finally:
+        client.close()
+    return time.monotonic() - started
+
+
+def imap_session(port: int, work: Callable[[imaplib.IMAP4], None]) -> float:
+    """Seconds for LOGIN, SELECT INBOX, ``work``, LOGOUT in one imaplib session."""
+    started = time.monotonic()
+    client = imaplib.IMAP4("127.0.0.1", port, timeout=60)
+    try:
+        client.login("demo", "demo")
+        status, data = client.select("INBOX")
+        if status != "OK" or int(data[0] or 0) != MAIL_MESSAGES:
+            raise RuntimeError(f"IMAP SELECT: {status} {data}")
+        work(client)
+        client.logout()
+    finally:
+        with contextlib.suppress(OSError):
+            client.shutdown()
+    return time.monotonic() - started
+
+
+def imap_fetch_all(client: imaplib.IMAP4) -> None:
+    status, data = client.fetch(f"1:{MAIL_MESSAGES}", "(BODY[])")
+    fetched = sum(1 for item in data if isinstance(item, tuple))
+    if status != "OK" or fetched != MAIL_MESSAGES:
+        raise RuntimeError(f"IMAP FETCH 1:* BODY[]: {status}, {fetched} messages")
+
+
+def imap_fetch_each(client: imaplib.IMAP4) -> None:
+    started = time.monotonic()
+    for number in range(1, MAIL_MESSAGES + 1):
+        status, data = client.fetch(str(number), "(BODY[])")
+        if status != "OK" or not isinstance(data[0], tuple) or time.monotonic() - started > CLIENT_TIMEOUT:
+            raise RuntimeError(f"IMAP FETCH {number} BODY[]: {status}")
+
+
+def imap_search_seconds(port: int) -> float:
+    """Median seconds of IMAP_SEARCHES ``SEARCH BODY "needle"`` in one session (a full scan)."""
+    times: list[float] = []
+
+    def searches(client: imaplib.IMAP4) -> None:
+        expected = len(range(0, MAIL_MESSAGES, MAIL_NEEDLE_EVERY))
+        for _ in range(IMAP_SEARCHES):
+            started = time.perf_counter()
+            status, data = client.search(None, "BODY", "needle")
+            times.append(time.perf_counter() - started)
+            if status != "OK" or len(data[0].split()) != expected:
+                raise RuntimeError(f"IMAP SEARCH BODY needle: {status}, {len(data[0].split())} of {expected}")
+
+    imap_session(port, searches)
+    return float(median(times) or 0)
+
+
+def mail_measure(pop3_port: int, imap_port: int, reps: int) -> dict[str, list[float]]:
+    # Untimed warm-up: the first session lets each server index the new Maildir
+    # (refservers numbers the messages in its uidlist, Dovecot builds its index).
+    pop3_retrieve_all(pop3_port)
+    return {
+        "retr": [pop3_retrieve_all(pop3_port) for _ in range(reps)],
+        "fetch": [imap_session(imap_port, imap_fetch_all) for _ in range(reps)],
+        "fetch each": [imap_session(imap_port, imap_fetch_each) for _ in range(reps)],
+        "search": [imap_search_seconds(imap_port) * 1000 for _ in range(reps)],
+    }
+
+
+def refservers_mail(data_dir: Path, seed: Path) -> None:
+    """A fresh data dir whose demo INBOX (refservers' store: <data_dir>/mail/<user>/) is a copy of ``seed``."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    shutil.copytree(seed, data_dir / "mail" / "demo")
+
+
+@contextlib.contextmanager
+def refservers_pop3_imap(data_dir: Path) -> Iterator[tuple[int, int]]:
+    """refservers POP3 and IMAP (two `refservers run` processes) on one data dir."""
+    with refservers(["run", "pop3"], data_dir) as pop3, refservers(["run", "imap"], data_dir) as imap:
+        yield pop3.port("pop3"), imap.port("imap")
+
+
+def bench_mail(reps: int) -> None:
+    seed = WORK / "mail-seed"
+    seed_maildir(seed)
+    data = WORK / "rs-mail"
+    refservers_mail(data, seed)
+    with refservers_pop3_imap(data) as (pop3_port, imap_port):
+        ours = mail_measure(pop3_port, imap_port, reps)
+    workloads["POP3 RETR"] = lambda out: _profile_mail(out, "pop3", seed)
+    workloads["IMAP FETCH 1:*"] = lambda out: _profile_mail(out, "fetch", seed)
+    workloads["IMAP FETCH one"] = lambda out: _profile_mail(out, "fetch each", seed)
+    workloads["IMAP SEARCH"] = lambda out: _profile_mail(out, "search", seed)
+
+    with tempfile.TemporaryDirectory(prefix="refbench-dovecot-") as temporary:
+        directory = Path(temporary)
+        directory.chmod(0o755)  # Dovecot's mail processes run as LOCAL_USER and must get through
+        maildir = directory / "Maildir"
+        shutil.copytree(seed, maildir)
+        (directory / "home").mkdir()
+        run(["chown", "-R", f"{peers.LOCAL_USER}:{peers.LOCAL_USER}", str(maildir), str(directory / "home")], 60)
+        imap_port, pop3_port = free_port(), free_port()
+        config = peers.dovecot_config(directory, imap_port, pop3_port, maildir)
+        with service(["dovecot", "-F", "-c", str(config)], imap_port, WORK / "logs" / "dovecot.log") as process:
+            wait_port(pop3_port, process)
+            theirs = mail_measure(pop3_port, imap_port, reps)
+    note = f"{MAIL_MESSAGES} messages of 1-8 KiB, the same Maildir files; Python poplib/imaplib for both; after one untimed warm-up session"
+    peer = "Dovecot"
+    pair(
+        "POP3", f"RETR all {MAIL_MESSAGES} messages, one session", "s", False, ours["retr"], peer, theirs["retr"], note
+    )
+    pair("IMAP", f"FETCH 1:{MAIL_MESSAGES} BODY[], one command", "s", False, ours["fetch"], peer, theirs["fetch"], note)
+    pair(
+        "IMAP",
+        f"FETCH n BODY[] one message at a time, {MAIL_MESSAGES} commands",
+        "s",
+        False,
+        ours["fetch each"],
+        peer,
+        theirs["fetch each"],
+        "one round trip per message, like a client syncing one by one",
+    )
+    pair(
+        "IMAP",
+        f'SEARCH BODY "needle" over {MAIL_MESSAGES} messages',
+        "ms",
+        False,
+        ours["search"],
+        peer,
+        theirs["search"],
+        f"median of {IMAP_SEARCHES} searches in one session; {MAIL_MESSAGES // MAIL_NEEDLE_EVERY} match; no full-text index on either side",
+    )
+
+
+def _profile_mail(out: Path, what: str, seed: Path) -> None:
+    data = WORK / "rs-profile-mail"
+    refservers_mail(data, seed)
+    name = "pop3" if what == "pop3" else "imap"
+    with refservers(["run", name], data, profile_to=out) as server:
+        port = server.port(name)
+        if what == "pop3":
+            for _ in range(3):
+                pop3_retrieve_all(port)
+        elif what == "search":
+            imap_search_seconds(port)
+        else:
+            for _ in range(3):
+                imap_session(port, imap_fetch_all if what == "fetch" else imap_fetch_each)
+
+
+# -- telnet ------------------------------------------------------------------------------------
+
+IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
+TELNET_AGREE = {1, 3}  # ECHO and SGA, what both servers offer; everything else refused
+
+
+class TelnetClient:
+    """A minimal NVT client (RFC 854) for both servers: agrees to the server's ECHO and
+    SGA, refuses every other option and subnegotiation, reads the data stream with IAC
+    sequences removed."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.text = b""
+        self.pending = b""
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send_line(self, line: str) -> None:
+        self.sock.sendall(line.encode() + b"\r\n")
+
+    def read_until(self, marker: bytes) -> bytes:
+        while marker not in self.text:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise EOFError(f"telnet: closed before {marker!r}; got {self.text[-200:]!r}")
+            self._parse(self.pending + chunk)
+        index = self.text.index(marker) + len(marker)
+        out, self.text = self.text[:index], self.text[index:]
+        return out
+
+    def read_to_close(self) -> None:
+        while self.sock.recv(4096):
+            pass
+
+    def _parse(self, data: bytes) -> None:
+        index, out = 0, bytearray()
+        while index < len(data):
+            if data[index] != IAC:
+                out.append(data[index])
+                index += 1
+                continue
+            if index + 2 >= len(data):
+                break  # an IAC sequence split across reads: wait for the rest
+            command, option = data[index + 1], data[index + 2]
+            if command == IAC:
+                out.append(IAC)
+                index += 2
+            elif command in (WILL, DO):
+                agree = option in TELNET_AGREE
+                reply = {WILL: DO if agree else DONT, DO: WILL if agree else WONT}[command]
+                self.sock.sendall(bytes([IAC, reply, option]))
+                index += 3
+            elif command in (WONT, DONT):
+                index += 3
+            elif command == SB:
+                end = data.find(bytes([IAC, SE]), index)
+                if end < 0:
+                    break
+                index = end + 2
+            else:
+                index += 2
+        self.pending = data[index:]
+        self.text += bytes(out)
+
+
+def telnet_session(port: int, user: str, password: str) -> None:
+    """login, one command whose output is checked, exit, until the server closes."""
+    client = TelnetClient(port)
+    try:
+        client.read_until(b"login: ")
+        client.send_line(user)
+        client.read_until(b"Password: ")
+        client.send_line(password)
+        client.read_until(b"$ ")
+        client.send_line("echo refbench-42")
+        output = client.read_until(b"$ ")
+        # The output line, not the pty's echo of the typed command (telnetd echoes, refservers does not).
+        if not re.search(rb"(?<!echo )refbench-42\r\n", output):
+            raise RuntimeError(f"telnet command output: {output[-200:]!r}")
+        client.send_line("exit")
+        client.read_to_close()
+    finally:
+        client.close()
+
+
+def telnet_rate(port: int, user: str, password: str, clients: int) -> float:
+    """Sessions/s of ``clients`` parallel loops, TELNET_SESSIONS in all or TELNET_SECONDS."""
+    done = 0
+    lock = threading.Lock()
+    started = time.monotonic()
+
+    def loop() -> None:
+        nonlocal done
+        while time.monotonic() - started < TELNET_SECONDS:
+            with lock:
+                if done >= TELNET_SESSIONS:
+                    return
+                done += 1  # claimed; an error below fails the whole measurement
+            telnet_session(port, user, password)
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        for future in [pool.submit(loop) for _ in range(clients)]:
+            future.result(timeout=TELNET_SECONDS + CLIENT_TIMEOUT)
+    return done / (time.monotonic() - started)
+
+
+def telnet_measure(port: int, user: str, password: str, reps: int) -> dict[int, list[float]]:
+    telnet_session(port, user, password)  # untimed: a first login that works
+    return {clients: [telnet_rate(port, user, password, clients) for _ in range(reps)] for clients in TELNET_CLIENTS}
+
+
+def bench_telnet(reps: int) -> None:
+    with refservers(["run", "telnet"], WORK / "rs-telnet") as server:
+        ours = telnet_measure(server.port("telnet"), "demo", "demo", reps)
+    workloads["telnet sessions/s"] = lambda out: _profile_telnet(out)
+    port = free_port()
+    args = [
+        "inetutils-inetd",
+        "-d",
+        "-R",
+        "100000",
+        "-p",
+        str(WORK / "inetd" / "inetd.pid"),
+        str(peers.inetd_config(port)),
+    ]
+    with service(args, port, WORK / "logs" / "inetd.log"):
+        theirs = telnet_measure(port, peers.LOCAL_USER, peers.LOCAL_PASSWORD, reps)
+    for clients in TELNET_CLIENTS:
+        pair(
+            "telnet",
+            f"login+command sessions/s, {clients} client{'s' if clients > 1 else ''}",
+            "sessions/s",
+            True,
+            ours[clients],
+            "inetutils-telnetd",
+            theirs[clients],
+            "login, `echo`, `exit` until closed; telnetd under inetutils-inetd runs /bin/login (PAM) and bash; "
+            f"up to {TELNET_SESSIONS} sessions or {TELNET_SECONDS:.0f} s",
+        )
+
+
+def _profile_telnet(out: Path) -> None:
+    with refservers(["run", "telnet"], WORK / "rs-profile-telnet", profile_to=out) as server:
+        telnet_rate(server.port("telnet"), "demo", "demo", max(TELNET_CLIENTS))
+
+
 # -- main --------------------------------------------------------------------------------------
 
 BENCHMARKS: dict[str, Callable[[int], None]] = {
@@ -640,10 +997,8 @@ BENCHMARKS: dict[str, Callable[[int], None]] = {
     "sftp": bench_sftp,
     "jsonrpc": bench_jsonrpc,
     "proxy": bench_proxy,
-}
-NOT_YET = {
-    "POP3/IMAP vs Dovecot (1,000 messages: RETR, FETCH BODY[], SEARCH)": "not written yet: the harness has no Dovecot runner",
-    "telnet login+command sessions/s vs inetutils-telnetd": "not written yet: telnetd needs an inetd-style launcher and PAM login",
+    "mail": bench_mail,
+    "telnet": bench_telnet,
 }
 
 
@@ -685,23 +1040,35 @@ def _matches(key: str, row: Row) -> bool:
     group, _, metric = key.partition(" ")
     words = {"HTTP /get": "/get", "HTTP static file": "static", "SMTP messages/s": "messages", "FTP STOR MB/s": "STOR 256", "FTP RETR MB/s": "RETR 256",
              "FTP 100 parallel login+small file": "parallel", "SFTP put MB/s": "put", "SFTP get MB/s": "get", "JSON-RPC calls/s": "calls",
-             "proxy CONNECT MB/s": "CONNECT", "proxy added latency": "latency"}  # fmt: skip
+             "proxy CONNECT MB/s": "CONNECT", "proxy added latency": "latency", "POP3 RETR": "RETR all",
+             "IMAP FETCH 1:*": "one command", "IMAP FETCH one": "at a time", "IMAP SEARCH": "SEARCH",
+             "telnet sessions/s": "sessions/s"}  # fmt: skip
     return row.group == group and words.get(key, metric) in row.metric
 
 
-def merge_previous() -> list[dict[str, object]]:
+def merge_previous() -> tuple[list[dict[str, object]], str]:
     """Put back the rows and notes of the groups this run did not measure; return the
-    previous profiles of those groups (profiles of re-measured groups are redone)."""
+    previous profiles of those groups (profiles of re-measured groups are redone) and
+    the machine note, extended with when the re-measured groups were run.
+
+    Read at the end of the run, not its start: someone else may have rewritten the
+    results of other groups meanwhile."""
     previous = json.loads((ROOT / "bench" / "results" / "results.json").read_text())
     measured = {row.group for row in rows}
     kept = [r for r in previous["rows"] if r["group"] not in measured]
     fields = ("group", "metric", "unit", "higher_is_better", "refservers", "peer", "peer_value", "runs", "note")
     rows[:0] = [Row(**{k: r[k] for k in fields}) for r in kept]
     redone = {item["what"] for item in skipped}
-    skipped[:0] = [
-        item for item in previous["not_measured"] if item["what"] not in redone and item["what"] not in BENCHMARKS
-    ]
-    return [p for p in previous["profiles"] if p["what"].split()[0] not in measured and p["top"]]
+    measured_names = {group.lower() for group in measured}
+
+    def stale(what: str) -> bool:  # "POP3/IMAP vs Dovecot ...", "FTP vs vsftpd": about a group re-run now
+        return what in redone or what in BENCHMARKS or re.split(r"[\s/]", what)[0].lower() in measured_names
+
+    skipped[:0] = [item for item in previous["not_measured"] if not stale(item["what"])]
+    note = previous["machine"]["note"].rstrip(".")
+    if measured:
+        note += f"; {', '.join(sorted(measured))} measured at {time.strftime('%H:%M', time.gmtime())} UTC (`--merge`)"
+    return [p for p in previous["profiles"] if p["what"].split()[0] not in measured and p["top"]], note
 
 
 def main() -> int:
@@ -725,12 +1092,10 @@ def main() -> int:
             BENCHMARKS[name](args.reps)
         except Exception as error:  # one broken pair must not lose the others' figures
             skip(name, f"{type(error).__name__}: {error}")
-    for what, reason in NOT_YET.items():
-        skip(what, reason)
-    kept_profiles = merge_previous() if args.merge else []
+    kept_profiles, note = merge_previous() if args.merge else ([], None)
     profiles = profile_worst(args.profiles) if args.profiles else []
     profiles = kept_profiles + profiles
-    write_results(rows, skipped, profiles, args.reps)
+    write_results(rows, skipped, profiles, args.reps, note)
     log(f"wrote {ROOT / 'bench' / 'results' / 'results.md'}")
     subprocess.run(["cat", str(ROOT / "bench" / "results" / "results.md")])
     return 0
