@@ -550,6 +550,9 @@ class ForwardProxyProtocol(TwistedProtocol):
         self._awaiting_request_end = False
 
     def connectionMade(self) -> None:
+        # No Nagle delay on relayed bytes (Twisted leaves it on): a small write queued
+        # behind an unacknowledged one would wait for the client's delayed ACK.
+        self.transport.setTcpNoDelay(True)
         self.peer = peer_of(self.transport)
         self.server.record("connect", self.peer)
 

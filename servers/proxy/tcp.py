@@ -120,6 +120,8 @@ class TcpProxyProtocol(TwistedProtocol):
         self.recorded = False
 
     def connectionMade(self) -> None:
+        # Interactive protocols through the proxy must not wait on Nagle + delayed ACK.
+        self.transport.setTcpNoDelay(True)
         self.peer = peer_of(self.transport)
         self.server.record("connect", self.peer, listener=self.route.name, upstream=self.route.upstream)
         self.toxics = self.server.draw_toxics(self.route.name, self.peer, BYTE_TOXICS)

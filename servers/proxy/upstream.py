@@ -43,6 +43,8 @@ class UpstreamProtocol(TwistedProtocol):
         self.connected_ = False
 
     def connectionMade(self) -> None:
+        # Relayed bytes go out at once (no Nagle), as on the client side.
+        self.transport.setTcpNoDelay(True)
         self.connected_ = True
         self.owner.upstream_connected(self)
 
