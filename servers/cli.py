@@ -136,8 +136,26 @@ def _serve(config: Config, names: list[str], with_admin: bool) -> int:
     _print_table(core, sys.stdout, time.monotonic() - started)
     stop.wait()
     core.stop_all()
+    core.loop.shutdown()
     print("stopped", file=sys.stderr, flush=True)
+    _exit_when_threads_linger()
     return 0
+
+
+def _exit_when_threads_linger(grace: float = 2.0) -> None:
+    """Interpreter exit joins every non-daemon thread (library thread pools, executors);
+    one stuck in a blocking call would keep a stopped server's process alive forever.
+    Everything acknowledged to clients is already on disk, so after a grace period we
+    name the stragglers and leave without them."""
+    deadline = time.monotonic() + grace
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    lingering = [t.name for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()]
+    if lingering:
+        print(f"refservers: exiting without waiting for threads: {', '.join(lingering)}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(0)
 
 
 def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -107,6 +107,17 @@ class EventLoop:
         self._ensure_running()
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
+    def shutdown(self, timeout: float = 2.0) -> bool:
+        """Stop the reactor (its shutdown triggers stop Twisted's thread pool) and join the
+        loop thread. Only for a process that is exiting: the reactor cannot restart.
+        Returns whether the thread ended in time."""
+        thread = self._thread
+        if thread is None:
+            return True
+        self.loop.call_soon_threadsafe(twisted_reactor().stop)
+        thread.join(timeout)
+        return not thread.is_alive()
+
     def call_soon(self, function: Callable[..., Any], *args: Any) -> None:
         """Schedule ``function(*args)`` on the loop without waiting (thread-safe)."""
         self._ensure_running()
