@@ -99,8 +99,9 @@ def crashing(workdir: Path) -> Iterator[Callable[[str], Single]]:
         return server
 
     yield start
-    for server in started:
-        server.stop()
+    with contextlib.ExitStack() as stops:  # every server is stopped even if one stop() raises
+        for server in started:
+            stops.callback(server.stop)
 
 
 def load_senders(
