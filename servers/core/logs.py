@@ -76,6 +76,9 @@ def configure_logging(level: str = "info", fmt: str = "text", stream: Any = None
     root.addHandler(handler)
     root.setLevel(level.upper())
     root.propagate = False
+    # Twisted narrates every factory start/stop and, for web sites, every request at
+    # info; our servers journal and log what matters, so its chatter waits for debug.
+    logging.getLogger(ROOT + ".twisted").setLevel("DEBUG" if level.lower() == "debug" else "WARNING")
     _route_twisted_logs()
 
 
