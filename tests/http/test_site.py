@@ -27,6 +27,32 @@ def test_static_files_listing_and_range(refservers_http, curl):
     assert part == "345\n206"
 
 
+@pytest.mark.parametrize("size", [0, 16 * 1024, 64 * 1024, 64 * 1024 + 1, 300 * 1024])
+def test_static_bodies_small_and_large_keep_length_ranges_and_conditional_get(refservers_http, size):
+    # Bodies up to one 64 KiB buffer are written at once, bigger ones through Twisted's
+    # producers: both must give the same bytes, headers, ranges and 304s.
+    data = bytes(i % 251 for i in range(size))
+    (Path(refservers_http.static_dir) / "blob.bin").write_bytes(data)
+    url = f"{refservers_http.url}/static/blob.bin"
+    with requests.Session() as session:  # keep-alive: each answer must be framed right
+        whole = session.get(url, timeout=10)
+        assert whole.status_code == 200 and whole.content == data
+        assert whole.headers["Content-Length"] == str(size) and whole.headers["Accept-Ranges"] == "bytes"
+        head = session.head(url, timeout=10)
+        assert head.headers["Content-Length"] == str(size) and head.content == b""
+        if size:
+            last = session.get(url, headers={"Range": f"bytes={size // 2}-"}, timeout=10)
+            assert last.status_code == 206 and last.content == data[size // 2 :]
+            assert last.headers["Content-Range"] == f"bytes {size // 2}-{size - 1}/{size}"
+        if size > 10:
+            several = session.get(url, headers={"Range": "bytes=0-1,5-7"}, timeout=10)
+            assert several.status_code == 206 and several.headers["Content-Type"].startswith("multipart/byteranges")
+            assert data[0:2] in several.content and data[5:8] in several.content
+        cached = session.get(url, headers={"If-Modified-Since": whole.headers["Last-Modified"]}, timeout=10)
+        assert cached.status_code == 304 and cached.content == b""
+        assert session.get(url, timeout=10).content == data
+
+
 def test_static_without_trailing_slash_redirects_and_missing_is_404(refservers_http):
     (Path(refservers_http.static_dir) / "d").mkdir()
     moved = requests.get(f"{refservers_http.url}/static/d", allow_redirects=False, timeout=10)
