@@ -852,6 +852,9 @@ class TelnetClient:
 
     def __init__(self, port: int):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        # Interactive, like a terminal: without it the password line waits behind our
+        # unacknowledged DO ECHO (Nagle) for the server's delayed ACK, 40 ms a login.
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.text = b""
         self.pending = b""
 
