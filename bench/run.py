@@ -2,8 +2,8 @@
 
 Each benchmark starts refservers and its peer(s) on loopback ports, drives both with the
 same client (wrk, Postfix's smtp-source, curl, OpenSSH's sftp, Python's ftplib, poplib
-and imaplib, a raw-socket Telnet client) and
-records the median of REPS repetitions; every load loop is bounded in count and time.
+and imaplib, a raw-socket Telnet client) and records the median of REPS repetitions;
+every load loop is bounded in count and time.
 Then the worst standings are measured once more with refservers under py-spy, and
 bench/results/results.{json,md} are written. Usage:
 
