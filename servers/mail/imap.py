@@ -63,7 +63,7 @@ from ..core.config import PORT, Option
 from ..core.lifecycle import probe_greeting
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer, peer_of
-from .store import INBOX, MailStore, MailStoreError, MessageInfo, NoSuchFolder, NoSuchMessage
+from .store import INBOX, FolderSnapshot, MailStore, MailStoreError, MessageInfo, NoSuchFolder, NoSuchMessage
 
 DELIMITER = "/"
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
@@ -427,9 +427,13 @@ class SelectedFolder:
         self.user = account.user
         self.folder = _folder_key(folder)
         self.writeable = writeable
-        self.view: list[MessageInfo] = self.mail_store.messages(self.user, self.folder)
+        snapshot = self.mail_store.snapshot(self.user, self.folder)
+        self.view: list[MessageInfo] = list(snapshot.messages)
+        # The store snapshot the view last fully matched: while the store hands back
+        # this same object, nothing changed and a sync has nothing to say.
+        self.synced: FolderSnapshot | None = snapshot
         self.recent_uids = {info.uid for info in self.view if info.recent}
-        self.uidvalidity = self.mail_store.uidvalidity(self.user, self.folder)
+        self.uidvalidity = snapshot.uidvalidity
         self.listeners: list[Any] = []
 
     # -- IMailboxInfo / IMailbox state
@@ -590,9 +594,12 @@ class SelectedFolder:
     def sync(self, allow_expunge: bool) -> list[bytes]:
         """Bring the view up to date with the store; the untagged responses that say so."""
         try:
-            current = {info.uid: info for info in self.mail_store.messages(self.user, self.folder)}
+            snapshot: FolderSnapshot | None = self.mail_store.snapshot(self.user, self.folder)
         except NoSuchFolder:
-            current = {}
+            snapshot = None
+        if snapshot is not None and snapshot is self.synced:
+            return []
+        current = {info.uid: info for info in snapshot.messages} if snapshot is not None else {}
         responses: list[bytes] = []
         if allow_expunge:
             for seq in range(len(self.view), 0, -1):
@@ -612,6 +619,14 @@ class SelectedFolder:
             self.recent_uids.update(info.uid for info in arrived if info.recent)
             responses.append(b"%d EXISTS" % len(self.view))
             responses.append(b"%d RECENT" % self.getRecentCount())
+        # Only a view that now holds exactly the snapshot's messages (no EXPUNGE held
+        # back for later) may skip the next comparison.
+        complete = (
+            snapshot is not None
+            and len(self.view) == len(current)
+            and all(info.uid in current for info in self.view)
+        )
+        self.synced = snapshot if complete else None
         return responses
 
 

@@ -88,6 +88,14 @@ UIDLIST = "refservers-uidlist"
 UIDLIST_LOCK = "refservers-uidlist.lock"
 UIDVALIDITY_FILE = "refservers-uidvalidity"
 
+# A folder's last scan is reused only while new/, cur/ and the uidlist still have the
+# inode and nanosecond mtime they had, AND those mtimes were already this much older
+# than the scan: a directory's mtime moves in kernel clock ticks (up to 10 ms), so a
+# change in the same tick as the scan could leave it unchanged; on a network volume
+# the server's clock may be off by more. Dovecot's Maildir sync has the same rule.
+SCAN_SETTLE_NS = 2_000_000_000
+SCANS_KEPT = 256  # folders whose last scan is kept (a test server has a handful)
+
 # Options shared by SMTP, POP3 and IMAP; they live in the [smtp] section.
 POLICY_OPTIONS = (
     Option("domains", STR_LIST, ("localhost", "example.com"), "mail domains of the users in the user table"),
@@ -141,6 +149,20 @@ class MessageInfo:
 
 
 @dataclass(frozen=True)
+class FolderSnapshot:
+    """A folder as one scan saw it (:meth:`MailStore.snapshot`).
+
+    The same object comes back while the folder is unchanged, so a reader that kept
+    the last one can tell "nothing changed" with ``is``.
+    """
+
+    uidvalidity: int
+    next_uid: int
+    messages: tuple[MessageInfo, ...]  # in UID order
+    by_key: Mapping[str, MessageInfo]
+
+
+@dataclass(frozen=True)
 class MessageSummary:
     """One message as the admin API and :meth:`MailStore.wait_for_message` see it."""
 
@@ -183,6 +205,13 @@ class _File:
     recent: bool
 
 
+@dataclass(frozen=True)
+class _CachedScan:
+    path: Path  # the folder directory
+    signature: tuple[Any, ...] | None  # None: too fresh to trust, rescan next time
+    snapshot: FolderSnapshot
+
+
 def to_crlf(data: bytes) -> bytes:
     """Every line ending as CRLF (bare LF and CRLF alike)."""
     return re.sub(rb"\r?\n", b"\r\n", data)
@@ -205,6 +234,8 @@ class MailStore:
         self._delivered = threading.Condition()
         self._generation = 0  # bumped on every delivery; wait_for_message watches it
         self._counter = itertools.count(1)
+        self._scans: dict[tuple[str, str], _CachedScan] = {}  # (user, folder) -> last scan
+        self._scans_lock = threading.Lock()
         self.root.mkdir(parents=True, exist_ok=True)
 
     @classmethod
@@ -349,19 +380,56 @@ class MailStore:
     # -- messages ----------------------------------------------------------------------
     def messages(self, user: str, folder: str = INBOX) -> list[MessageInfo]:
         """The folder's messages in UID order (assigning UIDs to messages seen for the first time)."""
+        return list(self.snapshot(user, folder).messages)
+
+    def snapshot(self, user: str, folder: str = INBOX) -> FolderSnapshot:
+        """The folder's messages, UIDVALIDITY and next UID, as :meth:`messages` sees them.
+
+        A rescan lists new/ and cur/ under the folder's lock (and numbers new keys).
+        It is skipped, and the previous snapshot returned as the same object, while
+        new/, cur/ and the uidlist keep the inode and mtime they had at the last scan
+        (see SCAN_SETTLE_NS): any process adding, renaming or removing a message or
+        rewriting the uidlist changes one of them.
+        """
+        name = (user, INBOX if _is_inbox(folder) else folder)
+        with self._scans_lock:
+            cached = self._scans.get(name)
+        if cached is not None and cached.signature is not None and _scan_signature(cached.path) == cached.signature:
+            return cached.snapshot
         path = self._existing_folder(user, folder)
         with self._locked(path):
+            started = time.time_ns()
+            # The directories before listing them (a change after this shows at the
+            # next call); the uidlist after _sync, which may rewrite it (lock held:
+            # nobody else changes it meanwhile).
+            directories = _directory_signature(path)
             uidlist, files = self._sync(path, user)
-        return sorted(
-            (self._info(files[key], uidlist.entries[key]) for key in files if key in uidlist.entries),
+            signature = _scan_signature(path, directories)
+        previous = cached.snapshot if cached is not None else None
+        known = previous.by_key if previous is not None else {}
+        infos = sorted(
+            (self._info(files[key], uidlist.entries[key], known.get(key)) for key in files if key in uidlist.entries),
             key=lambda info: info.uid,
         )
+        if (
+            previous is not None
+            and (previous.uidvalidity, previous.next_uid) == (uidlist.uidvalidity, uidlist.next_uid)
+            and len(previous.messages) == len(infos)
+            and all(old is new for old, new in zip(previous.messages, infos, strict=True))
+        ):
+            snapshot = previous  # rescanned, nothing changed: keep the identity
+        else:
+            snapshot = FolderSnapshot(uidlist.uidvalidity, uidlist.next_uid, tuple(infos), {i.key: i for i in infos})
+        if signature is not None and max(_mtimes(signature)) > started - SCAN_SETTLE_NS:
+            signature = None
+        self._keep_scan(name, _CachedScan(path, signature, snapshot))
+        return snapshot
 
     def message(self, user: str, key: str, folder: str = INBOX) -> MessageInfo:
-        for info in self.messages(user, folder):
-            if info.key == key:
-                return info
-        raise NoSuchMessage(f"no message {key!r} in {user}/{folder}")
+        info = self.snapshot(user, folder).by_key.get(key)
+        if info is None:
+            raise NoSuchMessage(f"no message {key!r} in {user}/{folder}")
+        return info
 
     def read(self, user: str, key: str, folder: str = INBOX) -> bytes:
         path = self._existing_folder(user, folder)
@@ -472,9 +540,7 @@ class MailStore:
             return self._load_uidlist(path, user).uidvalidity
 
     def next_uid(self, user: str, folder: str = INBOX) -> int:
-        path = self._existing_folder(user, folder)
-        with self._locked(path):
-            return self._sync(path, user)[0].next_uid
+        return self.snapshot(user, folder).next_uid
 
     # -- notifications -------------------------------------------------------------------
     def subscribe(self, callback: Callable[[str, str], None]) -> Callable[[], None]:
@@ -759,15 +825,28 @@ class MailStore:
         finally:
             os.close(fd)
 
-    def _info(self, found: _File, entry: tuple[int, tuple[str, ...]]) -> MessageInfo:
+    def _info(self, found: _File, entry: tuple[int, tuple[str, ...]], known: MessageInfo | None = None) -> MessageInfo:
         uid, keywords = entry
         flags = {LETTER_FLAGS[c] for c in found.info[2:] if c in LETTER_FLAGS} if found.info.startswith("2,") else set()
-        try:
-            stat = found.path.stat()
-            size, mtime = stat.st_size, stat.st_mtime
-        except FileNotFoundError:
-            size, mtime = 0, 0.0
-        return MessageInfo(found.key, uid, size, frozenset(flags | set(keywords)), mtime, found.path, found.recent)
+        if known is not None and known.internal_date:
+            # The same message seen before: its file was at most renamed since (flags),
+            # which keeps size and mtime, so no stat; and the same object if unchanged.
+            size, mtime = known.size, known.internal_date
+        else:
+            try:
+                stat = found.path.stat()
+                size, mtime = stat.st_size, stat.st_mtime
+            except FileNotFoundError:
+                size, mtime = 0, 0.0
+        info = MessageInfo(found.key, uid, size, frozenset(flags | set(keywords)), mtime, found.path, found.recent)
+        return known if info == known else info
+
+    def _keep_scan(self, name: tuple[str, str], scan: _CachedScan) -> None:
+        with self._scans_lock:
+            self._scans.pop(name, None)
+            self._scans[name] = scan  # most recently used last
+            while len(self._scans) > SCANS_KEPT:
+                del self._scans[next(iter(self._scans))]
 
     def _summary(self, user: str, folder: str, info: MessageInfo) -> MessageSummary | None:
         try:
@@ -859,6 +938,37 @@ def _make_maildir(directory: Path) -> None:
     fsync_dir(directory)
     for created in missing:
         fsync_dir(created.parent)
+
+
+def _directory_signature(folder_path: Path) -> tuple[int, int, int, int] | None:
+    """(inode, mtime in ns) of new/ and cur/; None if either is missing."""
+    try:
+        new = os.stat(os.path.join(folder_path, "new"))
+        cur = os.stat(os.path.join(folder_path, "cur"))
+    except FileNotFoundError:
+        return None
+    return (new.st_ino, new.st_mtime_ns, cur.st_ino, cur.st_mtime_ns)
+
+
+def _scan_signature(
+    folder_path: Path, directories: tuple[int, int, int, int] | None = None
+) -> tuple[Any, ...] | None:
+    """What changes whenever a message or the uidlist changes: new/, cur/ (given, or
+    stat now) and the uidlist (replaced by rename: a new inode each time)."""
+    if directories is None:
+        directories = _directory_signature(folder_path)
+        if directories is None:
+            return None
+    try:
+        uidlist = os.stat(os.path.join(folder_path, UIDLIST))
+    except FileNotFoundError:
+        return None
+    return (*directories, uidlist.st_ino, uidlist.st_mtime_ns, uidlist.st_size)
+
+
+def _mtimes(signature: tuple[Any, ...]) -> tuple[int, int, int]:
+    """The three mtimes of a _scan_signature (new/, cur/, uidlist)."""
+    return (signature[1], signature[3], signature[5])
 
 
 def _remove_tree(directory: Path) -> None:

@@ -1,0 +1,146 @@
+"""MailStore's reuse of a folder's last scan (``MailStore.snapshot``), and IMAP on top.
+
+A rescan is skipped only while new/, cur/ and the uidlist keep their inode and mtime
+and those mtimes were old at the scan (servers/mail/store.py, SCAN_SETTLE_NS). Inside
+that window every call rescans, which is what most tests see, so these tests first age
+the folder (set the mtimes an hour back) to reach the cached path, then change the
+folder through a second MailStore on the same root: another process sharing the volume,
+whose changes this instance hears of only through the file system.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servers.core.users import User, UserTable
+from servers.mail.store import UIDLIST, MailStore
+
+pytestmark = pytest.mark.timeout(60)
+
+MESSAGE = b"From: a@example.com\r\nTo: demo@example.com\r\nSubject: cached\r\n\r\nbody needle\r\n"
+ENVELOPE = {"mail_from": "a@example.com", "rcpt_to": ["demo@example.com"]}
+
+
+def make_store(root: Path) -> MailStore:
+    users = UserTable()
+    users.add(User("demo", "demo"))
+    return MailStore(root, users, domains=("example.com", "localhost"))
+
+
+def age(folder: Path, seconds: float = 3600.0) -> None:
+    """Set the mtimes a scan trusts back by ``seconds``, as if the folder were idle since."""
+    past = time.time() - seconds
+    for path in (folder / "new", folder / "cur", folder / UIDLIST):
+        os.utime(path, (past, past))
+
+
+def settled_snapshot(store: MailStore, user: str = "demo") -> Any:
+    """A snapshot taken on an aged folder: the one later calls reuse while nothing changes."""
+    store.snapshot(user)  # numbers new messages (writes the uidlist)
+    age(store.user_dir(user))
+    snapshot = store.snapshot(user)
+    assert store.snapshot(user) is snapshot
+    return snapshot
+
+
+def test_an_unchanged_folder_is_not_rescanned(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "mail")
+    for _ in range(3):
+        store.deliver("demo", MESSAGE, ENVELOPE)
+    snapshot = settled_snapshot(store)
+    assert len(snapshot.messages) == 3
+    # A file that appears without moving new/'s mtime (a change within the same clock
+    # tick as an old scan, which the settle window rules out) is not seen: proof that
+    # the call answered from the last scan instead of listing the directories.
+    folder = store.user_dir("demo")
+    before = os.stat(folder / "new")
+    (folder / "new" / "1.unnoticed.host").write_bytes(MESSAGE)
+    os.utime(folder / "new", ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert store.snapshot("demo") is snapshot
+    assert len(store.messages("demo")) == 3
+
+
+def test_a_fresh_folder_is_rescanned_every_time(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "mail")
+    store.deliver("demo", MESSAGE, ENVELOPE)
+    store.snapshot("demo")
+    folder = store.user_dir("demo")
+    before = os.stat(folder / "new")
+    (folder / "new" / "1.same-tick.host").write_bytes(MESSAGE)
+    os.utime(folder / "new", ns=(before.st_atime_ns, before.st_mtime_ns))
+    # new/ changed less than SCAN_SETTLE_NS before the scan: not trusted, so the same
+    # mtime does not hide the file.
+    assert len(store.messages("demo")) == 2
+
+
+def test_changes_by_another_process_are_seen(tmp_path: Path) -> None:
+    ours, theirs = make_store(tmp_path / "mail"), make_store(tmp_path / "mail")
+    first = ours.deliver("demo", MESSAGE, ENVELOPE)
+    second = ours.deliver("demo", MESSAGE, ENVELOPE)
+
+    settled_snapshot(ours)
+    third = theirs.deliver("demo", MESSAGE, ENVELOPE)  # into new/
+    assert [m.key for m in ours.messages("demo")] == [first, second, third]
+
+    settled_snapshot(ours)
+    theirs.set_flags("demo", first, {"\\Seen"})  # new/ -> cur/
+    assert ours.message("demo", first).flags == {"\\Seen"}
+
+    settled_snapshot(ours)
+    theirs.set_flags("demo", first, {"\\Seen", "\\Flagged"})  # a rename within cur/
+    assert ours.message("demo", first).flags == {"\\Seen", "\\Flagged"}
+
+    settled_snapshot(ours)
+    theirs.set_flags("demo", first, {"\\Seen", "\\Flagged", "$Label"})  # the uidlist only
+    assert ours.message("demo", first).flags == {"\\Seen", "\\Flagged", "$Label"}
+
+    settled_snapshot(ours)
+    theirs.delete("demo", [second])
+    assert [m.key for m in ours.messages("demo")] == [first, third]
+    assert ours.next_uid("demo") == 4
+
+
+def test_a_folder_deleted_and_recreated_elsewhere_is_seen(tmp_path: Path) -> None:
+    ours, theirs = make_store(tmp_path / "mail"), make_store(tmp_path / "mail")
+    ours.create_folder("demo", "Work")
+    ours.append("demo", "Work", MESSAGE)
+    ours.snapshot("demo", "Work")
+    age(ours.user_dir("demo") / ".Work")
+    old = ours.snapshot("demo", "Work")
+    assert ours.snapshot("demo", "Work") is old
+    theirs.delete_folder("demo", "Work")
+    theirs.create_folder("demo", "Work")
+    fresh = ours.snapshot("demo", "Work")
+    assert fresh.messages == ()
+    assert fresh.uidvalidity > old.uidvalidity
+
+
+def test_imap_session_on_an_idle_folder_hears_of_another_process(refservers_imap: Any, tmp_path: Path) -> None:
+    """The IMAP server's store caches the scan; a delivery by another MailStore (which
+    never calls this server's subscribers) still shows as EXISTS at the next command."""
+    server_store: MailStore = refservers_imap.core.shared(MailStore)
+    theirs = MailStore(server_store.root, server_store.users, domains=("example.com",))
+    theirs.deliver("demo", MESSAGE, ENVELOPE)
+    client = imaplib.IMAP4(refservers_imap.probe_host, refservers_imap.port, timeout=10)
+    try:
+        client.login("demo", "demo")
+        client.select("INBOX")
+        client.response("EXISTS")  # SELECT's own; what follows must come from NOOP
+        client.noop()
+        age(server_store.user_dir("demo"))
+        client.noop()  # rescans once more, now trusted
+        client.noop()  # answered from the cached scan
+        assert client.response("EXISTS") == ("EXISTS", [None])
+        theirs.deliver("demo", MESSAGE, ENVELOPE)
+        assert client.noop()[0] == "OK"
+        assert client.response("EXISTS") == ("EXISTS", [b"2"])
+        status, data = client.fetch("2", "(FLAGS)")
+        assert status == "OK" and b"2 (FLAGS" in data[0]
+    finally:
+        client.logout()
