@@ -432,6 +432,17 @@ class MailStore:
         return info
 
     def read(self, user: str, key: str, folder: str = INBOX) -> bytes:
+        # Where the last scan saw it: a message file's content never changes, only its
+        # name (flags) and directory, so a file still at that path is this message.
+        with self._scans_lock:
+            cached = self._scans.get((user, INBOX if _is_inbox(folder) else folder))
+        known = cached.snapshot.by_key.get(key) if cached is not None else None
+        if known is not None:
+            try:
+                with open(known.path, "rb") as handle:
+                    return handle.read()
+            except FileNotFoundError:
+                pass  # renamed or removed since: look it up
         path = self._existing_folder(user, folder)
         # A flag change in another process renames the file; look it up again then.
         for _ in range(5):

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from servers.core.users import User, UserTable
-from servers.mail.store import UIDLIST, MailStore
+from servers.mail.store import UIDLIST, MailStore, NoSuchMessage
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -144,3 +144,20 @@ def test_imap_session_on_an_idle_folder_hears_of_another_process(refservers_imap
         assert status == "OK" and b"2 (FLAGS" in data[0]
     finally:
         client.logout()
+
+
+def test_reads_follow_a_message_renamed_or_removed_since_the_scan(tmp_path: Path) -> None:
+    ours, theirs = make_store(tmp_path / "mail"), make_store(tmp_path / "mail")
+    key = ours.deliver("demo", MESSAGE, ENVELOPE)
+    gone = ours.deliver("demo", MESSAGE, ENVELOPE)
+    stored = ours.read("demo", key)
+    settled_snapshot(ours)
+    # Both files move (new/ -> cur/, then a new name in cur/) or vanish behind the
+    # cached scan's back; a read looks them up again instead of trusting old paths.
+    theirs.set_flags("demo", key, {"\\Seen"})
+    assert ours.read("demo", key) == stored
+    theirs.set_flags("demo", key, {"\\Seen", "\\Answered"})
+    assert ours.read("demo", key) == stored
+    theirs.delete("demo", [gone])
+    with pytest.raises(NoSuchMessage):
+        ours.read("demo", gone)
