@@ -527,35 +527,42 @@ class SelectedFolder:
     def store(self, messages: Any, flags: list[str], mode: int, uid: bool) -> dict[int, list[str]]:
         if not self.writeable:
             raise imap4.ReadOnlyMailbox()
-        changed: dict[int, list[str]] = {}
-        for seq in self.sequence_numbers(messages, uid):
+        given = {f for f in flags if f.lower() != "\\recent"}
+        lowered = {f.lower() for f in given}
+        seqs = self.sequence_numbers(messages, uid)
+        wanted: dict[str, set[str]] = {}
+        for seq in seqs:
             info = self.view[seq - 1]
-            given = {f for f in flags if f.lower() != "\\recent"}
             if mode > 0:
                 new = set(info.flags) | given
             elif mode < 0:
-                lowered = {f.lower() for f in given}
                 new = {f for f in info.flags if f.lower() not in lowered}
             else:
-                new = given
+                new = set(given)
             if new != set(info.flags):
-                try:
-                    info = self.mail_store.set_flags(self.user, info.key, new, self.folder)
-                except NoSuchMessage:
-                    continue
-                self.view[seq - 1] = info
+                wanted[info.key] = new
+        # One store call for the whole range: one lock, one directory fsync.
+        stored = self.mail_store.set_flags_many(self.user, wanted, self.folder) if wanted else {}
+        changed: dict[int, list[str]] = {}
+        for seq in seqs:
+            info = self.view[seq - 1]
+            if info.key in wanted:
+                if info.key not in stored:
+                    continue  # expunged elsewhere; the client hears of it at the next sync
+                info = self.view[seq - 1] = stored[info.key]
             changed[seq] = self._flags_of(info)
         return changed
 
     def mark_seen(self, seqs: Iterable[int]) -> None:
-        """A non-PEEK body fetch sets \\Seen (RFC 3501 6.4.5)."""
-        for seq in seqs:
-            info = self.view[seq - 1]
-            if "\\Seen" not in info.flags:
-                try:
-                    self.view[seq - 1] = self.mail_store.set_flags(self.user, info.key, {*info.flags, "\\Seen"}, self.folder)
-                except NoSuchMessage:
-                    continue
+        """A non-PEEK body fetch sets \\Seen (RFC 3501 6.4.5), for the whole set in one store call."""
+        unseen = {seq: self.view[seq - 1] for seq in seqs if "\\Seen" not in self.view[seq - 1].flags}
+        if not unseen:
+            return
+        wanted = {info.key: {*info.flags, "\\Seen"} for info in unseen.values()}
+        stored = self.mail_store.set_flags_many(self.user, wanted, self.folder)
+        for seq, info in unseen.items():
+            if info.key in stored:
+                self.view[seq - 1] = stored[info.key]
 
     def _flags_of(self, info: MessageInfo) -> list[str]:
         return sorted(info.flags) + (["\\Recent"] if info.uid in self.recent_uids else [])

@@ -505,24 +505,58 @@ class MailStore:
 
     def set_flags(self, user: str, key: str, flags: Iterable[str], folder: str = INBOX) -> MessageInfo:
         """Replace the message's flags (system flags and keywords); returns the new state."""
+        changed = self.set_flags_many(user, {key: flags}, folder)
+        if key not in changed:
+            raise NoSuchMessage(f"no message {key!r} in {user}/{folder}")
+        return changed[key]
+
+    def set_flags_many(
+        self, user: str, flags_by_key: Mapping[str, Iterable[str]], folder: str = INBOX
+    ) -> dict[str, MessageInfo]:
+        """Replace the flags of several messages under one lock, with one fsync per
+        directory (IMAP STORE on a range, FETCH's implicit \\Seen); the new state of
+        each message found (missing keys are left out). Durable when it returns."""
         path = self._existing_folder(user, folder)
-        letters, keywords = _split_flags(flags)
+        wanted = {key: _split_flags(flags) for key, flags in flags_by_key.items()}  # refuse bad flags first
+        with self._scans_lock:
+            cached = self._scans.get((user, INBOX if _is_inbox(folder) else folder))
+        known = cached.snapshot.by_key if cached is not None else {}
+        changed: dict[str, MessageInfo] = {}
+        renamed_in: set[str] = set()
+        keywords_changed = False
         with self._locked(path):
             uidlist, files = self._sync(path, user)
-            current = files.get(key)
-            if current is None or key not in uidlist.entries:
-                raise NoSuchMessage(f"no message {key!r} in {user}/{folder}")
-            target = path / "cur" / f"{key}:2,{letters}"
-            if current.path != target:
-                os.rename(current.path, target)
-                fsync_dir(path / "cur")
-                if current.recent:
-                    fsync_dir(path / "new")
-            uid, old_keywords = uidlist.entries[key]
-            if old_keywords != keywords:
-                uidlist.entries[key] = (uid, keywords)
-                self._write_uidlist(path, uidlist)
-            return self._info(_File(key, target, "2," + letters, False), uidlist.entries[key])
+            try:
+                for key, (letters, keywords) in wanted.items():
+                    current = files.get(key)
+                    if current is None or key not in uidlist.entries:
+                        continue
+                    target = path / "cur" / f"{key}:2,{letters}"
+                    if current.path != target:
+                        try:
+                            os.rename(current.path, target)
+                        except FileNotFoundError:
+                            continue  # removed meanwhile by a process that does not lock
+                        renamed_in.update(("cur", "new") if current.recent else ("cur",))
+                    uid, old_keywords = uidlist.entries[key]
+                    if old_keywords != keywords:
+                        uidlist.entries[key] = (uid, keywords)
+                        keywords_changed = True
+                    found = _File(key, target, "2," + letters, False)
+                    changed[key] = self._info(found, uidlist.entries[key], known.get(key))
+            finally:
+                # Whatever was renamed is made durable, even if a later rename failed.
+                for sub in sorted(renamed_in):
+                    fsync_dir(path / sub)
+                if keywords_changed:
+                    self._write_uidlist(path, uidlist)
+        if changed and cached is not None:
+            # Later reads find the files at their new names; the next snapshot rescans.
+            infos = tuple(changed.get(info.key, info) for info in cached.snapshot.messages)
+            by_key = {info.key: info for info in infos}
+            snapshot = FolderSnapshot(cached.snapshot.uidvalidity, cached.snapshot.next_uid, infos, by_key)
+            self._keep_scan((user, INBOX if _is_inbox(folder) else folder), _CachedScan(cached.path, None, snapshot))
+        return changed
 
     def delete(self, user: str, keys: Iterable[str], folder: str = INBOX) -> int:
         """Remove messages for good (POP3 QUIT, IMAP EXPUNGE); unknown keys are ignored."""

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from servers.core.users import User, UserTable
-from servers.mail.store import UIDLIST, MailStore, NoSuchMessage
+from servers.mail.store import UIDLIST, InvalidName, MailStore, NoSuchMessage
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -161,3 +161,62 @@ def test_reads_follow_a_message_renamed_or_removed_since_the_scan(tmp_path: Path
     theirs.delete("demo", [gone])
     with pytest.raises(NoSuchMessage):
         ours.read("demo", gone)
+
+
+def test_set_flags_many_changes_every_found_message_in_one_call(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "mail")
+    keys = [store.deliver("demo", MESSAGE, ENVELOPE) for _ in range(4)]
+    store.snapshot("demo")
+    wanted = {keys[0]: {"\\Seen"}, keys[1]: {"\\Seen", "$Label"}, keys[2]: {"\\Flagged"}, "no-such-key": {"\\Seen"}}
+    changed = store.set_flags_many("demo", wanted)
+    assert set(changed) == set(keys[:3])
+    assert {key: set(info.flags) for key, info in changed.items()} == {k: wanted[k] for k in keys[:3]}
+    # On disk, as any Maildir reader and a fresh store see it: info letters, keywords.
+    folder = store.user_dir("demo")
+    assert sorted(os.listdir(folder / "cur")) == sorted([f"{keys[0]}:2,S", f"{keys[1]}:2,S", f"{keys[2]}:2,F"])
+    assert os.listdir(folder / "new") == [keys[3]]
+    fresh = make_store(tmp_path / "mail")
+    assert {m.key: set(m.flags) for m in fresh.messages("demo")} == {
+        keys[0]: {"\\Seen"},
+        keys[1]: {"\\Seen", "$Label"},
+        keys[2]: {"\\Flagged"},
+        keys[3]: set(),
+    }
+    assert all(store.read("demo", key) == fresh.read("demo", key) for key in keys)
+
+
+def test_set_flags_many_refuses_a_bad_flag_before_changing_anything(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "mail")
+    keys = [store.deliver("demo", MESSAGE, ENVELOPE) for _ in range(2)]
+    store.snapshot("demo")
+    with pytest.raises(InvalidName):
+        store.set_flags_many("demo", {keys[0]: {"\\Seen"}, keys[1]: {"two words"}})
+    assert all(not m.flags for m in store.messages("demo"))
+
+
+def test_imap_fetch_and_store_on_a_range(refservers_imap: Any) -> None:
+    server_store: MailStore = refservers_imap.core.shared(MailStore)
+    keys = [server_store.deliver("demo", MESSAGE, ENVELOPE) for _ in range(5)]
+    client = imaplib.IMAP4(refservers_imap.probe_host, refservers_imap.port, timeout=10)
+    try:
+        client.login("demo", "demo")
+        client.select("INBOX")
+        status, data = client.fetch("2:4", "(BODY[])")  # not PEEK: sets \Seen on all three
+        assert status == "OK"
+        assert len([item for item in data if isinstance(item, tuple)]) == 3
+        status, data = client.fetch("1:5", "(FLAGS)")
+        assert [b"\\Seen" in line for line in data] == [False, True, True, True, False]
+        status, data = client.store("1:5", "+FLAGS", "(\\Flagged $Done)")
+        assert status == "OK" and len(data) == 5
+        status, data = client.store("3,5", "-FLAGS", "(\\Seen $Done)")
+        assert status == "OK"
+    finally:
+        client.logout()
+    flags = {m.key: set(m.flags) for m in make_store(server_store.root).messages("demo")}
+    assert [flags[key] for key in keys] == [
+        {"\\Flagged", "$Done"},
+        {"\\Flagged", "$Done", "\\Seen"},
+        {"\\Flagged"},
+        {"\\Flagged", "$Done", "\\Seen"},
+        {"\\Flagged"},
+    ]
