@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import datetime
 import email.header
 import email.parser
@@ -498,14 +499,24 @@ class SelectedFolder:
 
     # -- messages
     def sequence_numbers(self, messages: Any, uid: bool) -> list[int]:
-        """The 1-based positions in the view that ``messages`` (a MessageSet) names."""
+        """The 1-based positions in the view that ``messages`` (a MessageSet) names.
+
+        Cut from the ranges, not tested message by message: ``FETCH n`` costs the same
+        in a folder of ten messages as in one of ten thousand. The view is in UID order.
+        """
         if not self.view:
             return []
+        count = len(self.view)
+        seqs: set[int] = set()
         if uid:
-            uids = NumberRanges(messages, self.view[-1].uid)
-            return [seq for seq, info in enumerate(self.view, 1) if info.uid in uids]
-        seqs = NumberRanges(messages, len(self.view))
-        return [seq for seq in range(1, len(self.view) + 1) if seq in seqs]
+            for low, high in NumberRanges(messages, self.view[-1].uid).ranges:
+                start = bisect.bisect_left(self.view, low, key=_uid_of)
+                end = bisect.bisect_right(self.view, high, key=_uid_of)
+                seqs.update(range(start + 1, end + 1))
+        else:
+            for low, high in NumberRanges(messages, count).ranges:
+                seqs.update(range(max(low, 1), min(high, count) + 1))
+        return sorted(seqs)
 
     def message(self, seq: int) -> StoredMessage | None:
         info = self.view[seq - 1]
@@ -635,6 +646,10 @@ class SelectedFolder:
         )
         self.synced = snapshot if complete else None
         return responses
+
+
+def _uid_of(info: MessageInfo) -> int:
+    return info.uid
 
 
 def _append_date(date: Any) -> float | None:

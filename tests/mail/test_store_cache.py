@@ -220,3 +220,35 @@ def test_imap_fetch_and_store_on_a_range(refservers_imap: Any) -> None:
         {"\\Flagged", "$Done", "\\Seen"},
         {"\\Flagged"},
     ]
+
+
+def test_imap_message_sets_on_a_folder_with_uid_gaps(refservers_imap: Any) -> None:
+    """Sequence and UID sets are cut from ranges (bisect over the view), not tested one
+    message at a time: gaps, ``*``, reversed and out-of-range bounds."""
+    server_store: MailStore = refservers_imap.core.shared(MailStore)
+    keys = [server_store.deliver("demo", MESSAGE, ENVELOPE) for _ in range(6)]
+    server_store.snapshot("demo")  # UIDs 1..6
+    server_store.delete("demo", [keys[1], keys[3]])  # UIDs 1, 3, 5, 6 remain
+    client = imaplib.IMAP4(refservers_imap.probe_host, refservers_imap.port, timeout=10)
+
+    def uids(command: str, message_set: str) -> list[int]:
+        status, data = client.uid("FETCH", message_set, "(FLAGS)") if command == "UID" else client.fetch(
+            message_set, "(UID)"
+        )
+        assert status == "OK"
+        return [int(line.split(b"UID ")[1].split()[0].rstrip(b")")) for line in data if line]
+
+    try:
+        client.login("demo", "demo")
+        client.select("INBOX")
+        assert uids("UID", "2:5") == [3, 5]
+        assert uids("UID", "5:2") == [3, 5]
+        assert uids("UID", "4:*") == [5, 6]
+        assert uids("UID", "1,6,7:9") == [1, 6]
+        assert uids("UID", "*") == [6]
+        assert uids("UID", "100:*") == [6]  # RFC 3501: "*" is the highest UID, so 100:* is 6:100
+        assert uids("SEQ", "2:*") == [3, 5, 6]
+        assert uids("SEQ", "4,1") == [1, 6]
+        assert uids("SEQ", "3:99") == [5, 6]
+    finally:
+        client.logout()
