@@ -33,9 +33,11 @@ import binascii
 import bisect
 import datetime
 import email.header
+import email.message
 import email.parser
 import email.policy
 import email.utils
+import functools
 import io
 import re
 from collections.abc import Callable, Iterable
@@ -106,8 +108,12 @@ class MessagePart:
             self.header, self.body = raw + (b"" if raw.endswith(b"\r\n") else b"\r\n") + b"\r\n", b""
         else:
             self.header, self.body = raw[: end + 4], raw[end + 4 :]
-        self._parsed = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(self.header)
         self._subparts: list[MessagePart] | None = None
+
+    @functools.cached_property
+    def _parsed(self) -> email.message.Message:
+        # Parsed on first use: FETCH BODY[] and SEARCH BODY/TEXT never need the headers.
+        return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(self.header)
 
     # -- IMessagePart, as Twisted's ENVELOPE/BODYSTRUCTURE code reads it
     def getHeaders(self, negate: bool, *names: str) -> dict[str, str]:
