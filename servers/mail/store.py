@@ -48,7 +48,14 @@ The contract other protocol rooms rely on:
 6. **Notifications.** :meth:`subscribe` callbacks run as ``callback(user, folder)``
    after every delivery, append and copy made through this instance, on whatever
    thread made it (an executor thread for SMTP): hop to your own loop yourself.
-7. **Errors.** :class:`NoSuchFolder`, :class:`FolderExists`, :class:`NoSuchMessage`
+7. **Scans are cached.** :meth:`snapshot` (behind :meth:`messages`) reuses a folder's
+   last scan while ``new/``, ``cur/`` and the uidlist keep their inode and nanosecond
+   mtime, and only once those mtimes were 2 s old at the scan (a change within the same
+   clock tick could leave an mtime unchanged: Dovecot's rule). Another process's change
+   is therefore always seen at the next listing. :meth:`read` opens the file where the
+   last scan saw it and falls back to a lookup when it moved; :meth:`set_flags_many`
+   changes many messages under one lock with one fsync per directory.
+8. **Errors.** :class:`NoSuchFolder`, :class:`FolderExists`, :class:`NoSuchMessage`
    and :class:`InvalidName` (all :class:`MailStoreError`) with one-line messages.
 
 Recipient policy (options of the ``[smtp]`` section, read here so SMTP, POP3 and IMAP
