@@ -33,7 +33,7 @@ test-reliability: install ## only the reliability suite (hostile input, load, cr
 images: install ## build every Docker image (starts/installs the engine; Debian base image when no registry)
 	docker/build-images.sh
 
-test-containers: install ## build the images, run the compose stack, test against it (CONTAINER_TESTS=paths), tear it down
+test-containers: install ## build the images, run the compose stack, test against it (tests/containers + container_ok tests; CONTAINER_TESTS=pytest args), tear it down
 	docker/test-containers.sh $(CONTAINER_TESTS)
 
 bench: install ## benchmarks against peers (installs them; several minutes); writes bench/results/

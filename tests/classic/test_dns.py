@@ -20,6 +20,9 @@ from servers.core import Core, Server
 from servers.core.config import ConfigError, load_config
 from servers.dns import DnsServer
 
+# Real clients on host/port/url only: also run against the compose stack (make test-containers).
+pytestmark = pytest.mark.container_ok
+
 needs_dig = pytest.mark.skipif(shutil.which("dig") is None, reason="dig (bind9-dnsutils) not installed")
 
 

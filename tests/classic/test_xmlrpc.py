@@ -13,6 +13,9 @@ from servers.core import Core, Server
 from servers.core.config import ConfigError
 from servers.xmlrpc import XmlRpcServer
 
+# Real clients on host/port/url only: also run against the compose stack (make test-containers).
+pytestmark = pytest.mark.container_ok
+
 BUILTINS = ["add", "echo", "fail", "strlen"]
 INTROSPECTION = ["system.listMethods", "system.methodHelp", "system.methodSignature", "system.multicall"]
 

@@ -8,6 +8,9 @@ import pytest
 import requests
 from requests.auth import HTTPDigestAuth
 
+# Real clients on host/port/url only: also run against the compose stack (make test-containers).
+pytestmark = pytest.mark.container_ok
+
 
 def test_basic_auth_with_requests_and_curl(refservers_http, curl):
     url = f"{refservers_http.url}/basic-auth/alice/s3cret"

@@ -12,6 +12,9 @@ import brotli
 import pytest
 import requests
 
+# Real clients on host/port/url only: also run against the compose stack (make test-containers).
+pytestmark = pytest.mark.container_ok
+
 
 def test_delay_does_not_block_other_requests(refservers_start):
     server = refservers_start("http", delay_max="60")

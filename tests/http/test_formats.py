@@ -12,6 +12,9 @@ from html.parser import HTMLParser
 import pytest
 import requests
 
+# Real clients on host/port/url only: also run against the compose stack (make test-containers).
+pytestmark = pytest.mark.container_ok
+
 
 class _TagCollector(HTMLParser):
     def __init__(self) -> None:

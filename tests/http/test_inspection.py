@@ -11,8 +11,11 @@ import uuid
 import pytest
 import requests
 
+# Real clients on host/port/url only: also run against the compose stack (make test-containers).
+pytestmark = pytest.mark.container_ok
 
-def test_get_echoes_args_headers_origin_and_url_to_urllib(refservers_http):
+
+def test_get_echoes_args_headers_origin_and_url_to_urllib(refservers_http, client_origin):
     request = urllib.request.Request(f"{refservers_http.url}/get?a=1&a=2&b=x%20y", headers={"X-Test": "yes"})
     with urllib.request.urlopen(request) as reply:
         assert reply.status == 200
@@ -21,7 +24,7 @@ def test_get_echoes_args_headers_origin_and_url_to_urllib(refservers_http):
     assert body["args"] == {"a": ["1", "2"], "b": "x y"}
     assert body["headers"]["X-Test"] == "yes"
     assert body["headers"]["Host"] == f"127.0.0.1:{refservers_http.port}"
-    assert body["origin"] == "127.0.0.1"
+    assert body["origin"] == client_origin
     assert body["url"] == f"{refservers_http.url}/get?a=1&a=2&b=x%20y"
 
 
@@ -68,11 +71,11 @@ def test_anything_reports_method_and_any_subpath(refservers_http):
     assert requests.get(f"{refservers_http.url}/anything", timeout=10).json()["method"] == "GET"
 
 
-def test_headers_ip_user_agent_uuid(refservers_http):
+def test_headers_ip_user_agent_uuid(refservers_http, client_origin):
     base = refservers_http.url
     headers = requests.get(f"{base}/headers", headers={"X-One": "1"}, timeout=10).json()["headers"]
     assert headers["X-One"] == "1"
-    assert requests.get(f"{base}/ip", timeout=10).json() == {"origin": "127.0.0.1"}
+    assert requests.get(f"{base}/ip", timeout=10).json() == {"origin": client_origin}
     assert requests.get(f"{base}/user-agent", headers={"User-Agent": "probe/1.0"}, timeout=10).json() == {
         "user-agent": "probe/1.0"
     }

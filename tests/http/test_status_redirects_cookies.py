@@ -11,6 +11,9 @@ from http.cookiejar import CookieJar
 import pytest
 import requests
 
+# Real clients on host/port/url only: also run against the compose stack (make test-containers).
+pytestmark = pytest.mark.container_ok
+
 
 @pytest.mark.parametrize("code", [200, 201, 204, 400, 404, 418, 500, 503])
 def test_status_code_is_answered_as_asked(refservers_http, code):

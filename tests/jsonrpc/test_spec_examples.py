@@ -12,6 +12,9 @@ import json
 import pytest
 import requests
 
+# Real clients on host/port/url only: also run against the compose stack (make test-containers).
+pytestmark = pytest.mark.container_ok
+
 # (name, request text, expected reply as JSON text, or None for no reply)
 SPEC_EXAMPLES = [
     (

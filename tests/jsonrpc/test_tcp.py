@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from servers.jsonrpc.server import MAX_LINE
+
+# Real clients on host/port/url only: also run against the compose stack (make test-containers).
+pytestmark = pytest.mark.container_ok
 
 
 def test_many_messages_on_one_connection_and_crlf_and_blank_lines(jsonrpc_line_client):

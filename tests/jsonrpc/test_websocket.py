@@ -11,6 +11,9 @@ from websockets.sync.client import connect
 
 from servers.core.faults import FaultBook
 
+# Real clients on host/port/url only: also run against the compose stack (make test-containers).
+pytestmark = pytest.mark.container_ok
+
 
 def ws_url(server) -> str:
     return f"ws://{server.probe_host}:{server.port}/ws"
