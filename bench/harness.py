@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from servers.cli import read_ready_table
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 WORK = BENCH / "work"  # data dirs, configs, payloads of one run (git-ignored)
@@ -172,14 +174,8 @@ def refservers(
         start_new_session=True,
     )
     assert process.stdout is not None
-    urls: dict[str, str] = {}
-    for line in process.stdout:
-        cells = line.split()
-        if len(cells) >= 2 and "://" in cells[1]:
-            urls[cells[0]] = cells[1]
-        if line.startswith("ready in"):
-            break
-    else:
+    urls = read_ready_table(process.stdout)
+    if urls is None:
         raise RuntimeError(f"{' '.join(command)} exited with {process.wait()}")
     pid = process.pid
     if profile_to is not None:

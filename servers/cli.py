@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -190,6 +190,9 @@ def _default_port(cls: type[Server]) -> int:
     return next(int(o.default) for o in cls.options if o.kind is PORT)
 
 
+READY_LINE = "ready in"
+
+
 def _print_table(core: Core, out: TextIO, seconds: float) -> None:
     users = core.users.names()
     default_user = core.users.check_password("demo", "demo") is not None
@@ -202,7 +205,26 @@ def _print_table(core: Core, out: TextIO, seconds: float) -> None:
     if core.tls.ca_file is not None and core.tls.ca_file.exists():
         print(f"CA certificate (trust it in clients): {core.tls.ca_file}", file=out)
     print(f"data dir: {core.data_dir}", file=out)
-    print(f"ready in {seconds:.2f}s; Ctrl-C or SIGTERM stops", file=out, flush=True)
+    print(f"{READY_LINE} {seconds:.2f}s; Ctrl-C or SIGTERM stops", file=out, flush=True)
+
+
+def read_ready_table(stdout: Iterable[str], seen: list[str] | None = None) -> dict[str, str] | None:
+    """Read a `refservers up|run` process's output up to its ready line (the readiness
+    signal for supervisors, tests and benchmarks); return server -> address.
+
+    None when the output ended first (the process exited). Lines read are appended to
+    ``seen`` when given.
+    """
+    table: dict[str, str] = {}
+    for line in stdout:
+        if seen is not None:
+            seen.append(line)
+        cells = line.split()
+        if len(cells) >= 2 and "://" in cells[1]:
+            table[cells[0]] = cells[1]
+        if line.startswith(READY_LINE):
+            return table
+    return None
 
 
 def _print_rows(rows: Sequence[Sequence[str]], out: TextIO) -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -10,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from servers.cli import read_ready_table
 
 # Seconds a refservers process gets to stop after SIGTERM before it is killed: a bound
 # for a hung stop, generous for a loaded 2-core CI machine (speed is not asserted).
@@ -34,17 +35,9 @@ class CliRun:
     def wait_ready(self) -> dict[str, str]:
         """Block until the table is printed (the real readiness signal); return server -> address."""
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-            if line.startswith("ready in"):
-                break
-        else:
+        table = read_ready_table(self.process.stdout, self.lines)
+        if table is None:
             raise AssertionError(f"exited early: {self.process.wait()} {self.process.stderr.read()}")  # type: ignore[union-attr]
-        table = {}
-        for line in self.lines[1:]:
-            match = re.match(r"^(\w+)\s+(\S+://\S+)", line)
-            if match:
-                table[match.group(1)] = match.group(2)
         return table
 
     def stop(self) -> int:

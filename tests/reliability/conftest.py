@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from servers import registry
+from servers.cli import read_ready_table
 from servers.core.config import PORT
 
 
@@ -82,14 +83,10 @@ def start_stack(tmp: Path, only: list[str] | None = None, extra_env: dict[str, s
     process = subprocess.Popen(args, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:  # a failed or timed-out start-up must not leave the process running
         assert process.stdout is not None
-        admin_url = ""
-        for line in process.stdout:  # the table is the readiness signal
-            if line.startswith("admin "):
-                admin_url = line.split()[1]
-            if line.startswith("ready in"):
-                break
-        else:
+        table = read_ready_table(process.stdout)
+        if table is None:
             raise AssertionError(f"refservers up exited with {process.wait()}")
+        admin_url = table["admin"]
         with urllib.request.urlopen(admin_url + "/api/v1/servers", timeout=30) as reply:
             servers = {entry["name"]: entry for entry in json.load(reply)["servers"]}
     except BaseException:
@@ -147,14 +144,8 @@ def run_server(name: str, data_dir: Path, cwd: Path) -> Single:
     process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:  # a failed or timed-out start-up must not leave the process running
         assert process.stdout is not None
-        urls: dict[str, str] = {}
-        for line in process.stdout:  # the table is the readiness signal
-            cells = line.split()
-            if len(cells) >= 2 and "://" in cells[1]:
-                urls[cells[0]] = cells[1]
-            if line.startswith("ready in"):
-                break
-        else:
+        urls = read_ready_table(process.stdout)
+        if urls is None:
             raise AssertionError(f"refservers run {name} exited with {process.wait()}")
         port = urllib.parse.urlsplit(urls[name]).port
         assert port, urls
