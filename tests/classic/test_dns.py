@@ -6,7 +6,7 @@ import shutil
 import socket
 import struct
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import dns.flags
 import dns.message
@@ -50,14 +50,6 @@ def resolver(refservers_dns: Server) -> dns.resolver.Resolver:
     resolver.port = refservers_dns.port
     resolver.lifetime = 10
     return resolver
-
-
-@pytest.fixture
-def udp() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.settimeout(10)
-    yield sock
-    sock.close()
 
 
 # -- dig --------------------------------------------------------------------------------

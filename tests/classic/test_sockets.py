@@ -8,7 +8,7 @@ import re
 import shutil
 import socket
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -20,14 +20,6 @@ pytestmark = pytest.mark.container_ok
 
 CTIME = r"\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}"
 DAYTIME = r"\w+day, \w+ \d\d, \d{4} \d\d:\d\d:\d\d-UTC\r\n"
-
-
-@pytest.fixture
-def udp() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.settimeout(10)
-    yield sock
-    sock.close()
 
 
 def tcp(server: Server, service: str) -> socket.socket:

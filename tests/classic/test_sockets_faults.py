@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import pytest
 
 from servers.core import Server
-
-
-@pytest.fixture
-def udp() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.settimeout(10)
-    yield sock
-    sock.close()
 
 
 def tcp(server: Server, service: str) -> socket.socket:
