@@ -60,7 +60,8 @@ class Core:
                 raise ConfigError(f"{source}: {error}") from None
         self.servers: list[Server] = []
         self._shared: dict[type, Any] = {}
-        self._shared_lock = threading.Lock()
+        # Reentrant: a shared resource may be built over another (MailpitView over MailStore).
+        self._shared_lock = threading.RLock()
 
     def logger(self, server: str) -> logging.Logger:
         return server_logger(server)
