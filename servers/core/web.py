@@ -161,7 +161,7 @@ class RouteTable(resource.Resource):
             result = handler(api_request)
         except ApiError as error:
             return self._finish(request, api_request, Reply(error.status, {"error": error.message}))
-        if isinstance(result, resource.Resource):
+        if resource.IResource.providedBy(result):
             return result.render(request)  # a protocol upgrade: the resource owns the connection now
         if inspect.iscoroutine(result):
             result = Deferred.fromFuture(asyncio.ensure_future(result))

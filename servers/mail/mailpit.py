@@ -393,7 +393,7 @@ class Entry:
                 tag = keyword_to_tag(keyword)
                 if tag is not None:
                     found.setdefault(tag.lower(), tag)
-        return sorted(found.values(), key=str.lower)
+        return sorted(found.values())  # Mailpit: ORDER BY Name (SQLite's binary collation)
 
     @property
     def users(self) -> list[str]:
