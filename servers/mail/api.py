@@ -23,6 +23,7 @@ takes flocks), so the admin loop never blocks.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import email.utils
 import json
@@ -52,6 +53,13 @@ DEFAULT_LIMIT = 50  # apiv1 getStartLimit
 NOT_FOUND = "404 page not found"  # apiv1 fourOFour
 TEXT = "text/plain; charset=utf-8"
 STARTED = time.time()
+# thumbnails.go blankImage: a white 180x120 JPEG (quality 70 there; a baseline JPEG here)
+BLANK_THUMBNAIL = base64.b64decode(
+    "/9j/2wBDAAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAj/wAALCAB4ALQBAREA"
+    "/8QAFQAAAgAAAAAAAAAAAAAAAAAAAAf/xAAUEAEAAAAAAAAAAAAAAAAAAAAA/9oACAEBAAA/AH+AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    + "A" * 135
+    + "//9k="
+)
 
 
 class PlainError(Exception):
@@ -317,12 +325,18 @@ class MessagesApi:
         return Reply(200, part.content, content_type=part.content_type, headers={"Content-Disposition": disposition})
 
     async def thumbnail(self, request: ApiRequest) -> Reply:
-        """Mailpit resizes images to 180x120 JPEG; without an imaging library this
-        returns the image itself (browsers scale it), and 400 for a non-image, as Mailpit."""
-        part = await self._off_loop(self._part, request)
+        """Mailpit answers a 180x120 JPEG: the image cropped or padded, a blank one for a
+        non-image. Without an imaging library an image is returned as it is (browsers
+        scale it); a non-image gets Mailpit's blank JPEG."""
+        try:
+            part = await self._off_loop(self._part, request)
+        except PlainError:
+            raise PlainError(400, "attachment not found") from None
+        name = part.file_name or part.content_id
+        headers = {"Content-Disposition": f'filename="{name}"'}
         if not part.content_type.startswith("image/"):
-            raise PlainError(400, "Not an image")
-        return Reply(200, part.content, content_type=part.content_type)
+            return Reply(200, BLANK_THUMBNAIL, content_type="image/jpeg", headers=headers)
+        return Reply(200, part.content, content_type=part.content_type, headers=headers)
 
     def _part(self, request: ApiRequest) -> Any:
         entry = self._find(request, request.params["id"])

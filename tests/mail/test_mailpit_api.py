@@ -10,6 +10,7 @@ import email.utils
 import imaplib
 import re
 import smtplib
+import struct
 from email.message import EmailMessage
 from typing import Any
 
@@ -92,6 +93,11 @@ def test_summary_and_message_details(refservers_smtp: Any, api: str) -> None:
     assert part.content == b"col1,col2\n" and part.headers["Content-Type"].startswith("text/csv")
     assert part.headers["Content-Disposition"] == 'inline; filename="data.csv"'
     assert requests.get(f"{api}/message/{message_id}/part/9.9", timeout=10).status_code == 404
+    # A non-image's thumbnail is Mailpit's blank 180x120 JPEG.
+    thumb = requests.get(f"{api}/message/{message_id}/part/{attachment['PartID']}/thumb", timeout=10)
+    assert thumb.headers["Content-Type"] == "image/jpeg" and thumb.content.startswith(b"\xff\xd8")
+    frame = thumb.content.index(b"\xff\xc0")
+    assert struct.unpack(">HH", thumb.content[frame + 5 : frame + 9]) == (120, 180)
     raw = requests.get(f"{api}/message/latest/raw", params={"dl": "1"}, timeout=10)
     assert raw.headers["Content-Disposition"] == f'attachment; filename="{message_id}.eml"'
     assert b"Subject: details" in raw.content
