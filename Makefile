@@ -21,10 +21,11 @@ $(BIN)/refservers: pyproject.toml requirements/test.txt
 install: $(BIN)/refservers ## create .venv: refservers (editable) with the pinned, hash-checked test set
 
 LOCK = $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28
-lock: install ## re-pin requirements/{runtime,test}.txt to the newest versions pyproject.toml allows (then run make test)
+LOCK_FLAGS ?=
+lock: install ## pin what pyproject.toml adds into requirements/{runtime,test}.txt, keeping other pins (LOCK_FLAGS=--upgrade: newest of all)
 	$(BIN)/pip install --quiet uv
-	$(LOCK) --upgrade -o requirements/runtime.txt
-	$(LOCK) --upgrade --extra test -o requirements/test.txt
+	$(LOCK) $(LOCK_FLAGS) -o requirements/runtime.txt
+	$(LOCK) $(LOCK_FLAGS) --extra test -o requirements/test.txt
 
 LATEST_VENV ?= .venv-latest
 test-latest: ## the suite against the newest releases pyproject.toml allows (separate venv); run before `make lock` and weekly
