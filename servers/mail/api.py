@@ -142,6 +142,7 @@ def mail_routes(core: Core) -> list[Route]:
         Route("GET", "/api/v1/webui", plain(api.webui), "Mailpit: web UI configuration"),
         Route("GET", "/api/v1/chaos", plain(api.chaos), "Mailpit: chaos triggers (SMTP fault rules)"),
         Route("PUT", "/api/v1/chaos", plain(api.set_chaos), "Mailpit: set chaos triggers"),
+        Route("OPTIONS", "/api/v1/{path*}", api.options, "Mailpit: blank 200 (CORS preflight)"),
         Route("GET", "/api/events", api.events_socket, "Mailpit: WebSocket of new/update/delete/stats events"),
         Route("GET", "/livez", api.livez, "Mailpit: liveness (200)"),
         Route("GET", "/readyz", api.readyz, "Mailpit: readiness (200 when every server is ready)"),
@@ -235,12 +236,13 @@ class MessagesApi:
                 entries = [entry for entry in entries if entry.created < before]
             page = entries[start : start + limit] if limit > 0 else entries
             stats = self._stats(everything)
+            filtered = len(entries) != len(everything)  # refservers' filters narrow the counts
             return {
                 "total": stats["total"],
                 "unread": stats["unread"],
                 "count": len(page),
-                "messages_count": stats["total"],
-                "messages_unread": stats["unread"],
+                "messages_count": len(entries) if filtered else stats["total"],
+                "messages_unread": sum(not e.read for e in entries) if filtered else stats["unread"],
                 "start": start,
                 "tags": stats["tags"],
                 "messages": [entry.summary() for entry in page],
@@ -548,6 +550,9 @@ class MessagesApi:
         (one place, so the admin's Host/Origin checks apply to it as to every route)."""
         return self.hub.resource
 
+    def options(self, request: ApiRequest) -> Reply:
+        return Reply(200, b"", content_type="text/plain")
+
     def livez(self, request: ApiRequest) -> Reply:
         return Reply(200, b"", content_type="text/plain")
 
@@ -790,6 +795,17 @@ def _parse_since(value: str | None) -> float | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.UTC)
     return parsed.timestamp()
+
+
+def _basic_user(request: ApiRequest) -> str | None:
+    """send.go: the HTTP Basic user, if any, is the message's Username."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        return base64.b64decode(credentials).decode("utf-8").partition(":")[0] or None
+    except ValueError:
+        return None
 
 
 def _path_escape(name: str) -> str:

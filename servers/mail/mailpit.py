@@ -32,7 +32,7 @@ import html
 import html.parser
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from typing import Any
@@ -360,6 +360,7 @@ class Entry:
     parsed: Parsed
     copies: list[Copy]
     envelope_to: list[str] = field(default_factory=list)  # every copy's Delivered-To
+    username: str = ""  # the SMTP AUTH login that delivered it, when known
 
     @property
     def bcc(self) -> list[dict[str, str]]:
@@ -414,7 +415,7 @@ class Entry:
             "ReplyTo": parsed.reply_to,
             "Subject": parsed.subject,
             "Created": go_time(received_time(self.created)),
-            "Username": "",
+            "Username": self.username,
             "Tags": self.tags,
             "Size": self.size,
             "Attachments": parsed.attachments,
@@ -441,11 +442,34 @@ class MailpitView:
     def __init__(self, store: MailStore):
         self.store = store
         self._parsed: collections.OrderedDict[str, Parsed] = collections.OrderedDict()
+        self._usernames: dict[str, str] = {}  # store key -> login that delivered it
         self._lock = threading.Lock()
+        self._unsubscribe: Callable[[], None] = lambda: None
 
     @classmethod
     def from_core(cls, core: Any) -> MailpitView:
-        return cls(core.shared(MailStore))
+        view = cls(core.shared(MailStore))
+        view._unsubscribe = core.journal.subscribe(view._note_login)
+        return view
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    def _note_login(self, event: Any) -> None:
+        """Mailpit's Username: the SMTP AUTH login (or the send API's Basic user) that
+        delivered the message. The journal says which keys a login delivered; this is
+        kept in memory, so it is empty for messages delivered before a restart."""
+        login = event.details.get("auth_user") if event.kind == "message" else None
+        if login:
+            with self._lock:
+                for key in event.details.get("keys", ()):
+                    self._usernames[key] = str(login)
+                    if len(self._usernames) > PARSED_KEPT:
+                        self._usernames.pop(next(iter(self._usernames)))
+
+    def username(self, entry: Entry) -> str:
+        with self._lock:
+            return next((self._usernames[c.info.key] for c in entry.copies if c.info.key in self._usernames), "")
 
     # -- reading -------------------------------------------------------------------------
     def copies(self, user: str | None = None) -> Iterator[Copy]:
@@ -474,6 +498,8 @@ class MailpitView:
             entry.envelope_to += [a for a in parsed.envelope_to if a not in entry.envelope_to]
         found = list(groups.values())
         self._apply_derived_tags(found)
+        for entry in found:
+            entry.username = self.username(entry)
         if user:
             found = [entry for entry in found if user in entry.users]
         found.sort(key=lambda entry: (entry.created, entry.id), reverse=True)
@@ -628,7 +654,7 @@ def message_json(entry: Entry, message: EmailMessage, tree: MimeTree, data: byte
         },
         "Date": go_time(date),
         "Tags": entry.tags,
-        "Username": "",
+        "Username": entry.username,
         "Text": tree.text,
         "HTML": tree.html,
         "Size": len(data),

@@ -242,3 +242,13 @@ def test_chaos_is_smtp_fault_rules(refservers_smtp: Any, refservers_admin: Any, 
     assert requests.get(f"{api}/faults", params={"server": "smtp"}, timeout=10).json()["faults"] == []
     with smtplib.SMTP(refservers_smtp.probe_host, refservers_smtp.port, timeout=10) as client:
         assert client.sendmail("alice@example.com", ["demo@example.com"], b"Subject: after chaos\r\n\r\nok\r\n") == {}
+
+
+def test_username_is_the_smtp_login(refservers_smtp: Any, api: str) -> None:
+    with smtplib.SMTP(refservers_smtp.probe_host, refservers_smtp.port, timeout=10) as client:
+        client.login("demo", "demo")
+        client.sendmail("demo@example.com", ["bob@example.com"], b"Subject: authenticated\r\n\r\nhi\r\n")
+    send(refservers_smtp, "anonymous")
+    listing = requests.get(f"{api}/messages", timeout=10).json()["messages"]
+    assert [(m["Subject"], m["Username"]) for m in listing] == [("anonymous", ""), ("authenticated", "demo")]
+    assert requests.options(f"{api}/messages", timeout=10).status_code == 200
