@@ -47,6 +47,7 @@ TAG_INVALID = re.compile(r"[^a-zA-Z0-9\-\ \_\.@]")  # tools.tagsInvalidChars
 TAG_VALID = re.compile(r"^([a-zA-Z0-9\-\ \_\.@]){1,100}$")  # config.ValidTagRegexp
 PLUS_ADDRESS = re.compile(r"^(.+?)\+(.*)@")  # storage.addressPlusRe ((?U) makes Go's lazy)
 ENVELOPE_HEADERS = (b"return-path:", b"delivered-to:")
+TOKEN_PUNCTUATION = "!#$%&'*+-.^_`|~"
 
 
 # -- formats shared with Go --------------------------------------------------------------
@@ -73,10 +74,15 @@ def received_time(epoch: float) -> datetime.datetime:
 
 
 def canonical_header_key(name: str) -> str:
-    """Go's textproto.CanonicalMIMEHeaderKey: ``message-id`` -> ``Message-Id``."""
-    if not name or any(not (c.isalnum() or c == "-") or ord(c) > 127 for c in name):
+    """Go's textproto.CanonicalMIMEHeaderKey: ``message-id`` -> ``Message-Id``; a name
+    with a byte that is not an RFC 7230 token character is returned unchanged."""
+    if not name or any(not (c.isascii() and (c.isalnum() or c in TOKEN_PUNCTUATION)) for c in name):
         return name
-    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+    result, upper = [], True
+    for char in name:
+        result.append(char.upper() if upper else char.lower())
+        upper = char == "-"
+    return "".join(result)
 
 
 def clean_tag(tag: str) -> str:

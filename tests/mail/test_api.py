@@ -1,4 +1,4 @@
-"""Mail admin API: list, show, raw, delete, wait, over real HTTP against a real SMTP delivery."""
+"""Mail admin API basics over real HTTP and SMTP: the list with refservers' filters, a message, raw, delete, the wait long poll, users."""
 
 from __future__ import annotations
 
