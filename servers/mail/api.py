@@ -351,7 +351,7 @@ class MessagesApi:
     async def release(self, request: ApiRequest) -> Reply:
         """Relay needs a configured SMTP relay in Mailpit; refservers has none, so this
         answers as Mailpit does when the relay cannot be reached: 400 "SMTP error: ..."."""
-        entry = await self._off_loop(self._find, request, request.params["id"])
+        await self._off_loop(self._find, request, request.params["id"])  # 404 first, as Mailpit
         body = go_decode(request.body)
         recipients = field(body, "To") or []
         for address in recipients:
@@ -359,7 +359,6 @@ class MessagesApi:
                 raise PlainError(400, f"Invalid email address: {address}")
         if not recipients:
             raise PlainError(400, "No valid addresses found")
-        del entry
         raise PlainError(400, "SMTP error: message relay is not configured")
 
     async def search(self, request: ApiRequest) -> Reply:

@@ -17,6 +17,9 @@ from typing import Any
 import pytest
 import requests
 
+from servers.mail.mailpit import MailpitView
+from servers.mail.store import MailStore
+
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 
 
@@ -252,3 +255,14 @@ def test_username_is_the_smtp_login(refservers_smtp: Any, api: str) -> None:
     listing = requests.get(f"{api}/messages", timeout=10).json()["messages"]
     assert [(m["Subject"], m["Username"]) for m in listing] == [("anonymous", ""), ("authenticated", "demo")]
     assert requests.options(f"{api}/messages", timeout=10).status_code == 200
+
+
+def test_ids_read_state_and_tags_live_in_the_store(refservers_smtp: Any, api: str, mail_store: MailStore) -> None:
+    """Another process (here: a second view over the same Maildir) sees the same
+    messages, IDs, read state and tags: nothing is kept beside the store."""
+    send(refservers_smtp, "durable", to="demo@example.com, bob@example.com")
+    (summary,) = requests.get(f"{api}/messages", timeout=10).json()["messages"]
+    requests.get(f"{api}/message/{summary['ID']}", timeout=10)  # marks it read
+    requests.put(f"{api}/tags", json={"IDs": [summary["ID"]], "Tags": ["kept"]}, timeout=10)
+    (entry,) = MailpitView(MailStore(mail_store.root, mail_store.users)).entries()
+    assert (entry.id, entry.read, entry.tags, entry.users) == (summary["ID"], True, ["kept"], ["bob@example.com", "demo"])

@@ -7,8 +7,11 @@ import json
 import smtplib
 from typing import Any
 
+import pytest
 import requests
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Origin
 
 
 def send(smtp: Any, subject: str) -> None:
@@ -51,3 +54,11 @@ def test_events_follow_the_mailbox(refservers_smtp: Any, refservers_admin: Any) 
 def test_plain_get_is_refused(refservers_smtp: Any, refservers_admin: Any) -> None:
     reply = requests.get(f"{refservers_admin.url}/api/events", timeout=10)
     assert reply.status_code in (400, 426)
+
+
+def test_cross_site_upgrade_is_refused(refservers_smtp: Any, refservers_admin: Any) -> None:
+    """The upgrade passes the admin guard like every route: a foreign page cannot listen."""
+    ws_url = refservers_admin.url.replace("http://", "ws://") + "/api/events"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(ws_url, origin=Origin("http://evil.example"), open_timeout=10)
+    assert refused.value.response.status_code == 403
