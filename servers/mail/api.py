@@ -1,8 +1,8 @@
 """The messages API on the admin port: Mailpit's API v1, MailHog's v2, refservers' additions.
 
-SMTP, POP3 and IMAP each return these routes from ``admin_routes()``; the admin API
-keeps one of each pattern. Store work runs on an executor thread (it reads files and
-takes flocks), so the admin loop never blocks.
+The mail store's admin routes (``MailStore.admin_routes``), mounted whenever a server
+using the store runs (SMTP, POP3, IMAP). Store work runs on an executor thread (it
+reads files and takes flocks), so the admin loop never blocks.
 
 - **Mailpit API v1** (server/apiv1, server/server.go routes), with Mailpit's shapes,
   status codes and plain-text error bodies: messages, message/{ID} (and ``latest``)
@@ -16,8 +16,8 @@ takes flocks), so the admin loop never blocks.
   shape is served.
 - **refservers' additions**, which collide with neither: ``GET /api/v1/messages/wait``
   (long poll; 408 on timeout), the ``user`` (mailbox), ``to``, ``from``, ``subject``
-  and ``since`` filters on the list, ``Users`` and ``Envelope`` keys in summaries, and
-  the users endpoints (the core user table every protocol checks).
+  and ``since`` filters on the list, ``Users`` and ``Envelope`` keys in summaries.
+  (The users endpoints belong to the user table, servers/core/users.py.)
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from ..core.users import User
 from ..core.web import ApiError, ApiRequest, Reply, Route
 from . import mailhog, mailpit_chaos
 from .mailpit import Entry, MailpitView, clean_tag, data_uri_payload, headers_json, message_json
@@ -142,7 +141,6 @@ def mail_routes(core: Core) -> list[Route]:
         Route("GET", "/api/v1/webui", plain(api.webui), "Mailpit: web UI configuration"),
         Route("GET", "/api/v1/chaos", plain(api.chaos), "Mailpit: chaos triggers (SMTP fault rules)"),
         Route("PUT", "/api/v1/chaos", plain(api.set_chaos), "Mailpit: set chaos triggers"),
-        Route("OPTIONS", "/api/v1/{path*}", api.options, "Mailpit: blank 200 (CORS preflight)"),
         Route("GET", "/api/events", api.events_socket, "Mailpit: WebSocket of new/update/delete/stats events"),
         Route("GET", "/livez", api.livez, "Mailpit: liveness (200)"),
         Route("GET", "/readyz", api.readyz, "Mailpit: readiness (200 when every server is ready)"),
@@ -153,10 +151,6 @@ def mail_routes(core: Core) -> list[Route]:
         Route("GET", "/api/v2/search", plain(api.mailhog_search), "MailHog: search (kind=from|to|containing, query)"),
         Route("GET", "/api/v1/messages/{id}", plain(api.mailhog_message), "MailHog: one message"),
         Route("DELETE", "/api/v1/messages/{id}", plain(api.mailhog_delete), "MailHog: delete one message"),
-        # refservers: accounts
-        Route("GET", "/api/v1/users", api.users, "accounts of the user table (never passwords)"),
-        Route("POST", "/api/v1/users", api.add_user, "add an account: {name, password, read_only}"),
-        Route("DELETE", "/api/v1/users/{name}", api.remove_user, "remove an account (its mail stays)"),
     ]
 
 
@@ -413,7 +407,7 @@ class MessagesApi:
                 if user is not None:
                     by_user.setdefault(user, []).append(address)
             if not by_user:
-                raise PlainError(400, "no recipient has a mailbox here (see [smtp] unknown_recipients)")
+                raise PlainError(400, "no recipient has a mailbox here (see [mail] unknown_recipients)")
             keys = [
                 self.store.deliver(user, data, {"mail_from": sender, "rcpt_to": rcpts})
                 for user, rcpts in by_user.items()
@@ -548,9 +542,6 @@ class MessagesApi:
         """The WebSocket upgrade: the route table hands the request to autobahn's resource
         (one place, so the admin's Host/Origin checks apply to it as to every route)."""
         return self.hub.resource
-
-    def options(self, request: ApiRequest) -> Reply:
-        return Reply(200, b"", content_type="text/plain")
 
     def livez(self, request: ApiRequest) -> Reply:
         return Reply(200, b"", content_type="text/plain")
@@ -687,38 +678,6 @@ class MessagesApi:
                     pass
         finally:
             unsubscribe()
-
-    # -- refservers: accounts, the core user table every protocol checks -----------------------
-    def users(self, request: ApiRequest) -> Any:
-        mailboxes = set(self.store.mailbox_users())
-        return {
-            "users": [
-                {"name": user.name, "read_only": user.read_only, "mailbox": user.name in mailboxes}
-                for user in sorted(self.store.users, key=lambda user: user.name)
-            ]
-        }
-
-    def add_user(self, request: ApiRequest) -> Reply:
-        body = request.json()
-        if not isinstance(body, dict):
-            raise ApiError(400, "expected a JSON object {name, password, read_only}")
-        name, password, read_only = body.get("name"), body.get("password"), body.get("read_only", False)
-        if not isinstance(name, str) or not name or any(c in name for c in "/\0\r\n") or name.strip() != name:
-            raise ApiError(400, "name: expected a non-empty string without '/', NUL, CR, LF or outer spaces")
-        if not isinstance(password, str):
-            raise ApiError(400, "password: expected a string")
-        if not isinstance(read_only, bool):
-            raise ApiError(400, "read_only: expected true or false")
-        if name in self.store.users:
-            raise ApiError(409, f"user {name!r} exists")
-        self.store.users.add(User(name, password, read_only))
-        return Reply(201, {"name": name, "read_only": read_only})
-
-    def remove_user(self, request: ApiRequest) -> Any:
-        name = request.params["name"]
-        if not self.store.users.remove(name):
-            raise ApiError(404, f"no user {name!r}")
-        return {"removed": name}
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -254,7 +254,6 @@ def test_username_is_the_smtp_login(refservers_smtp: Any, api: str) -> None:
     send(refservers_smtp, "anonymous")
     listing = requests.get(f"{api}/messages", timeout=10).json()["messages"]
     assert [(m["Subject"], m["Username"]) for m in listing] == [("anonymous", ""), ("authenticated", "demo")]
-    assert requests.options(f"{api}/messages", timeout=10).status_code == 200
 
 
 def test_ids_read_state_and_tags_live_in_the_store(refservers_smtp: Any, api: str, mail_store: MailStore) -> None:
