@@ -39,7 +39,7 @@ from ..core.web import ApiError, ApiRequest, Reply, Route
 from . import mailhog, mailpit_chaos
 from .mailpit import Entry, MailpitView, clean_tag, data_uri_payload, headers_json, message_json
 from .mailpit_events import VERSION, MailpitEvents
-from .mailpit_search import _date, compile_query
+from .mailpit_search import compile_query, parse_date
 from .store import MailStore
 
 if TYPE_CHECKING:
@@ -703,7 +703,7 @@ def _start_limit(request: ApiRequest) -> tuple[int, float | None, int]:
         return value if value >= minimum else default
 
     before_text = request.arg("before")
-    before = _date(before_text, None) if before_text else None
+    before = parse_date(before_text, None) if before_text else None
     return number("start", 0, 1), before, number("limit", DEFAULT_LIMIT, 0)
 
 

@@ -216,7 +216,7 @@ class Parsed:
     derived_tags: tuple[str, ...]
 
 
-def _body_offset(data: bytes) -> int:
+def body_offset(data: bytes) -> int:
     """Where the message starts after the envelope headers the store prepends."""
     offset = 0
     while True:
@@ -298,7 +298,7 @@ def parse_mime(message: Message) -> MimeTree:
 
 
 def parse_message(data: bytes) -> tuple[Parsed, EmailMessage, MimeTree]:
-    offset = _body_offset(data)
+    offset = body_offset(data)
     message = email.message_from_bytes(data, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
     tree = parse_mime(message)
