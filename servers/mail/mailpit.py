@@ -294,6 +294,9 @@ def parse_mime(message: Message) -> MimeTree:
         target.append(Part(part_id, file_name, content_type, content_id, content, inline))
 
     visit(message, "0")
+    if not tree.text and tree.html:
+        # enmime down-converts the HTML when there is no text part (Mailpit shows that Text)
+        tree.text = strip_html(tree.html)
     return tree
 
 
