@@ -540,7 +540,10 @@ class MessagesApi:
 
     def events_socket(self, request: ApiRequest) -> Any:
         """The WebSocket upgrade: the route table hands the request to autobahn's resource
-        (one place, so the admin's Host/Origin checks apply to it as to every route)."""
+        (one place, so the admin's Host/Origin checks apply to it as to every route). A
+        plain GET gets what Mailpit's upgrader (gorilla/websocket) answers: 400."""
+        if "websocket" not in request.headers.get("upgrade", "").lower():
+            return Reply(400, b"Bad Request\n", content_type=TEXT, headers={"Sec-Websocket-Version": "13"})
         return self.hub.resource
 
     def livez(self, request: ApiRequest) -> Reply:
