@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .config import Config, ConfigError
-from .faults import FaultBook, FaultError
+from .faults import FaultAction, FaultBook, FaultError
 from .journal import EventJournal
 from .logs import WireTrace, server_logger
 from .loop import EventLoop
@@ -38,7 +39,7 @@ class Core:
         self,
         config: Config,
         loop: EventLoop | None = None,
-        fault_actions: dict[str, tuple[str, ...]] | None = None,
+        fault_actions: Mapping[str, Mapping[str, FaultAction]] | None = None,
     ):
         self.config = config
         self.data_dir = Path(config.core.data_dir).absolute()

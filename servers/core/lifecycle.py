@@ -13,10 +13,11 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .config import BOOL, STR, Option, Settings
+from .faults import FaultAction
 
 if TYPE_CHECKING:
     from .context import Core
@@ -44,8 +45,9 @@ class Server:
     options: ClassVar[tuple[Option, ...]] = ()
     # Scheme shown in URLs and the `up` table.
     scheme: ClassVar[str] = "tcp"
-    # Fault actions this server carries out (see core/faults.py); empty: no fault rules.
-    fault_actions: ClassVar[tuple[str, ...]] = ()
+    # Fault actions this server carries out, with their params (see core/faults.py):
+    # plain data, so the table can be read without starting anything. Empty: no rules.
+    fault_actions: ClassVar[Mapping[str, FaultAction]] = {}
     # Settings the pytest fixtures apply (e.g. shorter delays), as option -> text value.
     test_settings: ClassVar[dict[str, str]] = {}
 

@@ -25,12 +25,13 @@ from pyftpdlib.servers import FTPServer
 
 from ..core.config import BOOL, FLOAT, INT, PORT, STR, ConfigError, Kind, Option, Settings
 from ..core.context import Core
+from ..core.faults import DELAY, DISCONNECT, FTP_REPLY, FaultAction, Param
 from ..core.lifecycle import BindError, Server, probe_greeting
 from ..core.web import Route
 from ..files.api import file_routes
 from ..files.root import FILE_ROOT_OPTIONS, FileRoot
 from .authorizer import UserTableAuthorizer
-from .channels import ControlChannel, DataChannel, ThrottledDataChannel, control_channel_class
+from .channels import DEFAULT_FAULT_REPLY, ControlChannel, DataChannel, ThrottledDataChannel, control_channel_class
 from .filesystem import ConfinedFS
 
 # How long the loop thread waits for I/O before checking whether stop() was called:
@@ -69,7 +70,14 @@ class FtpServer(Server):
         Option("auth_failed_delay", FLOAT, 1.0, "seconds before answering a failed login (slows guessing)"),
         *FILE_ROOT_OPTIONS,
     )
-    fault_actions = ("error", "delay", "disconnect")
+    fault_actions = {
+        "error": FaultAction(
+            "answer params.reply instead of running the command",
+            (Param("reply", FTP_REPLY, default=DEFAULT_FAULT_REPLY, help="the reply line sent instead"),),
+        ),
+        "delay": DELAY,
+        "disconnect": DISCONNECT,
+    }
     test_settings = {"passive_ports": "0", "auth_failed_delay": "0"}
 
     def __init__(self, settings: Settings, core: Core):
