@@ -195,7 +195,8 @@ class Param:
             return "one of " + ", ".join(self.choices)
         words = PARAM_TYPES[self.type][0]
         if self.low is not None and self.high is not None:
-            return f"{words} {_show(self.low)}-{_show(self.high)}"
+            between = " to " if self.low < 0 else "-"  # "-2147483648 to 2147483647", not "...-2147..."
+            return f"{words} {_show(self.low)}{between}{_show(self.high)}"
         if self.low is not None:
             return f"{words} >= {_show(self.low)}"
         if self.high is not None:

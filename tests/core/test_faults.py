@@ -233,3 +233,35 @@ def test_a_user_scoped_rule_fires_only_for_steps_about_that_user():
     }
     book.add({"server": "smtp", "action": "error", "match": "DATA", "id": "anyone"})
     assert book.check("smtp", "DATA", users=["b@example.test"]).id == "anyone"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_commented_fault_examples_in_configs_are_valid(tmp_path: Path):
+    examples = []
+    for path in sorted((ROOT / "configs").glob("*.toml")):
+        lines = path.read_text().splitlines()
+        for index, line in enumerate(lines):
+            if line.strip() == "# [[faults]]":
+                block = ["[[faults]]"]
+                for following in lines[index + 1:]:
+                    text = following.removeprefix("# ").split("  #")[0]
+                    if not following.startswith("# ") or "=" not in text:
+                        break
+                    block.append(text)
+                examples.append((path.name, "\n".join(block)))
+    assert len(examples) >= 6
+    for name, block in examples:
+        example = tmp_path / name
+        example.write_text(block + "\n")
+        config = load_config(registry.schema(), files=[example], env={}, overrides=[f"core.data_dir={tmp_path}"])
+        Core(config, fault_actions=registry.fault_actions())  # raises ConfigError if one is bad
+
+
+def test_docs_list_every_server_and_action():
+    text = (ROOT / "docs" / "faults.md").read_text()
+    for server, table in registry.fault_actions().items():
+        assert f"| `{server}` |" in text, server
+        for action in table:
+            assert f"`{action}`" in text, (server, action)
