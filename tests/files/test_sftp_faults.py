@@ -212,8 +212,9 @@ def test_read_disconnect_drops_the_connection_mid_download(refservers_sftp: Sftp
     since = refservers_sftp.journal.last_id
     (Path(refservers_sftp.file_root.home("demo")) / "data.bin").write_bytes(os.urandom(100_000))
     refservers_sftp.core.faults.add({"server": "sftp", "match": "READ *", "action": "disconnect"})
+    remote = sftp.open("data.bin")  # read without prefetch: paramiko's prefetch thread would die unseen
     with pytest.raises((OSError, EOFError, paramiko.SSHException)):
-        sftp.getfo("data.bin", io.BytesIO())
+        remote.read(32768)
     assert fault_event(refservers_sftp, since, "disconnect").details["subject"] == "READ /data.bin"
     refservers_sftp.journal.wait_for(since=since, server="sftp", kind="disconnect")
 
