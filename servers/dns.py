@@ -255,7 +255,7 @@ class DnsServer(TwistedServer):
         Option("default_ttl", int_range(0, 2**31 - 1), DEFAULT_TTL, "TTL in seconds of records that give none"),
         Option("delay_max", FLOAT, 10.0, "cap in seconds for the delay fault"),
     )
-    # Rules match the query name, lower case ("www.example.test").
+    fault_subject = 'the query name, lower case, without the final dot ("www.example.test")'
     fault_actions = {
         "servfail": FaultAction("answer SERVFAIL"),
         "nxdomain": FaultAction("answer NXDOMAIN"),

@@ -7,11 +7,10 @@ the admin API is not a row: ``up`` always adds it, ``run --admin`` adds it on re
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
 from functools import cache
 
 from .core.config import Option
-from .core.faults import FaultAction
+from .core.faults import FaultTable
 from .core.lifecycle import Server
 
 SERVERS: dict[str, str] = {
@@ -53,6 +52,6 @@ def schema() -> dict[str, tuple[Option, ...]]:
     return {name: server_class(name).all_options() for name in names}
 
 
-def fault_actions() -> dict[str, Mapping[str, FaultAction]]:
-    """Every server's fault action table (see core/faults.py), keyed by server name."""
-    return {name: server_class(name).fault_actions for name in SERVERS}
+def fault_tables() -> dict[str, FaultTable]:
+    """Every server's fault declaration (see core/faults.py), keyed by server name."""
+    return {name: server_class(name).fault_table() for name in SERVERS}

@@ -277,7 +277,7 @@ class SocketServers(TwistedServer):
     name = "sockets"
     description = "TCP and UDP echo, discard, daytime (RFC 862/863/867), timestamp and greeting services"
     scheme = "tcp"
-    # Rules match "<service> connect", "<service> data" (TCP) or "<service> datagram" (UDP).
+    fault_subject = '"SERVICE connect", "SERVICE data" (TCP) or "SERVICE datagram" (UDP), e.g. "echo data"'
     fault_actions = {
         "delay": DELAY,
         "drop": FaultAction("throw the data chunk or datagram away (at connect: a reset)"),

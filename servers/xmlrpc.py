@@ -264,7 +264,7 @@ class XmlRpcServer(TwistedServer):
     name = "xmlrpc"
     description = "XML-RPC over HTTP: echo, add, strlen, fail, config methods, introspection and multicall"
     scheme = "http"
-    # Rules match the method name (each call of a system.multicall too).
+    fault_subject = "the method name (each call of a system.multicall too)"
     fault_actions = {
         "error": FaultAction(
             "answer the call with an XML-RPC fault instead of running it",

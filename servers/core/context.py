@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .config import Config, ConfigError
-from .faults import FaultAction, FaultBook, FaultError
+from .faults import FaultBook, FaultError, FaultTable
 from .journal import EventJournal
 from .logs import WireTrace, server_logger
 from .loop import EventLoop
@@ -39,7 +39,7 @@ class Core:
         self,
         config: Config,
         loop: EventLoop | None = None,
-        fault_actions: Mapping[str, Mapping[str, FaultAction]] | None = None,
+        fault_tables: Mapping[str, FaultTable] | None = None,
     ):
         self.config = config
         self.data_dir = Path(config.core.data_dir).absolute()
@@ -49,11 +49,11 @@ class Core:
             self.data_dir / "tls", config.core.tls_names, config.core.tls_cert, config.core.tls_key
         )
         self.loop = loop or EventLoop.shared()
-        if fault_actions is None:
-            from ..registry import fault_actions as registered_actions
+        if fault_tables is None:
+            from ..registry import fault_tables as registered_tables
 
-            fault_actions = registered_actions()
-        self.faults = FaultBook(self.journal, fault_actions)
+            fault_tables = registered_tables()
+        self.faults = FaultBook(self.journal, fault_tables)
         for source, spec in config.faults:
             try:
                 self.faults.add(spec)

@@ -9,10 +9,11 @@ Rules this module keeps:
 
 1. **Every action declares its parameters.** Each server lists the actions it carries
    out in ``Server.fault_actions``, a table of :class:`FaultAction` (help text and
-   :class:`Param` declarations: name, type, range, default, required). The table is
-   plain data (names, numbers, strings), so it can be read, served as JSON
-   (:meth:`FaultBook.schema`, ``GET /api/v1/faults/actions``) and moved without
-   importing a protocol's library.
+   :class:`Param` declarations: name, type, range, default, required), and says what
+   ``match`` sees (``fault_subject``) and who ``user`` names (``fault_user``; empty: the
+   server has no users). Together they are its :class:`FaultTable`: plain data (names,
+   numbers, strings), so it can be read, served as JSON (:meth:`FaultBook.schema`,
+   ``GET /api/v1/faults/actions``) and moved without importing a protocol's library.
 2. **A rule is checked once, when it is added.** :meth:`FaultBook.add` refuses an
    unknown server, action, field or parameter, a value of the wrong type or out of
    range, and a reply that is not a valid reply line of its protocol
@@ -291,6 +292,23 @@ DELAY = FaultAction(
 DISCONNECT = FaultAction("drop the connection without a reply")
 
 
+@dataclass(frozen=True)
+class FaultTable:
+    """One server's fault declaration: its actions, what ``match`` is matched against,
+    and who a rule's ``user`` names there (empty: no users, so ``user`` is refused)."""
+
+    actions: Mapping[str, FaultAction]
+    subject: str = ""
+    user: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "user": self.user or None,
+            "actions": {name: action.as_json() for name, action in self.actions.items()},
+        }
+
+
 # -- rules and the book -----------------------------------------------------------------
 
 
@@ -333,20 +351,19 @@ class FaultRule:
 
 
 class FaultBook:
-    def __init__(self, journal: EventJournal, actions: Mapping[str, Mapping[str, FaultAction]]):
-        """``actions`` maps each server name to its ``fault_actions`` table."""
+    def __init__(self, journal: EventJournal, tables: Mapping[str, FaultTable]):
+        """``tables`` maps each server name to its :class:`FaultTable`."""
         self._journal = journal
-        self._actions = {server: dict(table) for server, table in actions.items()}
+        self._tables = dict(tables)
         self._rules: dict[str, FaultRule] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     def schema(self, server: str | None = None) -> dict[str, Any]:
-        """Every server's actions and their params, as JSON (a console builds its forms from it)."""
+        """Every server's table as JSON: subject, user, actions and their params (a console
+        builds its forms from it)."""
         return {
-            name: {action: declared.as_json() for action, declared in table.items()}
-            for name, table in sorted(self._actions.items())
-            if server is None or name == server
+            name: table.as_json() for name, table in sorted(self._tables.items()) if server is None or name == server
         }
 
     def add(self, spec: Mapping[str, Any]) -> FaultRule:
@@ -378,12 +395,12 @@ class FaultBook:
         if unknown:
             raise FaultError(f"unknown field {sorted(unknown)[0]!r} (known: {', '.join(sorted(RULE_FIELDS))})")
         server = spec.get("server")
-        if server not in self._actions:
-            raise FaultError(f"server: expected one of {', '.join(sorted(self._actions))}, got {server!r}")
+        if server not in self._tables:
+            raise FaultError(f"server: expected one of {', '.join(sorted(self._tables))}, got {server!r}")
         action = spec.get("action")
-        table = self._actions[server]
-        if action not in table:
-            known = ", ".join(sorted(table)) or "none"
+        table = self._tables[server]
+        if not isinstance(action, str) or action not in table.actions:
+            known = ", ".join(sorted(table.actions)) or "none"
             raise FaultError(f"action: {server} supports {known}; got {action!r}")
         probability = spec.get("probability", 1.0)
         if not _plain_number(probability) or not 0 <= probability <= 1:
@@ -398,10 +415,13 @@ class FaultBook:
         user = spec.get("user")
         if user is not None and (not isinstance(user, str) or not user.strip()):
             raise FaultError(f"user: expected a user name or mail address, got {user!r}")
+        if user is not None and not table.user:
+            scoped = ", ".join(name for name, other in sorted(self._tables.items()) if other.user)
+            raise FaultError(f"user: {server} has no users (user-scoped rules: {scoped})")
         params = spec.get("params", {})
         if not isinstance(params, dict):
             raise FaultError(f"params: expected an object, got {params!r}")
-        resolved = table[action].resolve(action, params)
+        resolved = table.actions[action].resolve(action, params)
         rule_id = spec.get("id")
         if rule_id is not None and (not isinstance(rule_id, (str, int)) or isinstance(rule_id, bool) or not str(rule_id)):
             raise FaultError(f"id: expected a string, got {rule_id!r}")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .config import BOOL, STR, Option, Settings
-from .faults import FaultAction
+from .faults import FaultAction, FaultTable
 
 if TYPE_CHECKING:
     from .context import Core
@@ -48,6 +48,10 @@ class Server:
     # Fault actions this server carries out, with their params (see core/faults.py):
     # plain data, so the table can be read without starting anything. Empty: no rules.
     fault_actions: ClassVar[Mapping[str, FaultAction]] = {}
+    # What a rule's `match` is matched against, and who its `user` names here (empty:
+    # this server has no users, and a rule with `user` is refused).
+    fault_subject: ClassVar[str] = ""
+    fault_user: ClassVar[str] = ""
     # Settings the pytest fixtures apply (e.g. shorter delays), as option -> text value.
     test_settings: ClassVar[dict[str, str]] = {}
 
@@ -65,6 +69,10 @@ class Server:
     @classmethod
     def all_options(cls) -> tuple[Option, ...]:
         return COMMON_OPTIONS + cls.options
+
+    @classmethod
+    def fault_table(cls) -> FaultTable:
+        return FaultTable(cls.fault_actions, cls.fault_subject, cls.fault_user)
 
     @property
     def host(self) -> str:

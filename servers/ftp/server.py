@@ -70,6 +70,8 @@ class FtpServer(Server):
         Option("auth_failed_delay", FLOAT, 1.0, "seconds before answering a failed login (slows guessing)"),
         *FILE_ROOT_OPTIONS,
     )
+    fault_subject = 'the command line, PASS masked ("RETR *", "PASS ****")'
+    fault_user = "the name of USER, for every command from USER on"
     fault_actions = {
         "error": FaultAction(
             "answer params.reply instead of running the command",

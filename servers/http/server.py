@@ -33,7 +33,7 @@ class HttpServer(TwistedServer):
         Option("cgi_dir", PATH, None, "CGI scripts served at /cgi-bin/ (default <data_dir>/http/cgi-bin)"),
         Option("upload_max", INT, 64 * 1024 * 1024, "largest /upload body in bytes"),
     )
-    # Rules match the request path ("/get").
+    fault_subject = 'the request path ("/get")'
     fault_actions = {
         "status": FaultAction(
             "answer with HTTP status params.code instead of serving the request",

@@ -63,7 +63,7 @@ class JsonRpcServer(TwistedServer):
         Option("callables", STR_TABLE, {}, 'extra methods: name -> "package.module:function" called with the params'),
         Option("sleep_max", FLOAT, 10.0, "cap in seconds for the sleep method"),
     )
-    # Rules match the method name; a batch is checked call by call.
+    fault_subject = "the method name (each call of a batch)"
     fault_actions = {
         "error": FaultAction(
             "answer the call with a JSON-RPC error instead of running it",

@@ -1245,6 +1245,8 @@ class ImapServer(TwistedServer):
         Option("port", PORT, 1143, "IMAP port (STARTTLS offered)"),
         Option("tls_port", PORT, 1993, "IMAP over implicit TLS (imaps)"),
     )
+    fault_subject = 'CONNECT, then the command verb ("LOGIN", "FETCH"; UID FETCH as "FETCH")'
+    fault_user = "the name of LOGIN or AUTHENTICATE PLAIN (with an initial response), then the logged-in user"
     fault_actions = {
         "error": FaultAction(
             "answer the command with the tagged params.reply instead (at CONNECT: * BYE and a close)",

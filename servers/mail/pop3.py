@@ -492,6 +492,8 @@ class Pop3Server(TwistedServer):
         Option("tls_port", PORT, 1995, "POP3S port (implicit TLS, RFC 8314)"),
         Option("idle_timeout", FLOAT, 600.0, "seconds of client silence before the connection is closed (RFC 1939: at least 600)"),
     )
+    fault_subject = 'connect, then the command line, PASS masked ("USER demo", "RETR 1")'
+    fault_user = "the name of USER or APOP (PASS follows USER), then the logged-in user"
     fault_actions = {
         "error": FaultAction(
             "answer params.reply instead of handling the command (at connect: as the greeting)",

@@ -385,6 +385,8 @@ class SmtpServer(Server):
         Option("idle_timeout", FLOAT, 300.0, "seconds of client silence before the connection is closed"),
         *POLICY_OPTIONS,
     )
+    fault_subject = 'connect, then the command line, credentials masked ("RCPT TO:<a@example.test>", "DATA")'
+    fault_user = "the recipient at RCPT, every recipient (address or mailbox user) at DATA, the AUTH user"
     fault_actions = {
         "error": FaultAction(
             "answer params.reply instead of handling the command (at connect: as the greeting)",

@@ -79,7 +79,8 @@ class ProxyServer(TwistedServer):
         Option("via", STR, "refservers", "pseudonym in the Via header (RFC 9110 section 7.6.3)"),
         Option("tcp", TCP_ROUTES, (), "plain TCP proxies: listen_port=upstream_host:upstream_port entries"),
     )
-    fault_actions = TOXIC_ACTIONS  # action = toxic name; rules match the target (host:port, URL)
+    fault_actions = TOXIC_ACTIONS  # action = the toxic's name
+    fault_subject = '"host:port/path" of an HTTP request, "host:port" of a CONNECT, the name of a TCP proxy'
     test_settings = {"upstream_timeout": "10"}
 
     def __init__(self, *args: Any, **kwargs: Any):

@@ -40,8 +40,12 @@ class SftpServer(Server):
     name = "sftp"
     description = "SFTP, scp (legacy and SFTP-based) and SSH exec/shell on the shared file root"
     scheme = "sftp"
-    # Logins ("login NAME", connection.py), SFTP requests ("OPEN /path", "READ /path",
-    # storage.py) and exec/shell command lines (session.py).
+    # Logins (connection.py), SFTP requests (storage.py), exec/shell lines (session.py).
+    fault_subject = (
+        'login NAME (a password or a public key), SFTP requests "OPEN /path" (OPENDIR, READ, WRITE,'
+        " REMOVE, MKDIR, RMDIR, RENAME, SETSTAT, SYMLINK, LINK), exec and shell command lines"
+    )
+    fault_user = "the login name, then the logged-in user"
     fault_actions = {
         "error": FaultAction(
             "refuse the login, fail the SFTP request with params.status, or answer a command"

@@ -26,6 +26,7 @@ from servers.core.faults import (
     FaultAction,
     FaultBook,
     FaultError,
+    FaultTable,
     Param,
 )
 from servers.core.journal import EventJournal
@@ -72,6 +73,7 @@ BAD_RULES = [
     ({"server": "proxy", "action": "latency", "params": {"stream": "sideways"}}, "params.stream: expected one of upstream, downstream"),
     ({"server": "smtp", "action": "error", "user": ""}, "user: expected a user name or mail address, got ''"),
     ({"server": "smtp", "action": "error", "user": ["a", "b"]}, "user: expected a user name or mail address"),
+    ({"server": "http", "action": "delay", "user": "alice"}, "user: http has no users (user-scoped rules: ftp, imap, pop3, sftp, smtp, telnet)"),
 ]
 
 
@@ -113,32 +115,34 @@ def test_the_action_schema_is_served_for_every_server(refservers_admin):
     assert status == 200
     assert set(body["servers"]) == set(registry.SERVERS)
     assert set(body["rule_fields"]) == {"server", "match", "action", "user", "probability", "seed", "times", "params", "id"}
-    seconds = body["servers"]["http"]["delay"]["params"][0]
+    http = body["servers"]["http"]
+    assert (http["subject"], http["user"]) == ('the request path ("/get")', None)
+    assert body["servers"]["smtp"]["user"].startswith("the recipient at RCPT")
+    seconds = http["actions"]["delay"]["params"][0]
     assert seconds == {
         "name": "seconds", "type": "number", "expected": "a number 0-600", "required": False,
         "help": "how long to hold the step", "low": 0, "high": 600, "default": 1.0,
     }
-    reply = body["servers"]["smtp"]["error"]["params"][0]
+    reply = body["servers"]["smtp"]["actions"]["error"]["params"][0]
     assert (reply["name"], reply["type"], reply["default"]) == ("reply", "smtp reply", R_FAULT)
     assert reply["expected"].startswith("an SMTP reply: a 4xx or 5xx code")
-    assert body["servers"]["proxy"]["latency"]["params"][-1]["choices"] == ["upstream", "downstream"]
-    assert all(action["help"] for table in body["servers"].values() for action in table.values())
+    assert body["servers"]["proxy"]["actions"]["latency"]["params"][-1]["choices"] == ["upstream", "downstream"]
+    assert all(table["subject"] for table in body["servers"].values())
+    assert all(action["help"] for table in body["servers"].values() for action in table["actions"].values())
 
     status, one = call(refservers_admin.url + "/api/v1/faults/actions?server=dns")
     assert status == 200 and list(one["servers"]) == ["dns"]
-    assert set(one["servers"]["dns"]) == {"servfail", "nxdomain", "delay", "drop"}
+    assert set(one["servers"]["dns"]["actions"]) == {"servfail", "nxdomain", "delay", "drop"}
     status, body = call(refservers_admin.url + "/api/v1/faults/actions?server=gopher")
     assert status == 404 and "gopher" in body["error"]
 
 
 def test_every_declared_table_is_plain_data():
     # JSON round trip: names, numbers and strings only (no callables, no library types).
-    tables = registry.fault_actions()
-    for name, table in tables.items():
-        assert table, f"{name} declares no fault actions"
-        for action, declared in table.items():
-            assert isinstance(declared, FaultAction), (name, action)
-            assert json.loads(json.dumps(declared.as_json())) == declared.as_json()
+    for name, table in registry.fault_tables().items():
+        assert table.actions, f"{name} declares no fault actions"
+        assert all(isinstance(declared, FaultAction) for declared in table.actions.values()), name
+        assert json.loads(json.dumps(table.as_json())) == table.as_json()
 
 
 # -- from config ------------------------------------------------------------------------
@@ -178,11 +182,14 @@ def test_a_bad_rule_in_the_environment_stops_refservers_up_with_one_line(tmp_pat
 # -- the book's own rules ---------------------------------------------------------------
 
 MAIL_ACTIONS = {
-    "smtp": {
-        "error": FaultAction("answer params.reply", (Param("reply", SMTP_REPLY, default="451 4.3.0 busy"),)),
-        "delay": DELAY,
-    },
-    "ftp": {"error": FaultAction("fail", (Param("note", STRING), Param("count", INTEGER, 1, 9, required=True)))},
+    "smtp": FaultTable(
+        {
+            "error": FaultAction("answer params.reply", (Param("reply", SMTP_REPLY, default="451 4.3.0 busy"),)),
+            "delay": DELAY,
+        },
+        user="the recipient",
+    ),
+    "ftp": FaultTable({"error": FaultAction("fail", (Param("note", STRING), Param("count", INTEGER, 1, 9, required=True)))}),
 }
 
 
@@ -256,12 +263,12 @@ def test_the_commented_fault_examples_in_configs_are_valid(tmp_path: Path):
         example = tmp_path / name
         example.write_text(block + "\n")
         config = load_config(registry.schema(), files=[example], env={}, overrides=[f"core.data_dir={tmp_path}"])
-        Core(config, fault_actions=registry.fault_actions())  # raises ConfigError if one is bad
+        Core(config, fault_tables=registry.fault_tables())  # raises ConfigError if one is bad
 
 
 def test_docs_list_every_server_and_action():
     text = (ROOT / "docs" / "faults.md").read_text()
-    for server, table in registry.fault_actions().items():
+    for server, table in registry.fault_tables().items():
         assert f"| `{server}` |" in text, server
-        for action in table:
+        for action in table.actions:
             assert f"`{action}`" in text, (server, action)

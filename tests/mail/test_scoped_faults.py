@@ -55,6 +55,13 @@ def test_smtp_rule_scoped_at_data_and_to_the_auth_user(refservers_smtp: Server, 
         assert client.sendmail("sender@example.com", ["c@example.test"], MESSAGE) == {}
     assert len(mail_store.messages("c@example.test")) == 1
 
+    # At DATA a recipient is also the mailbox user it resolved to: demo@localhost is demo.
+    demo_rule = faults.add({"server": "smtp", "match": "DATA", "action": "error", "user": "demo"})
+    with smtp(refservers_smtp) as client:
+        with pytest.raises(smtplib.SMTPDataError):
+            client.sendmail("sender@example.com", ["demo@localhost"], MESSAGE)
+    faults.remove(demo_rule.id)
+
     refservers_smtp.core.users.add(User("alice", "wonderland"))
     faults.add({"server": "smtp", "match": "MAIL*", "action": "error", "user": "alice", "params": {"reply": "421 4.7.0 go away"}})
     with smtp(refservers_smtp) as client:
