@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import math
 import random
 import re
 import threading
@@ -106,7 +107,8 @@ def _plain_number(value: Any) -> bool:
 
 
 def _check_number(value: Any) -> float:
-    if not _plain_number(value):
+    # NaN and infinities pass any bound check, and JSON (Python's) and TOML can spell them.
+    if not _plain_number(value) or not math.isfinite(value):
         raise ValueError
     return float(value)
 
@@ -403,7 +405,7 @@ class FaultBook:
             known = ", ".join(sorted(table.actions)) or "none"
             raise FaultError(f"action: {server} supports {known}; got {action!r}")
         probability = spec.get("probability", 1.0)
-        if not _plain_number(probability) or not 0 <= probability <= 1:
+        if not _plain_number(probability) or not 0 <= probability <= 1:  # NaN fails the range
             raise FaultError(f"probability: expected a number 0-1, got {probability!r}")
         for name in ("seed", "times"):
             value = spec.get(name)

@@ -52,6 +52,7 @@ BAD_RULES = [
     ({"server": "http", "action": "delay", "params": {"secs": 1}}, "params.secs: unknown parameter for delay (known: seconds)"),
     ({"server": "http", "action": "delay", "params": {"seconds": 601}}, "params.seconds: expected a number 0-600, got 601"),
     ({"server": "http", "action": "delay", "params": {"seconds": True}}, "params.seconds: expected a number 0-600, got True"),
+    ({"server": "proxy", "action": "bandwidth", "params": {"rate": float("inf")}}, "params.rate: expected a number >= 0.001, got inf"),
     ({"server": "http", "action": "status", "params": {"code": 600}}, "params.code: expected an integer 100-599, got 600"),
     ({"server": "http", "action": "status", "params": {"code": "500"}}, "params.code: expected an integer 100-599, got '500'"),
     ({"server": "dns", "action": "drop", "params": {"seconds": 1}}, "params.seconds: unknown parameter for drop (known: none)"),

@@ -307,3 +307,12 @@ def test_login_disconnect_on_a_public_key_login(openssh: tuple[SftpServer, OpenS
     assert dropped.returncode == 255
     assert fault_event(server, since, "disconnect").details["subject"] == "login bob"
     assert not any(e.details["ok"] for e in server.journal.events(server="sftp", kind="auth", since=since))
+
+
+def test_status_names_checked_without_asyncssh_match_its_constants() -> None:
+    # servers.core.faults keeps its own table so that checking a rule needs no SSH library.
+    import asyncssh
+
+    from servers.core.faults import SFTP_STATUS_NAMES
+
+    assert {name: getattr(asyncssh, f"FX_{name.upper()}") for name in SFTP_STATUS_NAMES} == SFTP_STATUS_NAMES
