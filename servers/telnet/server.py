@@ -34,7 +34,8 @@ Fault rules (``[[faults]] server = "telnet"``) match ``connect`` when a client c
 in order; ``disconnect`` drops the connection without a word; ``error`` answers with
 ``params.output`` instead: at connect the text and a close, at login a refusal counted
 as a failure (default ``Login incorrect``), for a command that output and exit status
-``params.status`` (default 1).
+``params.status`` (default 1). A rule with ``user`` fires for ``login <that name>`` and
+that user's shell lines only (``connect`` is about nobody).
 """
 
 from __future__ import annotations
