@@ -273,3 +273,20 @@ def test_docs_list_every_server_and_action():
         assert f"| `{server}` |" in text, server
         for action in table.actions:
             assert f"`{action}`" in text, (server, action)
+
+
+def test_the_declaration_module_imports_only_the_standard_library():
+    # `up` builds the FaultBook from every server's table, and a lazy-loading registry
+    # will read the tables without importing each protocol's library: the declaration
+    # types must stay as light as the tables (stdlib, plus the journal it records to).
+    import ast
+
+    for name, allowed in (("faults.py", {"journal"}), ("journal.py", set())):
+        tree = ast.parse((ROOT / "servers" / "core" / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                assert node.module in allowed, (name, node.module)
+            elif isinstance(node, ast.ImportFrom):
+                assert node.module.split(".")[0] in sys.stdlib_module_names | {"__future__"}, (name, node.module)
+            elif isinstance(node, ast.Import):
+                assert all(alias.name.split(".")[0] in sys.stdlib_module_names for alias in node.names), name
