@@ -45,6 +45,9 @@ class Server:
     options: ClassVar[tuple[Option, ...]] = ()
     # Scheme shown in URLs and the `up` table.
     scheme: ClassVar[str] = "tcp"
+    # Shared stores this server uses (registry.STORES names): their admin routes are
+    # mounted while it runs.
+    stores: ClassVar[tuple[str, ...]] = ()
     # Fault actions this server carries out, with their params (see core/faults.py):
     # plain data, so the table can be read without starting anything. Empty: no rules.
     fault_actions: ClassVar[Mapping[str, FaultAction]] = {}

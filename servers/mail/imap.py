@@ -1245,6 +1245,7 @@ class ImapServer(TwistedServer):
         Option("port", PORT, 1143, "IMAP port (STARTTLS offered)"),
         Option("tls_port", PORT, 1993, "IMAP over implicit TLS (imaps)"),
     )
+    stores = ("users", "mail")
     fault_subject = 'CONNECT, then the command verb ("LOGIN", "FETCH"; UID FETCH as "FETCH")'
     fault_user = "the name of LOGIN or AUTHENTICATE PLAIN (with an initial response), then the logged-in user"
     fault_actions = {

@@ -24,8 +24,6 @@ import asyncssh
 from ..core.config import BOOL, PATH, PORT, STR, STR_TABLE, Option
 from ..core.faults import DELAY, DISCONNECT, SFTP_STATUS, STRING, FaultAction, Param
 from ..core.lifecycle import BindError, Server, probe_greeting
-from ..core.web import Route
-from ..files.api import file_routes
 from ..files.root import FileRoot
 from . import keys
 from .connection import SshConnection
@@ -40,6 +38,7 @@ class SftpServer(Server):
     name = "sftp"
     description = "SFTP, scp (legacy and SFTP-based) and SSH exec/shell on the shared file root"
     scheme = "sftp"
+    stores = ("users", "files")
     # Logins (connection.py), SFTP requests (storage.py), exec/shell lines (session.py).
     fault_subject = (
         'login NAME (a password or a public key), SFTP requests "OPEN /path" (OPENDIR, READ, WRITE,'
@@ -137,9 +136,6 @@ class SftpServer(Server):
         """A ``known_hosts`` line pinning this server's host key at its bound port."""
         assert self.host_key is not None, "start the server first"
         return keys.known_hosts_line(self.host_key, self.probe_host, self.port)
-
-    def admin_routes(self) -> list[Route]:
-        return file_routes(self.core)  # the same files API as FTP: one root, one view of it
 
     def peer_text(self, peername: Any) -> str:
         if not peername:

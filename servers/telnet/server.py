@@ -415,6 +415,7 @@ class TelnetServer(TwistedServer):
     name = "telnet"
     description = "Telnet login (RFC 854) against the user table, then a small scripted shell"
     scheme = "telnet"
+    stores = ("users", "files")
     fault_subject = 'connect, "login NAME" when the password arrives, then shell lines ("show *")'
     fault_user = "the login name, then the logged-in user"
     fault_actions = {
