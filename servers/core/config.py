@@ -26,7 +26,7 @@ from typing import Any
 
 ENV_PREFIX = "REFSERVERS_"
 # Variables under our prefix that are not configuration (read by the CLI or the tests).
-ENV_NOT_CONFIG = ("REFSERVERS_CONFIG", "REFSERVERS_TARGET", "REFSERVERS_TEST_")
+ENV_NOT_CONFIG = ("REFSERVERS_CONFIG", "REFSERVERS_SCENARIO", "REFSERVERS_TARGET", "REFSERVERS_TEST_")
 
 
 class ConfigError(Exception):
