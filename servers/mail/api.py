@@ -128,7 +128,7 @@ def mail_routes(core: Core) -> list[Route]:
             "Mailpit: image attachment (not resized)",
         ),
         Route("GET", "/api/v1/message/{id}/part/{part}", plain(api.part), "Mailpit: an attachment or inline part"),
-        Route("POST", "/api/v1/message/{id}/release", plain(api.release), "Mailpit: relay to another SMTP server"),
+        Route("POST", "/api/v1/message/{id}/release", plain(api.release), "Mailpit: relay to another SMTP server (none configured: 400)"),
         Route("GET", "/api/v1/message/{id}", plain(api.message), "Mailpit: a message (marks it read)"),
         Route("GET", "/api/v1/search", plain(api.search), "Mailpit: search (query, start, limit, tz)"),
         Route("DELETE", "/api/v1/search", plain(api.delete_search), "Mailpit: delete what a search matches"),
@@ -187,8 +187,14 @@ class MessagesApi:
             raise PlainError(404, NOT_FOUND)
         return entry
 
-    def _matching(self, request: ApiRequest, query: str) -> list[Entry]:
-        entries = self.mailbox.entries(request.arg("user") or None)
+    def _matching(self, request: ApiRequest, query: str, everything: list[Entry] | None = None) -> list[Entry]:
+        """The messages matching a search (and ``?user=``), newest first; ``everything``
+        is the whole mailbox when the caller already has it (one scan per request)."""
+        user = request.arg("user") or None
+        if everything is None:
+            entries = self.mailbox.entries(user)
+        else:
+            entries = [entry for entry in everything if not user or user in entry.users]
         if query.strip():
             test = compile_query(query, _zone(request.arg("tz")))
             entries = [entry for entry in entries if test(entry)]
@@ -225,7 +231,7 @@ class MessagesApi:
 
         def listing() -> dict[str, Any]:
             everything = self.mailbox.entries()
-            entries = _legacy_filters(request, self.mailbox.entries(request.arg("user") or None))
+            entries = _legacy_filters(request, self._matching(request, "", everything))
             if before is not None:
                 entries = [entry for entry in entries if entry.created < before]
             page = entries[start : start + limit] if limit > 0 else entries
@@ -363,7 +369,7 @@ class MessagesApi:
 
         def find() -> dict[str, Any]:
             everything = self.mailbox.entries()
-            found = self._matching(request, query)
+            found = self._matching(request, query, everything)
             if before is not None:
                 found = [entry for entry in found if entry.created < before]
             page = found[start : start + limit]
