@@ -224,6 +224,16 @@ class ProxyServer(TwistedServer):
         self.tcp_listeners[name].route = route
         return stopped
 
+    def replace_tcp_listener(self, name: str, route: TcpRoute, enabled: bool) -> TcpListener:
+        """A new listener, without toxics, under the name of a stopped one; the old one
+        stays when the new one cannot listen (BindError), as in Toxiproxy's populate."""
+        replacement = TcpListener(route, "toxiproxy")
+        if enabled:
+            self._listen(replacement)
+            self.listeners[name] = replacement.route.listen_port
+        self.tcp_listeners[name] = replacement
+        return replacement
+
     def close_tcp_listener(self, name: str) -> Any:
         listener = self.tcp_listeners.pop(name)
         self.listeners.pop(name, None)
