@@ -227,15 +227,12 @@ class TcpProxyProtocol(TwistedProtocol):
             self.upstream.close()
 
     def reset(self, stream: str) -> None:
-        if stream == "downstream":
-            self.transport.abortConnection()
-            if self.upstream is not None:
-                self.upstream.close()
-        elif self.upstream is not None:
+        # Both sides get the RST whichever stream the toxic is on: Toxiproxy sets
+        # SO_LINGER 0 on both sockets of a link that has a reset_peer toxic, so the
+        # close that follows the reset of one side is a reset of the other too.
+        self.transport.abortConnection()
+        if self.upstream is not None:
             self.upstream.abort()
-            self.transport.loseConnection()
-        else:
-            self.transport.abortConnection()
 
     # -- LiveConnection: the listener's named toxics changed ----------------------------
     def _pipe(self, toxic: NamedToxic) -> Pipe | None:

@@ -253,6 +253,11 @@ class ResetPeer(Stage):
             delay = max(0, self.params["timeout"]) / 1000
             self._timer = self.context.clock.callLater(delay, self.context.link.reset, self.context.stream)
 
+    def finish(self, how: str) -> None:
+        # The end of the stream counts as its first data (Go reads nil from the closed
+        # channel), and a close must not reach the peer before the reset does.
+        self.write(b"")
+
     def cancel(self) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()

@@ -86,6 +86,8 @@ def test_down_closes_the_listener_and_up_opens_it_again(toxiproxy, echo):
     proxy = toxiproxy.create(upstream=f"127.0.0.1:{echo.port}", name="flaky")
     port = listen_port(proxy)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as before:
+        before.sendall(b"accepted")  # through the proxy, not waiting in the listen backlog
+        assert before.recv(10) == b"accepted"
         with proxy.down():
             assert toxiproxy.get_proxy("flaky").enabled is False
             with pytest.raises(ConnectionRefusedError):
