@@ -37,8 +37,10 @@ named ``main`` (the HTTP proxy's own listener); JSON decoding errors are Python'
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
+import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -284,9 +286,11 @@ class ToxiproxyServer(TwistedServer):
 
             async def guarded() -> Reply:
                 try:
-                    return await handler(request)
+                    reply = await handler(request)
                 except ToxiproxyError as error:
-                    return error_reply(error)
+                    reply = error_reply(error)
+                reply.headers["X-Toxiproxy-Request-Id"] = request_id()
+                return reply
 
             return self._lock.run(lambda: ensureDeferred(guarded()))
 
@@ -552,6 +556,12 @@ def listen_error(listen: str, error: BindError) -> ToxiproxyError:
     """A bind failure in Go's words: ``listen tcp 127.0.0.1:80: bind: permission denied``."""
     reason = str(error).rpartition(": ")[2]
     return ToxiproxyError(f"listen tcp {listen}: bind: {reason[:1].lower()}{reason[1:]}", 500)
+
+
+def request_id() -> str:
+    """A fresh id in the shape of the xid Toxiproxy's hlog middleware puts in
+    ``X-Toxiproxy-Request-Id``: 12 random bytes, 20 lower-case base32hex characters."""
+    return base64.b32hexencode(secrets.token_bytes(12)).decode("ascii")[:20].lower()
 
 
 def _label(value: str) -> str:

@@ -6,6 +6,7 @@ connections through the proxies, including connections opened before the toxic."
 from __future__ import annotations
 
 import errno
+import re
 import socket
 import time
 
@@ -303,6 +304,7 @@ def test_reset_returns_204(api, echo):
 def test_version_and_browsers(api):
     version = api("GET", "/version")
     assert (version.text, version.headers["Content-Type"]) == ('{"version": "2.12.0"}\n', "application/json;charset=utf-8")
+    assert re.fullmatch(r"[0-9a-v]{20}", version.headers["X-Toxiproxy-Request-Id"])
     browser = api("GET", "/proxies", headers={"User-Agent": "Mozilla/5.0"})
     assert (browser.status_code, browser.text) == (403, "User agent not allowed\n")
 
