@@ -310,6 +310,8 @@ class ToxiproxyServer(TwistedServer):
 
     async def _start(self, listener: TcpListener) -> None:
         assert self.proxy is not None
+        if self.collection.get(listener.route.name) is not listener:
+            raise PROXY_NOT_FOUND  # removed through the admin API while we waited
         try:
             self.proxy.enable_tcp_listener(listener.route.name)
         except BindError as error:
@@ -372,8 +374,9 @@ class ToxiproxyServer(TwistedServer):
     async def proxy_delete(self, request: ApiRequest) -> Reply:
         assert self.proxy is not None
         listener = self._get(request.params["proxy"])
-        listener.toxics.clear()
-        await self.proxy.close_tcp_listener(listener.route.name)
+        await self._stop(listener)  # Proxy.Stop: the connections get a close, not a reset
+        if self.collection.get(listener.route.name) is listener:
+            await self.proxy.close_tcp_listener(listener.route.name)
         return Reply(204, b"", content_type="text/plain")
 
     async def populate(self, request: ApiRequest) -> Reply:
