@@ -347,3 +347,21 @@ def test_fault_rules_still_apply_to_toxiproxy_proxies(refservers_toxiproxy, api,
     with socket.create_connection(("127.0.0.1", port_of(proxy)), timeout=10) as sock:
         sock.sendall(b"abcdef")
         assert read_to_eof(sock) == b"abc"
+
+
+def test_a_host_name_listen_reports_its_address_and_populate_keeps_it(api, echo):
+    made = api("POST", "/proxies", json={"name": "named", "upstream": f"127.0.0.1:{echo.port}", "listen": "localhost:0"}).json()
+    assert made["listen"].startswith("127.0.0.1:") and port_of(made) > 0
+    api("POST", "/proxies/named/toxics", json={"type": "limit_data", "attributes": {"bytes": 7}})
+    # Toxiproxy 2.12 resolves the name before comparing: the same proxy, not a restart.
+    again = api("POST", "/populate", json=[{"name": "named", "upstream": f"127.0.0.1:{echo.port}", "listen": f"localhost:{port_of(made)}"}])
+    assert again.status_code == 201
+    assert again.json()["proxies"][0]["toxics"][0]["name"] == "limit_data_downstream"
+
+
+def test_populate_creates_disabled_proxies_and_keeps_the_enabled_state(api, echo):
+    body = [{"name": "off", "upstream": f"127.0.0.1:{echo.port}", "listen": "127.0.0.1:0", "enabled": False}]
+    first = api("POST", "/populate", json=body).json()["proxies"][0]
+    assert (first["enabled"], first["listen"]) == (False, "127.0.0.1:0")
+    body[0]["enabled"] = True  # unchanged listen and upstream: kept as it is, still disabled
+    assert api("POST", "/populate", json=body).json()["proxies"][0]["enabled"] is False
