@@ -181,8 +181,9 @@ class ProxyServer(TwistedServer):
         listener = TcpListener(route, source)
         if enabled:
             self._listen(listener)
-        if listener.route.name in self.tcp_listeners:
-            listener.port.stopListening()
+        if listener.route.name in self.tcp_listeners:  # a default name (tcp-<port>) taken
+            if listener.port is not None:
+                listener.port.stopListening()
             raise ValueError(f"a TCP proxy named {listener.route.name!r} exists already")
         self.tcp_listeners[listener.route.name] = listener
         if enabled:
