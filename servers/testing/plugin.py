@@ -8,8 +8,8 @@ see the same mail store. Override ``refservers_settings`` (a list of
 ``section.key=value`` strings) to configure them.
 
 Remote targets (``REFSERVERS_TARGET=container``, ``REFSERVERS_TARGET_<NAME>=host:port``):
-the fixtures yield a :class:`~servers.remote_target.RemoteServer` for servers already
-running elsewhere (the compose stack) instead of starting them; see remote_target.py.
+the fixtures yield a :class:`~servers.testing.remote.RemoteServer` for servers already
+running elsewhere (the compose stack) instead of starting them; see remote.py.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from . import registry
-from .core import Core, Server, load_config
-from .core.config import PORT
-from .remote_target import CONTAINER_MODE, TARGET, RemoteServer, remote_address
+from .. import registry
+from ..core import Core, Server, load_config
+from ..core.config import PORT
+from .remote import CONTAINER_MODE, TARGET, RemoteServer, remote_address
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def refservers_core(tmp_path_factory: pytest.TempPathFactory, refservers_setting
 def refservers_start(request: pytest.FixtureRequest) -> Callable[..., Server]:
     """``refservers_start("smtp", require_auth="true")``: start a server with extra settings.
 
-    For a remote target (see remote_target.py) it returns the running remote server;
+    For a remote target (see remote.py) it returns the running remote server;
     asking for other settings skips the test, as a running container cannot take them.
     """
     started: dict[str, Server] = {}
@@ -124,7 +124,7 @@ class FileServers:
 @pytest.fixture
 def refservers_files(refservers_start: Callable[..., Server]) -> FileServers:
     """``.ftp`` and ``.sftp`` running on one shared file root (``.root``)."""
-    from .files.root import FileRoot
+    from ..files.root import FileRoot
 
     ftp = refservers_start("ftp")
     sftp = refservers_start("sftp")
@@ -144,7 +144,7 @@ class MailServers:
 @pytest.fixture
 def refservers_mail(refservers_start: Callable[..., Server]) -> MailServers:
     """``.smtp``, ``.pop3`` and ``.imap`` running on one shared mail store (``.store``)."""
-    from .mail.store import MailStore
+    from ..mail.store import MailStore
 
     smtp = refservers_start("smtp")
     return MailServers(smtp, refservers_start("pop3"), refservers_start("imap"), smtp.core.shared(MailStore))
