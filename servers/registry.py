@@ -28,6 +28,9 @@ SERVERS: dict[str, str] = {
     "sftp": "servers.sftp:SftpServer",
     "telnet": "servers.telnet:TelnetServer",
     "proxy": "servers.proxy:ProxyServer",
+    # After proxy: the Toxiproxy API serves the proxy server's TCP listeners (it starts
+    # one itself only when this process runs none).
+    "toxiproxy": "servers.toxiproxy:ToxiproxyServer",
     "jsonrpc": "servers.jsonrpc:JsonRpcServer",
     "sockets": "servers.sockets:SocketServers",
     "dns": "servers.dns:DnsServer",
