@@ -228,7 +228,10 @@ class NewsSpool:
                 # Seed only a group that never had an article, so a restart adds nothing.
                 if group is not None and group.high_water == 0:
                     for article in articles:
-                        self.post(article, arrived=group.created, enforce_posting=False)
+                        # Samples "arrived" at their Date, so NEWNEWS since today lists only real posts.
+                        date = header_value(parse_headers(split_article(article)[0]), "Date") or ""
+                        arrived = email.utils.parsedate_to_datetime(date).timestamp()
+                        self.post(article, arrived=arrived, enforce_posting=False)
 
     @classmethod
     def from_core(cls, core: Core) -> NewsSpool:
