@@ -39,7 +39,7 @@ class NewsApi:
                     "name": group.name,
                     "description": group.config.description,
                     "posting": group.config.posting,
-                    "count": len(group.articles),
+                    "count": group.count,
                     "low": group.low,
                     "high": group.high_water,
                     "created": group.created,

@@ -53,6 +53,7 @@ from .store import (
     OVERVIEW_HEADERS,
     ArticleEntry,
     DuplicateArticle,
+    GroupStatus,
     NewsSpool,
     NoSuchArticle,
     NoSuchGroup,
@@ -515,29 +516,28 @@ class NntpProtocol(LineReceiver, TimeoutMixin):
         self.reply(AUTH_ACCEPTED, "authentication accepted")
 
     # -- groups ------------------------------------------------------------------------------
-    def _select(self, name: str) -> Any:
+    def _select(self, name: str) -> GroupStatus:
         try:
             group = self.spool.group(name)
         except NoSuchGroup:
             raise CommandError(NO_SUCH_GROUP, f"no such newsgroup {name[:80]}") from None
         self.group_name = group.name
-        numbers = group.numbers()
-        self.article_number = numbers[0] if numbers else None
+        self.article_number = group.numbers[0] if group.numbers else None
         return group
 
     def do_GROUP(self, name: str) -> None:
         group = self._select(name)
-        self.reply(GROUP_SELECTED, f"{len(group.articles)} {group.low} {group.high_water} {group.name}")
+        self.reply(GROUP_SELECTED, f"{group.count} {group.low} {group.high_water} {group.name}")
 
     def do_LISTGROUP(self, name: str | None = None, range_text: str | None = None) -> None:
         if name is None:
             name = self._current_group().name
         group = self._select(name)
         low, high = parse_range(range_text, group.high_water) if range_text else (1, group.high_water)
-        numbers = [str(n) for n in group.numbers() if low <= n <= high]
-        self.reply_lines(GROUP_SELECTED, f"{len(group.articles)} {group.low} {group.high_water} {group.name}", numbers)
+        numbers = [str(n) for n in group.numbers if low <= n <= high]
+        self.reply_lines(GROUP_SELECTED, f"{group.count} {group.low} {group.high_water} {group.name}", numbers)
 
-    def _current_group(self) -> Any:
+    def _current_group(self) -> GroupStatus:
         if self.group_name is None:
             raise CommandError(NO_GROUP_SELECTED, "no newsgroup selected")
         return self.spool.group(self.group_name)
@@ -640,7 +640,7 @@ class NntpProtocol(LineReceiver, TimeoutMixin):
         group = self._current_group()
         if self.article_number is None:
             raise CommandError(CURRENT_INVALID, "current article number is invalid")
-        numbers = group.numbers()
+        numbers = group.numbers
         candidates = (
             [n for n in numbers if n > self.article_number]
             if forward

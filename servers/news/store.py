@@ -153,6 +153,8 @@ class ArticleEntry:
 
 @dataclass
 class Group:
+    """A group's live state, changed under the spool's lock (callers get a GroupStatus)."""
+
     config: GroupConfig
     directory: Path
     created: float
@@ -164,13 +166,32 @@ class Group:
     def name(self) -> str:
         return self.config.name
 
-    def numbers(self) -> list[int]:
-        return sorted(self.articles)
+    def status(self) -> GroupStatus:
+        return GroupStatus(self.config, self.created, self.creator, tuple(sorted(self.articles)), self.high_water)
+
+
+@dataclass(frozen=True)
+class GroupStatus:
+    """A snapshot of one group, safe to read while posts land on other threads."""
+
+    config: GroupConfig
+    created: float
+    creator: str
+    numbers: tuple[int, ...]
+    high_water: int
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def count(self) -> int:
+        return len(self.numbers)
 
     @property
     def low(self) -> int:
         # RFC 3977 6.1.1.2: an empty group reports low = high + 1.
-        return min(self.articles) if self.articles else self.high_water + 1
+        return self.numbers[0] if self.numbers else self.high_water + 1
 
 
 def parse_headers(head: bytes) -> list[tuple[str, str]]:
@@ -279,27 +300,29 @@ class NewsSpool:
             self._append_index(group, entry)
             self._index(group, entry)
 
-    def groups(self) -> list[Group]:
+    def groups(self) -> list[GroupStatus]:
         with self._lock:
-            return sorted(self._groups.values(), key=lambda g: g.name)
+            return [group.status() for group in sorted(self._groups.values(), key=lambda g: g.name)]
 
-    def group(self, name: str) -> Group:
+    def group(self, name: str) -> GroupStatus:
         with self._lock:
-            try:
-                return self._groups[name]
-            except KeyError:
-                raise NoSuchGroup(f"no such newsgroup {name!r}") from None
+            return self._group(name).status()
+
+    def _group(self, name: str) -> Group:
+        try:
+            return self._groups[name]
+        except KeyError:
+            raise NoSuchGroup(f"no such newsgroup {name!r}") from None
 
     def entries(self, name: str, low: int = 1, high: int | None = None) -> list[ArticleEntry]:
-        group = self.group(name)
         with self._lock:
+            group = self._group(name)
             return [group.articles[n] for n in sorted(group.articles) if n >= low and (high is None or n <= high)]
 
     def entry(self, name: str, number: int) -> ArticleEntry:
-        group = self.group(name)
         with self._lock:
             try:
-                return group.articles[number]
+                return self._group(name).articles[number]
             except KeyError:
                 raise NoSuchArticle(f"no article {number} in {name}") from None
 
