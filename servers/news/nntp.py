@@ -319,7 +319,8 @@ class NntpProtocol(LineReceiver, TimeoutMixin):
     def release(self) -> None:
         pending, self.held = self.held or [], None
         for position, line in enumerate(pending):
-            if self.transport is None or not self.transport.connected:
+            # As LineReceiver does: nothing more is handled once QUIT (or a fault) closes.
+            if self.transport is None or not self.transport.connected or self.transport.disconnecting:
                 return
             self._handle(line)
             if self.held is not None:  # a queued command held again: keep the rest queued

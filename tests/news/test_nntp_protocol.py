@@ -160,10 +160,12 @@ def test_pipelined_commands_after_a_post_wait_for_its_240(raw_nntp: Any) -> None
     client = raw_nntp()
     assert code(client.command("POST")) == nntp.SEND_ARTICLE
     article = b"From: a@example.com\r\nNewsgroups: local.test\r\nSubject: piped\r\n\r\nx\r\n"
-    client.send(article + b".\r\nGROUP local.test\r\nSTAT 3\r\nQUIT\r\n")
+    client.send(article + b".\r\nGROUP local.test\r\nSTAT 3\r\nQUIT\r\nDATE\r\n")
     replies = [client.line() for _ in range(4)]
     assert [code(r) for r in replies] == [nntp.POSTED, nntp.GROUP_SELECTED, nntp.ARTICLE_EXISTS, nntp.CLOSING]
     assert replies[1] == "211 3 1 3 local.test" and replies[2].split()[-1] == replies[0].split()[-1]
+    with pytest.raises(ConnectionError):  # nothing is handled after QUIT
+        client.line()
 
 
 def test_ihave_transfers_an_article_with_its_message_id(raw_nntp: Any) -> None:
