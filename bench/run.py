@@ -1109,7 +1109,8 @@ def bench_nntp(reps: int) -> None:
         theirs = nntp_measure(port, reps)
     note = (
         f"{NNTP_POSTS} articles of ~2.5 KiB per repetition, raw-socket client for both; INN 2.7 innd + nnrpd "
-        "(tradspool, tradindexed overview, no fsync per article); refservers fsyncs each article and its index line before 240"
+        "(tradspool, tradindexed overview, no fsync per article); refservers fsyncs each article, then its directory and "
+        "index line in a group commit shared by concurrent posts, before 240"
     )
     pair(
         "NNTP",

@@ -858,7 +858,9 @@ class NntpServer(TwistedServer):
         return defer.Deferred.fromFuture(future)
 
     def _bind(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="nntp-post")
+        # Posts spend their time waiting in fsync; enough workers let concurrent posts
+        # share one group commit (see NewsSpool) instead of queueing for a thread.
+        self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="nntp-post")
         self.tls_options = self.core.tls.twisted_options()
         self.listen("main", NntpFactory(self, implicit_tls=False), self.settings.port)
         self.listen("tls", NntpFactory(self, implicit_tls=True), self.settings.tls_port, tls=True)

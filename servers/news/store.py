@@ -14,21 +14,26 @@ Layout::
 The contract the protocol room relies on:
 
 1. **Durable before acknowledged.** :meth:`post` writes each article file atomically
-   (temp file, fsync, rename, fsync dir: ``durable.write_atomic``), then appends its
-   index line and fsyncs the index, and only then returns; NNTP sends 240 after that,
-   as SMTP sends 250 after its Maildir delivery.
+   (temp file, fsync, rename: ``durable.write_atomic``), then commits: fsync of the
+   group directory, index line appended, index fsynced; only then is the article
+   visible to readers and :meth:`post` returns (NNTP sends 240 after that, as SMTP sends
+   250 after its Maildir delivery). Posts arriving together share one commit (one
+   directory and one index fsync for the batch: a group commit), so parallel posters
+   do not queue behind each other's fsyncs.
 2. **Stable numbers.** Each group's numbers only grow and are never reused (RFC 3977
-   6.1.1.2): the next number is one more than the highest ever indexed. A crash
-   between the article file and its index line is repaired on open: files above the
-   index's high-water mark are indexed then, in number order.
+   6.1.1.2): a post reserves the next number before writing. A crash between the
+   article file and its commit is repaired on open: article files missing from the
+   index are indexed then, in number order. A post that failed or was cut short by a
+   crash may leave its number unused (a gap, which RFC 3977 allows).
 3. **Bytes.** What is stored is what is served: the article as received (dot-stuffing
    undone) plus the headers the server adds (Path, Xref, and Message-ID and Date when
    missing); the body is never touched.
 4. **Message-IDs are unique** across the spool: a post whose Message-ID exists is
    refused (:class:`DuplicateArticle`). A cross-posted article is stored once per
    group, with one Xref header naming every group and number.
-5. **Threads.** Every method is thread-safe (one lock); :meth:`post` blocks on fsync,
-   so callers on an event loop run it on a worker thread. One process owns a spool.
+5. **Threads.** Every method is thread-safe; readers take one short lock and never
+   wait for a disk write. :meth:`post` blocks on fsync, so callers on an event loop run
+   it on a worker thread. One process owns a spool.
 6. **Errors.** :class:`NoSuchGroup`, :class:`NoSuchArticle`, :class:`PostingRefused`
    (the 441 reasons) and :class:`DuplicateArticle`, all :class:`NewsSpoolError`, with
    one-line messages.
@@ -160,7 +165,8 @@ class Group:
     created: float
     creator: str
     articles: dict[int, ArticleEntry] = field(default_factory=dict)
-    high_water: int = 0  # highest number ever assigned (kept even if files vanish)
+    high_water: int = 0  # highest number committed (kept even if files vanish)
+    next_number: int = 1  # the next number a post reserves (reserved ones are never reused)
 
     @property
     def name(self) -> str:
@@ -192,6 +198,15 @@ class GroupStatus:
     def low(self) -> int:
         # RFC 3977 6.1.1.2: an empty group reports low = high + 1.
         return self.numbers[0] if self.numbers else self.high_water + 1
+
+
+@dataclass
+class _PendingCommit:
+    """One post's entries waiting for the group commit, and how it ended."""
+
+    entries: list[tuple[Group, ArticleEntry]]
+    done: bool = False
+    error: OSError | None = None
 
 
 def parse_headers(head: bytes) -> list[tuple[str, str]]:
@@ -238,6 +253,10 @@ class NewsSpool:
         self._lock = threading.Lock()
         self._groups: dict[str, Group] = {}
         self._by_message_id: dict[str, tuple[str, int]] = {}
+        self._in_flight: set[str] = set()  # Message-IDs being written (duplicates wait for none)
+        self._commit_lock = threading.Lock()  # one committer at a time
+        self._queue_lock = threading.Lock()
+        self._commit_queue: list[_PendingCommit] = []
         root.mkdir(parents=True, exist_ok=True)
         for config in groups:
             self._open_group(config)
@@ -283,6 +302,7 @@ class NewsSpool:
                 self._index(group, entry)
         self._groups[config.name] = group
         self._recover(group)
+        group.next_number = group.high_water + 1
 
     def _index(self, group: Group, entry: ArticleEntry) -> None:
         group.articles[entry.number] = entry
@@ -290,14 +310,14 @@ class NewsSpool:
         self._by_message_id.setdefault(entry.message_id, (group.name, entry.number))
 
     def _recover(self, group: Group) -> None:
-        """Index article files a crash left above the index's high-water mark."""
+        """Index article files a crash left between their write and their commit."""
         orphans = sorted(
-            int(p.name) for p in group.directory.iterdir() if p.name.isdigit() and int(p.name) > group.high_water
+            int(p.name) for p in group.directory.iterdir() if p.name.isdigit() and int(p.name) not in group.articles
         )
         for number in orphans:
-            article = (group.directory / str(number)).read_bytes()
-            entry = self._entry_for(number, article, os.stat(group.directory / str(number)).st_mtime)
-            self._append_index(group, entry)
+            path = group.directory / str(number)
+            entry = self._entry_for(number, path.read_bytes(), path.stat().st_mtime)
+            self._append_index(group, [entry])
             self._index(group, entry)
 
     def groups(self) -> list[GroupStatus]:
@@ -380,18 +400,60 @@ class NewsSpool:
                 message_id = (
                     f"<{time.strftime('%Y%m%d%H%M%S', time.gmtime(arrived))}.{secrets.token_hex(6)}@{self.path_host}>"
                 )
-            elif message_id in self._by_message_id:
+            elif message_id in self._by_message_id or message_id in self._in_flight:
                 raise DuplicateArticle(f"duplicate article {message_id}")
-            numbers = {group.name: group.high_water + 1 for group in targets}
+            numbers = {}
+            for group in targets:
+                numbers[group.name] = group.next_number
+                group.next_number += 1
+            self._in_flight.add(message_id)
+        try:
             xref = f"{self.path_host} " + " ".join(f"{name}:{number}" for name, number in numbers.items())
             stored = self._with_server_headers(head, fields, body, message_id, arrived, xref)
+            entries = []
             for group in targets:
                 number = numbers[group.name]
-                write_atomic(group.directory / str(number), stored)
-                entry = self._entry_for(number, stored, arrived)
-                self._append_index(group, entry)
-                self._index(group, entry)
+                write_atomic(group.directory / str(number), stored, sync_dir=False)  # the commit syncs the dir
+                entries.append((group, self._entry_for(number, stored, arrived)))
+            self._commit(_PendingCommit(entries))
+        finally:
+            with self._lock:
+                self._in_flight.discard(message_id)
         return message_id
+
+    def _commit(self, pending: _PendingCommit) -> None:
+        """Make ``pending`` durable and visible, together with whatever else is queued.
+
+        Whoever gets the commit lock commits the whole queue: fsync each group directory
+        (the renames), append the index lines, fsync each index once. A post whose
+        entries an earlier committer took just returns (or raises its error).
+        """
+        with self._queue_lock:
+            self._commit_queue.append(pending)
+        with self._commit_lock:
+            if not pending.done and pending.error is None:
+                with self._queue_lock:
+                    batch, self._commit_queue = self._commit_queue, []
+                by_group: dict[str, tuple[Group, list[ArticleEntry]]] = {}
+                for queued in batch:
+                    for group, entry in queued.entries:
+                        by_group.setdefault(group.name, (group, []))[1].append(entry)
+                try:
+                    for group, entries in by_group.values():
+                        fsync_dir(group.directory)
+                        self._append_index(group, entries)
+                except OSError as problem:
+                    for queued in batch:
+                        queued.error = problem
+                else:
+                    with self._lock:
+                        for group, entries in by_group.values():
+                            for entry in entries:
+                                self._index(group, entry)
+                    for queued in batch:
+                        queued.done = True
+        if pending.error is not None:
+            raise pending.error
 
     def _with_server_headers(
         self, head: bytes, fields: list[tuple[str, str]], body: bytes, message_id: str, arrived: float, xref: str
@@ -446,13 +508,15 @@ class NewsSpool:
             arrived=arrived,
         )
 
-    def _append_index(self, group: Group, entry: ArticleEntry) -> None:
+    def _append_index(self, group: Group, entries: list[ArticleEntry]) -> None:
         index = group.directory / INDEX_NAME
         created = not index.exists()
-        line = (json.dumps(entry.as_json(), ensure_ascii=False) + "\n").encode("utf-8")
+        lines = "".join(json.dumps(entry.as_json(), ensure_ascii=False) + "\n" for entry in entries).encode("utf-8")
         fd = os.open(index, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
+            written = 0
+            while written < len(lines):  # a regular file takes it at once; a signal may split it
+                written += os.write(fd, lines[written:])
             os.fsync(fd)
         finally:
             os.close(fd)

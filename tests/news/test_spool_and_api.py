@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,30 @@ def test_an_article_written_but_not_indexed_before_a_crash_is_indexed_on_open(tm
     recovered = NewsSpool(tmp_path, GROUPS, samples=False)
     assert [(e.number, e.subject) for e in recovered.entries("local.test")] == [(1, "indexed"), (2, "orphan")]
     assert recovered.post(article("after")) and recovered.entries("local.test")[-1].number == 3
+
+
+def test_concurrent_posts_share_one_group_commit_and_stay_invisible_until_it(tmp_path: Path) -> None:
+    spool = NewsSpool(tmp_path, GROUPS, samples=False)
+    commits: list[int] = []
+    append_index = spool._append_index
+    spool._append_index = lambda group, entries: (commits.append(len(entries)), append_index(group, entries))[1]  # type: ignore[method-assign]
+    pool = ThreadPoolExecutor(max_workers=8)
+    spool._commit_lock.acquire()  # a commit in progress: the next posts write their files and queue
+    try:
+        futures = [pool.submit(spool.post, article(f"p{i}")) for i in range(8)]
+        deadline = time.monotonic() + 30
+        while len(spool._commit_queue) < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling the queue the posts join (bounded)
+        assert len(spool._commit_queue) == 8
+        assert spool.entries("local.test") == []  # written, not committed: not visible
+    finally:
+        spool._commit_lock.release()
+    message_ids = [future.result(timeout=30) for future in futures]
+    pool.shutdown()
+    assert commits == [8]  # one directory and one index fsync for all eight
+    entries = spool.entries("local.test")
+    assert [e.number for e in entries] == list(range(1, 9)) and {e.message_id for e in entries} == set(message_ids)
+    assert [e.number for e in NewsSpool(tmp_path, GROUPS, samples=False).entries("local.test")] == list(range(1, 9))
 
 
 def test_admin_api_lists_groups_articles_and_serves_one_raw(refservers_nntp: Any, refservers_admin: Any) -> None:

@@ -455,7 +455,8 @@ def served_articles(admin_url: str) -> dict[str, bytes]:
     with urllib.request.urlopen(f"{admin_url}/api/v1/news/local.test", timeout=30) as reply:
         listing = json.load(reply)["articles"]
     numbers = [entry["number"] for entry in listing]
-    assert numbers == list(range(1, len(numbers) + 1)), f"numbers not one per article: {numbers}"
+    # One number per article, ascending; a post cut short by the kill may leave a gap.
+    assert numbers == sorted(set(numbers)), f"numbers not one per article: {numbers}"
     served = {}
     for entry in listing:
         with urllib.request.urlopen(f"{admin_url}/api/v1/news/local.test/{entry['number']}", timeout=30) as reply:
