@@ -838,7 +838,7 @@ class NntpServer(TwistedServer):
             "idle_timeout",
             FLOAT,
             600.0,
-            "seconds of client silence before the connection is closed (RFC 3977: at least 180)",
+            "seconds of client silence before the connection is closed with 400 (0: never; RFC 3977: at least 180)",
         ),
     )
     fault_actions = ("error", "delay", "disconnect")

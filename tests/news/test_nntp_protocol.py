@@ -287,3 +287,14 @@ def test_passwords_never_reach_the_wire_trace_or_journal(
     for value in (secret, "S3cret", sasl):
         assert value not in caplog.text
         assert all(value not in repr(e.details) for e in refservers_nntp.journal.events())
+
+
+@pytest.mark.parametrize("refservers_settings", [["nntp.idle_timeout=0.5"]])
+def test_idle_clients_are_closed_with_400(refservers_settings: list[str], raw_nntp: Any) -> None:
+    client = raw_nntp()
+    started = time.monotonic()
+    assert code(client.command("DATE")) == nntp.DATE_FOLLOWS  # activity restarts the timer
+    assert code(client.line()) == nntp.SERVICE_UNAVAILABLE
+    assert time.monotonic() - started >= 0.5
+    with pytest.raises(ConnectionError):
+        client.line()
