@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.config import ConfigError
-from ..core.durable import fsync_dir, write_atomic
+from ..core.durable import fsync_dir, fsync_file, write_atomic
 
 if TYPE_CHECKING:
     from ..core.context import Core
@@ -294,11 +294,18 @@ class NewsSpool:
         group = Group(config, directory, float(created_text or 0), creator or self.path_host)
         index = directory / INDEX_NAME
         if index.exists():
-            for line in index.read_text("utf-8").splitlines():
+            data = index.read_bytes()
+            if data and not data.endswith(b"\n"):
+                # A torn last line (a crash mid-append): cut it off, or the next append
+                # would glue onto it. Its article is re-indexed below from its file.
+                data = data[: data.rfind(b"\n") + 1]
+                os.truncate(index, len(data))
+                fsync_file(index)
+            for line in data.decode("utf-8", "replace").splitlines():
                 try:
                     entry = ArticleEntry.from_json(json.loads(line))
                 except (ValueError, KeyError, TypeError):
-                    continue  # a torn last line after a crash; its article is re-indexed below
+                    continue  # unreadable (written by hand?): its article is re-indexed below
                 self._index(group, entry)
         self._groups[config.name] = group
         self._recover(group)

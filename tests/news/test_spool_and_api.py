@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +50,9 @@ def test_an_article_written_but_not_indexed_before_a_crash_is_indexed_on_open(tm
     recovered = NewsSpool(tmp_path, GROUPS, samples=False)
     assert [(e.number, e.subject) for e in recovered.entries("local.test")] == [(1, "indexed"), (2, "orphan")]
     assert recovered.post(article("after")) and recovered.entries("local.test")[-1].number == 3
+    # The torn line was cut off, so the repair and the next post each got a whole line.
+    lines = (tmp_path / "local.test" / "overview").read_text().splitlines()
+    assert [json.loads(line)["number"] for line in lines] == [1, 2, 3]
 
 
 def test_concurrent_posts_share_one_group_commit_and_stay_invisible_until_it(tmp_path: Path) -> None:
