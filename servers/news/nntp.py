@@ -44,6 +44,7 @@ from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 
 from ..core.config import BOOL, FLOAT, PORT, STR, STR_LIST, STR_TABLE, Option, int_range
+from ..core.faults import BOOLEAN, DELAY, DISCONNECT, NNTP_REPLY, FaultAction, Param
 from ..core.lifecycle import ProbeError, retry_until
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer, peer_of
@@ -384,7 +385,7 @@ class NntpProtocol(LineReceiver, TimeoutMixin):
         and close when ``params.close``; delay: run ``then`` after ``params.seconds``,
         queueing what the client sends meanwhile; disconnect: drop the connection.
         """
-        rule = self.server.core.faults.check(self.server.name, subject, self.peer)
+        rule = self.server.core.faults.check(self.server.name, subject, self.peer, users=self._fault_users(subject))
         if rule is None:
             return False
         if rule.action == "delay":
@@ -399,16 +400,27 @@ class NntpProtocol(LineReceiver, TimeoutMixin):
                 if self.article_verb != "storing":
                     self.release()
 
-            twisted_reactor().callLater(float(rule.params.get("seconds", 1.0)), resume)
+            twisted_reactor().callLater(rule.params["seconds"], resume)
         elif rule.action == "error":
-            reply = str(rule.params.get("reply", FAULT_REPLY)).encode("utf-8")
+            reply = rule.params["reply"].encode("utf-8")
             self.server.wire.sent(self.peer, reply)
             self.transport.write(reply + b"\r\n")
-            if rule.params.get("close"):
+            if rule.params["close"]:
                 self.transport.loseConnection()
         else:  # disconnect
             self.transport.abortConnection()
         return True
+
+    def _fault_users(self, subject: str) -> list[str | None]:
+        """Who a step is about, for user-scoped rules (the server's ``fault_user``)."""
+        if self.user is not None:
+            return [self.user.name]
+        words = subject.split()
+        if len(words) == 3 and words[0].upper() == "AUTHINFO" and words[1].upper() == "USER":
+            return [words[2]]
+        if len(words) >= 2 and words[0].upper() == "AUTHINFO" and words[1].upper() == "PASS":
+            return [self.pending_user]
+        return [None]  # connect, and commands before a login: about nobody
 
     # -- capabilities, modes, help, date, quit ----------------------------------------------
     @property
@@ -841,7 +853,22 @@ class NntpServer(TwistedServer):
             "seconds of client silence before the connection is closed with 400 (0: never; RFC 3977: at least 180)",
         ),
     )
-    fault_actions = ("error", "delay", "disconnect")
+    stores = ("users",)  # logins check the shared user table (its admin routes come along)
+    fault_subject = (
+        'connect, then the command line, credentials masked ("GROUP local.test", "POST", "AUTHINFO PASS ****")'
+    )
+    fault_user = "the name of AUTHINFO USER (and the AUTHINFO PASS after it), then the logged-in user"
+    fault_actions = {
+        "error": FaultAction(
+            "answer params.reply instead of handling the command (at connect: instead of the greeting)",
+            (
+                Param("reply", NNTP_REPLY, default=FAULT_REPLY, help="the 4xx/5xx line sent instead"),
+                Param("close", BOOLEAN, default=False, help="close the connection after the reply"),
+            ),
+        ),
+        "delay": DELAY,
+        "disconnect": DISCONNECT,
+    }
     test_settings = {"sample_articles": "true"}
 
     def __init__(self, *args: Any, **kwargs: Any):

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from servers.core.faults import FaultError
 from servers.core.users import User
 from servers.news import nntp
 from servers.news.store import NewsSpool
@@ -262,6 +263,42 @@ def test_fault_rules_error_delay_disconnect(refservers_nntp: Any, raw_nntp: Any)
         (e.details["action"], e.details["subject"]) for e in refservers_nntp.journal.events(server="nntp", kind="fault")
     ]
     assert fired == [("error", "GROUP local.test"), ("delay", "DATE"), ("disconnect", "AUTHINFO PASS ****")]
+
+
+def test_user_scoped_fault_fires_only_for_that_users_session(refservers_nntp: Any, raw_nntp: Any) -> None:
+    refservers_nntp.core.users.add(User("carol", "carol-pw"))
+    refservers_nntp.core.faults.add(
+        {
+            "server": "nntp",
+            "match": "GROUP *",
+            "action": "error",
+            "user": "demo",
+            "params": {"reply": "502 not for you"},
+        }
+    )
+    refservers_nntp.core.faults.add({"server": "nntp", "match": "AUTHINFO USER *", "action": "delay", "user": "carol"})
+    anonymous, demo, carol = raw_nntp(), raw_nntp(), raw_nntp()
+    assert code(anonymous.command("GROUP local.test")) == nntp.GROUP_SELECTED  # about nobody: untouched
+    demo.command("AUTHINFO USER demo")
+    assert code(demo.command("AUTHINFO PASS demo")) == nntp.AUTH_ACCEPTED
+    assert demo.command("GROUP local.test") == "502 not for you"
+    started = time.monotonic()
+    assert code(carol.command("AUTHINFO USER carol")) == nntp.PASSWORD_REQUIRED  # the delay default: 1 s
+    assert time.monotonic() - started >= 1.0
+    assert code(carol.command("AUTHINFO PASS carol-pw")) == nntp.AUTH_ACCEPTED
+    assert code(carol.command("GROUP local.test")) == nntp.GROUP_SELECTED
+    fired = [
+        (e.details["action"], e.details["subject"]) for e in refservers_nntp.journal.events(server="nntp", kind="fault")
+    ]
+    assert fired == [("error", "GROUP local.test"), ("delay", "AUTHINFO USER carol")]
+
+
+def test_fault_rules_with_bad_params_are_refused_when_added(refservers_nntp: Any) -> None:
+    faults = refservers_nntp.core.faults
+    with pytest.raises(FaultError, match="params.reply: expected an NNTP reply"):
+        faults.add({"server": "nntp", "action": "error", "params": {"reply": "240 fine really"}})
+    with pytest.raises(FaultError, match="params.secs: unknown parameter"):
+        faults.add({"server": "nntp", "action": "delay", "params": {"secs": 1}})
 
 
 @pytest.mark.parametrize("refservers_settings", [["core.trace=true"]])
