@@ -97,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace, env: Mapping[str, str], extra: list[str]) -> Config:
+def _config(args: argparse.Namespace, env: Mapping[str, str], extra: list[str], servers: list[str] | None = None) -> Config:
+    """Read the config for ``servers`` (default: all); only their classes are imported."""
     if args.config:
         files = list(args.config)
     elif env.get("REFSERVERS_CONFIG"):
@@ -112,7 +113,14 @@ def _config(args: argparse.Namespace, env: Mapping[str, str], extra: list[str]) 
     if getattr(args, "trace", False):
         overrides.append("core.trace=true")
     overrides += args.set
-    config = load_config(registry.schema(), files, env, overrides, renamed=registry.RENAMED_OPTIONS)
+    config = load_config(
+        registry.schema(servers),
+        files,
+        env,
+        overrides,
+        renamed=registry.RENAMED_OPTIONS,
+        unloaded=registry.unloaded_sections(servers) if servers is not None else (),
+    )
     level = config.core.log_level
     if config.core.trace and level in ("warning", "error"):
         level = "info"  # the wire trace logs at info: asking for it means wanting to see it
@@ -123,15 +131,18 @@ def _config(args: argparse.Namespace, env: Mapping[str, str], extra: list[str]) 
 
 
 def _up(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    config = _config(args, env, [])
-    names = [n.strip() for n in args.only.split(",")] if args.only else [n for n in registry.SERVERS if config[n].enabled]
+    only = [n.strip() for n in args.only.split(",")] if args.only else None
+    for name in only or ():
+        registry.server_class(name)  # an unknown name fails before the config is read
+    config = _config(args, env, [], only)
+    names = only or [n for n in registry.SERVERS if config[n].enabled]
     return _serve(config, names, args.stop, with_admin=config["admin"].enabled, scenario=_scenario(args, env))
 
 
 def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     registry.server_class(args.server)  # an unknown name fails before the config is read
     extra = [f"{args.server}.port={args.port}"] if args.port is not None else []
-    config = _config(args, env, extra)
+    config = _config(args, env, extra, [args.server])
     # One server alone: the admin API only on request (--admin, or enabled set explicitly).
     explicit_admin = config["admin"].source("enabled") != "default" and config["admin"].enabled
     return _serve(config, [args.server], args.stop, with_admin=args.admin or explicit_admin, scenario=_scenario(args, env))
@@ -157,7 +168,7 @@ def _serve(config: Config, names: list[str], stop: StopSignals, with_admin: bool
     """Start ``names`` (then the admin API) on one Core, apply the start scenario, print
     the table, wait for a signal."""
     classes = [registry.server_class(name) for name in names]  # fail early on an unknown name
-    core = Core(config, stores=registry.store_loaders())
+    core = registry.make_core(config)
     started = time.monotonic()
     try:
         for name, cls in zip(names, classes, strict=True):

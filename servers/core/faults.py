@@ -358,7 +358,7 @@ class FaultBook:
     def __init__(self, journal: EventJournal, tables: Mapping[str, FaultTable]):
         """``tables`` maps each server name to its :class:`FaultTable`."""
         self._journal = journal
-        self._tables = dict(tables)
+        self._tables = tables  # may load each table on first use (registry.FaultTables)
         self._rules: dict[str, FaultRule] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -399,7 +399,7 @@ class FaultBook:
         if unknown:
             raise FaultError(f"unknown field {sorted(unknown)[0]!r} (known: {', '.join(sorted(RULE_FIELDS))})")
         server = spec.get("server")
-        if server not in self._tables:
+        if not isinstance(server, str) or server not in self._tables:
             raise FaultError(f"server: expected one of {', '.join(sorted(self._tables))}, got {server!r}")
         action = spec.get("action")
         table = self._tables[server]

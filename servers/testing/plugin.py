@@ -55,7 +55,7 @@ def refservers_core(
             overrides += [f"{section}.{key}={value}" for key, value in registry.server_class(section).test_settings.items()]
     # The environment is not consulted: fixtures must not depend on the caller's shell.
     config = load_config(schema, env={}, overrides=overrides + list(refservers_settings), renamed=registry.RENAMED_OPTIONS)
-    core = Core(config, stores=registry.store_loaders())
+    core = registry.make_core(config)
     if refservers_scenario is not None:
         _apply_start_scenario(core, refservers_scenario)
     yield core

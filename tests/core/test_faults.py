@@ -157,7 +157,7 @@ def test_a_bad_rule_in_a_toml_file_fails_at_start_with_one_line(tmp_path: Path):
     )
     config = load_config(registry.schema(), files=[config_file], env={}, overrides=[f"core.data_dir={tmp_path}"])
     with pytest.raises(ConfigError) as refused:
-        Core(config)
+        registry.make_core(config)
     assert str(refused.value) == (
         f"{config_file}: faults[1]: params.reply: expected an SMTP reply: a 4xx or 5xx code, a space and text"
         " (e.g. '451 4.3.0 try later'), got '250 all fine'"

@@ -112,9 +112,8 @@ def test_export_applied_to_a_fresh_instance_reproduces_it(servers, refservers_co
 
 def _core(config):
     from servers import registry
-    from servers.core import Core
 
-    return Core(config, stores=registry.store_loaders())
+    return registry.make_core(config)
 
 
 def test_bad_entry_is_named_and_nothing_is_applied(servers, refservers_store):
