@@ -367,7 +367,9 @@ class FaultBook:
         """Every server's table as JSON: subject, user, actions and their params (a console
         builds its forms from it)."""
         return {
-            name: table.as_json() for name, table in sorted(self._tables.items()) if server is None or name == server
+            name: table.as_json()
+            for name, table in sorted(self._tables.items())
+            if (server is None and table.actions) or name == server
         }
 
     def add(self, spec: Mapping[str, Any]) -> FaultRule:
