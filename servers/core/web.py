@@ -1,6 +1,10 @@
 """Route tables over Twisted web: ``Route(method, pattern, handler)`` rows, one dispatcher.
 
 Patterns use ``{name}`` for one path segment and ``{name*}`` for the rest of the path.
+A route may also declare, as plain data, the query parameters it reads (:class:`Query`)
+and the JSON Schema of its request and reply bodies; the OpenAPI document of the admin
+API (servers/core/openapi.py) is generated from these rows, so it cannot drift from
+what is served. Nothing here checks a request against them: handlers still do.
 Handlers take an :class:`ApiRequest` and return a JSON-able value (200), a
 :class:`Reply`, or a Deferred/coroutine of either; they raise :class:`ApiError` for
 a clean error reply. A handler may also return a Twisted resource, which then takes
@@ -13,7 +17,7 @@ import asyncio
 import inspect
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -69,6 +73,18 @@ class ApiRequest:
 
 
 Handler = Callable[[ApiRequest], Any]
+# A JSON Schema (draft 2020-12, the dialect of OpenAPI 3.1), as a plain dict.
+Schema = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query parameter a route reads: its name, JSON Schema type and what it does."""
+
+    name: str
+    help: str = ""
+    type: str = "string"  # string, integer, number or boolean
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,12 @@ class Route:
     pattern: str
     handler: Handler
     summary: str = ""
+    # Optional declarations for the OpenAPI document (documentation, not enforcement).
+    query: tuple[Query, ...] = ()
+    body: Schema | None = field(default=None, compare=False)  # the JSON request body
+    reply: Schema | None = field(default=None, compare=False)  # the body of a success reply
+    status: int = 200  # the success status
+    media_type: str = "application/json"  # of the success reply
 
     def compile(self) -> re.Pattern[str]:
         return compile_pattern(self.pattern)
