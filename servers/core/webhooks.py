@@ -20,11 +20,13 @@ Rules it keeps:
    is success, anything else (a status, a refused connection, ``webhook_timeout``
    elapsed) a failure.
 4. The first failure of a URL is logged once (as a warning); later ones are only counted.
-   URLs are shown without their user:password part, in logs and metric labels.
+   A URL's ``user:password@`` is sent as HTTP Basic credentials, and never shown in
+   logs or metric labels.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import queue
@@ -35,7 +37,7 @@ import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .config import Kind
 from .journal import Event, EventJournal
@@ -59,10 +61,20 @@ class WebhookTarget:
 
     @property
     def shown(self) -> str:
-        """The URL without credentials, for logs and metric labels."""
+        """The URL without credentials: what is logged, labelled and requested."""
         parts = urlsplit(self.url)
         host = parts.netloc.rpartition("@")[2]
         return urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP Basic credentials of a ``http://user:password@host/`` URL, as a header."""
+        parts = urlsplit(self.url)
+        headers = {"Content-Type": "application/json", "User-Agent": "refservers-webhook"}
+        if parts.username is not None:
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        return headers
 
 
 def _target(url: str, kinds: Iterable[str]) -> WebhookTarget:
@@ -185,12 +197,7 @@ class WebhookSender:
 
     def _post(self, body: bytes) -> str | None:
         """POST once; None on a 2xx reply, else what went wrong in a few words."""
-        request = urllib.request.Request(
-            self.target.url,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": "refservers-webhook"},
-        )
+        request = urllib.request.Request(self.target.shown, data=body, method="POST", headers=self.target.headers)
         try:
             with urllib.request.urlopen(request, timeout=self.policy.timeout) as reply:
                 reply.read()
