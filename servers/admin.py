@@ -257,7 +257,7 @@ class AdminServer(TwistedServer):
 
     def _openapi(self, request: ApiRequest) -> Any:
         return openapi_document(
-            self.routes(), "refservers admin API", metadata.version("refservers"), "Generated from the routes this admin API serves now."
+            [route for route, _ in self._table.routes], "refservers admin API", metadata.version("refservers"), "Generated from the routes this admin API serves now."
         )
 
     def _metrics(self, request: ApiRequest) -> Reply:

@@ -39,10 +39,9 @@ def openapi_path(pattern: str) -> str:
     return _PLACEHOLDER.sub(lambda found: "{" + found.group(1) + "}", pattern)
 
 
-def operation_id(route: Route) -> str:
+def operation_id(method: str, pattern: str) -> str:
     """A unique, stable id: the method and the pattern's words (``get_api_v1_message_id_raw``)."""
-    words = re.findall(r"[A-Za-z0-9]+", route.pattern)
-    return "_".join([route.method.lower(), *words]) or route.method.lower()
+    return "_".join([method.lower(), *re.findall(r"[A-Za-z0-9]+", pattern)])
 
 
 def _parameters(route: Route) -> list[dict[str, Any]]:
@@ -62,8 +61,8 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
     return parameters
 
 
-def _operation(route: Route) -> dict[str, Any]:
-    operation: dict[str, Any] = {"operationId": operation_id(route), "summary": route.summary or route.pattern}
+def _operation(method: str, route: Route) -> dict[str, Any]:
+    operation: dict[str, Any] = {"operationId": operation_id(method, route.pattern), "summary": route.summary or route.pattern}
     parameters = _parameters(route)
     if parameters:
         operation["parameters"] = parameters
@@ -81,7 +80,8 @@ def openapi_document(routes: Iterable[Route], title: str, version: str, descript
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         operations = paths.setdefault(openapi_path(route.pattern), {})
-        operations.setdefault(route.method.lower(), _operation(route))
+        for method in route.methods:
+            operations.setdefault(method.lower(), _operation(method, route))
     info: dict[str, Any] = {"title": title, "version": version}
     if description:
         info["description"] = description

@@ -70,7 +70,11 @@ def test_every_route_served_is_in_the_document_with_its_path_parameters(everythi
     admin = everything["admin"]
     spec = document(admin)
     status, _, index = fetch(admin.url + "/api/v1")
-    served = [(entry["method"], entry["path"]) for entry in json.loads(index)["endpoints"]]
+    served = [
+        (method, entry["path"])
+        for entry in json.loads(index)["endpoints"]
+        for method in ([entry["method"]] if isinstance(entry["method"], str) else entry["method"])
+    ]
     # One route of each family: the admin's own, each store's, each contributed one.
     for expected in [
         ("GET", "/api/v1/events"),
