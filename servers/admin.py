@@ -57,7 +57,7 @@ class AdminServer(TwistedServer):
             "webhooks",
             WEBHOOKS,
             (),
-            "POST journal events as JSON: URL (message events, as Mailpit's) or KIND+KIND=URL (* every kind); see docs/metrics-webhooks.md",
+            "POST journal events as JSON: URL (message events, as Mailpit's) or KIND+KIND=URL (* every kind); see docs/admin-api.md",
         ),
         Option("webhook_retries", int_range(0, 100), 3, "retries of a failed webhook POST"),
         Option("webhook_backoff", FLOAT, 0.5, "seconds before the first webhook retry, doubled for each next one"),

@@ -67,7 +67,9 @@ def _operation(method: str, route: Route) -> dict[str, Any]:
     if parameters:
         operation["parameters"] = parameters
     if route.body is not None:
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": dict(route.body)}}}
+        # A DELETE's body narrows what it deletes (Mailpit's {IDs}); without one, it is all.
+        required = method != "DELETE"
+        operation["requestBody"] = {"required": required, "content": {"application/json": {"schema": dict(route.body)}}}
     success: dict[str, Any] = {"description": _STATUS_TEXT.get(route.status, "success")}
     if route.reply is not None:
         success["content"] = {route.media_type: {"schema": dict(route.reply)}}
