@@ -66,7 +66,7 @@ class AdminServer(TwistedServer):
     )
 
     def routes(self) -> list[Route]:
-        server_q = Query("server", "only this server's")
+        by_server = Query("server", "only this server's")
         own = [
             Route("GET", "/health", self._health, "servers and their state; 503 unless all ready", reply=schemas.HEALTH),
             Route("GET", "/api/v1/servers", self._servers, "servers and their state", reply=schemas.SERVERS),
@@ -76,7 +76,7 @@ class AdminServer(TwistedServer):
                 self._events,
                 "event journal (server, kind, since, limit)",
                 query=(
-                    server_q,
+                    by_server,
                     Query("kind", "only events of this kind"),
                     Query("since", "only events after this id", "integer"),
                     Query("limit", "only the newest this many", "integer"),
@@ -84,7 +84,7 @@ class AdminServer(TwistedServer):
                 reply=schemas.EVENTS,
             ),
             Route("DELETE", "/api/v1/events", self._clear_events, "empty the event journal", reply=schemas.CLEARED),
-            Route("GET", "/api/v1/faults", self._faults, "fault rules (?server=)", query=(server_q,), reply=schemas.FAULT_RULES),
+            Route("GET", "/api/v1/faults", self._faults, "fault rules (?server=)", query=(by_server,), reply=schemas.FAULT_RULES),
             Route(
                 "POST",
                 "/api/v1/faults",
@@ -94,13 +94,13 @@ class AdminServer(TwistedServer):
                 status=201,
                 reply=schemas.FAULT_RULES,
             ),
-            Route("DELETE", "/api/v1/faults", self._clear_faults, "remove all fault rules (?server=)", query=(server_q,), reply=schemas.CLEARED),
+            Route("DELETE", "/api/v1/faults", self._clear_faults, "remove all fault rules (?server=)", query=(by_server,), reply=schemas.CLEARED),
             Route(
                 "GET",
                 "/api/v1/faults/actions",
                 self._fault_actions,
                 "fault actions and their params (?server=)",
-                query=(server_q,),
+                query=(by_server,),
                 reply=schemas.FAULT_ACTIONS,
             ),
             Route("DELETE", "/api/v1/faults/{id}", self._remove_fault, "remove one fault rule", reply=schemas.REMOVED),

@@ -192,3 +192,31 @@ def test_entries_from_text_and_from_toml_tables():
     )
     with pytest.raises(ValueError):
         WEBHOOKS.from_toml([{"url": "http://h/d", "colour": "red"}])
+
+
+def test_refservers_up_posts_http_requests_to_a_webhook_from_the_environment(cli):
+    receiver = Receiver()
+    try:
+        run = cli(
+            "up",
+            "--only",
+            "http",
+            env={
+                "REFSERVERS_HTTP_PORT": "0",
+                "REFSERVERS_HTTP_TLS_PORT": "0",
+                "REFSERVERS_ADMIN_PORT": "0",
+                "REFSERVERS_ADMIN_WEBHOOKS": f"request={receiver.url}/requests",
+            },
+        )
+        table = run.wait_ready()
+        with urllib.request.urlopen(table["http"] + "/status/203", timeout=WAIT) as reply:
+            assert reply.status == 203
+        # The start-up probe's GET /get may come first, if the admin server started first.
+        posts = [receiver.next_post()]
+        while posts[-1][1]["details"]["path"] == "/get" and len(posts) < 3:
+            posts.append(receiver.next_post())
+        path, event = posts[-1]
+        assert path == "/requests" and (event["server"], event["kind"]) == ("http", "request")
+        assert event["details"]["path"] == "/status/203" and event["details"]["status"] == 203
+    finally:
+        receiver.close()
