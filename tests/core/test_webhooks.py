@@ -97,12 +97,15 @@ def scrape(admin: Any) -> str:
 
 def test_message_and_file_events_are_posted_for_the_kinds_chosen(refservers_start, receiver):
     smtp_server, ftp_server = refservers_start("smtp"), refservers_start("ftp")
-    refservers_start("admin", webhooks=f"{receiver.url}/mail,file={receiver.url}/files")
+    admin = refservers_start("admin", webhooks=f"{receiver.url}/mail,file={receiver.url}/files")
     send_mail(smtp_server, "hooked")
     path, event = receiver.next_post()
     assert path == "/mail"  # a bare URL: message events, as Mailpit's webhook
     assert (event["server"], event["kind"]) == ("smtp", "message")
     assert event["details"]["to"] == ["demo@localhost"] and event["details"]["size"] > 0
+    # The smallest of its Maildir keys is the message's ID in the Mailpit API.
+    with urllib.request.urlopen(f"{admin.url}/api/v1/message/{min(event['details']['keys'])}", timeout=WAIT) as reply:
+        assert json.load(reply)["Subject"] == "hooked"
     with ftplib.FTP() as client:
         client.connect(ftp_server.probe_host, ftp_server.port, timeout=WAIT)
         client.login("demo", "demo")
