@@ -40,11 +40,11 @@ from dnslib import CLASS, EDNS0, QTYPE, RCODE, RR, DNSError, DNSHeader, DNSLabel
 from twisted.internet import protocol
 from twisted.protocols.basic import Int16StringReceiver
 
-from .core.config import BOOL, FLOAT, PORT, ConfigError, Kind, Option, int_range
-from .core.faults import DELAY, FaultAction
-from .core.lifecycle import BindError, ProbeError, retry_until
-from .core.loop import twisted_reactor
-from .core.twisted_listen import TwistedServer, peer_of
+from ..core.config import BOOL, FLOAT, PORT, ConfigError, Kind, Option, int_range
+from ..core.faults import DELAY, FaultAction
+from ..core.lifecycle import BindError, ProbeError, retry_until
+from ..core.loop import twisted_reactor
+from ..core.twisted_listen import TwistedServer, peer_of
 
 DEFAULT_TTL = 300
 UDP_PLAIN_LIMIT = 512  # RFC 1035 4.2.1: without EDNS0 a UDP answer is at most 512 bytes

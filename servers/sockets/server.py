@@ -47,11 +47,11 @@ from typing import Any
 from twisted.internet import interfaces, protocol
 from zope.interface import implementer
 
-from .core.config import PORT, STR, Option
-from .core.faults import DELAY, DISCONNECT, FaultAction
-from .core.lifecycle import ProbeError, retry_until
-from .core.loop import twisted_reactor
-from .core.twisted_listen import TwistedServer, peer_of
+from ..core.config import PORT, STR, Option
+from ..core.faults import DELAY, DISCONNECT, FaultAction
+from ..core.lifecycle import ProbeError, retry_until
+from ..core.loop import twisted_reactor
+from ..core.twisted_listen import TwistedServer, peer_of
 
 # Datagrams larger than this are truncated by recvfrom; 65507 is the IPv4 UDP maximum.
 MAX_DATAGRAM = 65507

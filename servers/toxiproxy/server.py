@@ -48,13 +48,13 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredLock, ensureDeferred
 from twisted.web import server as web_server
 
-from .core.config import PORT, STR, Option
-from .core.lifecycle import BindError, probe_http
-from .core.twisted_listen import TwistedServer
-from .core.web import ApiRequest, Reply, Route, RouteTable
-from .proxy.live import NamedToxic
-from .proxy.server import ProxyServer, TcpListener, format_address
-from .proxy.tcp import TcpRoute, parse_upstream
+from ..core.config import PORT, STR, Option
+from ..core.lifecycle import BindError, probe_http
+from ..core.twisted_listen import TwistedServer
+from ..core.web import ApiRequest, Reply, Route, RouteTable
+from ..proxy.live import NamedToxic
+from ..proxy.server import ProxyServer, TcpListener, format_address
+from ..proxy.tcp import TcpRoute, parse_upstream
 
 # Toxiproxy's toxic types and their attributes (toxics/*.go: every field is a Go int or
 # int64, 0 when absent). The stages that carry them out are in servers/proxy/toxics.py,

@@ -38,11 +38,11 @@ from xml.parsers.expat import ExpatError
 from twisted.web import resource
 from twisted.web import server as web_server
 
-from .core.config import PORT, STR_TABLE, ConfigError, Option
-from .core.faults import DELAY, INTEGER, STRING, FaultAction, Param
-from .core.lifecycle import ProbeError, retry_until
-from .core.loop import twisted_reactor
-from .core.twisted_listen import TwistedServer, peer_of
+from ..core.config import PORT, STR_TABLE, ConfigError, Option
+from ..core.faults import DELAY, INTEGER, STRING, FaultAction, Param
+from ..core.lifecycle import ProbeError, retry_until
+from ..core.loop import twisted_reactor
+from ..core.twisted_listen import TwistedServer, peer_of
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
 MAX_BODY = 4 * 1024 * 1024  # bytes; a bigger request gets 413 before any parsing
