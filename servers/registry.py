@@ -35,7 +35,7 @@ SERVERS: dict[str, str] = {
     "sockets": "servers.sockets:SocketServers",
     "dns": "servers.dns:DnsServer",
     "xmlrpc": "servers.xmlrpc:XmlRpcServer",
-    "nntp": "servers.news:NntpServer",
+    "nntp": "servers.nntp:NntpServer",
 }
 ADMIN = "servers.admin:AdminServer"
 

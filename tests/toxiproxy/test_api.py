@@ -13,8 +13,6 @@ import time
 import pytest
 import requests
 
-from .conftest import add_toxic
-
 
 @pytest.fixture
 def api(refservers_toxiproxy):
@@ -343,7 +341,8 @@ def test_one_state_with_the_admin_api(refservers_toxiproxy, refservers_admin, ap
 
 def test_fault_rules_still_apply_to_toxiproxy_proxies(refservers_toxiproxy, api, echo):
     proxy = make(api, "ruled", echo.port)
-    add_toxic(refservers_toxiproxy.proxy, "limit_data", match="ruled", params={"bytes": 3})
+    # A proxy fault rule added directly in the shared FaultBook (the faults API is tested on its own).
+    refservers_toxiproxy.core.faults.add({"server": "proxy", "action": "limit_data", "match": "ruled", "params": {"bytes": 3}})
     with socket.create_connection(("127.0.0.1", port_of(proxy)), timeout=10) as sock:
         sock.sendall(b"abcdef")
         assert read_to_eof(sock) == b"abc"

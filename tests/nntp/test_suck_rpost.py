@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from servers.news.store import NewsSpool
+from servers.nntp.store import NewsSpool
 
 pytestmark = pytest.mark.skipif(
     shutil.which("suck") is None or shutil.which("rpost") is None, reason="suck not installed (.ci/apt-packages.txt)"

@@ -1,10 +1,11 @@
 """DnsServer: an authoritative DNS server (RFC 1034/1035) for zones given in config.
 
-Owned here: the zone table and how it is read from config, answering one query
-(authoritative data, CNAME chasing inside our zones, NXDOMAIN/NODATA with the SOA,
-REFUSED outside our zones), UDP truncation (RFC 1035 4.2.1, with the EDNS0 payload
-size of RFC 6891) and the TCP transport with its two-byte length prefix (RFC 7766),
-and the fault rules. Messages are built and parsed with dnslib.
+Owned here: the server's options, the UDP transport and its truncation (RFC 1035
+4.2.1, with the EDNS0 payload size of RFC 6891), the TCP transport with its two-byte
+length prefix (RFC 7766), the fault rules and the journal. The zone book and answering
+one query (authoritative data, CNAME chasing inside our zones, NXDOMAIN/NODATA with
+the SOA, REFUSED outside our zones) are zones.py's, pure. Messages are built and parsed
+with dnslib.
 
 Zones config (``[dns] zones``): a table of zone name -> list of records in master
 file syntax (RFC 1035 section 5), names relative to the zone unless they end in a dot::
@@ -29,132 +30,26 @@ per question (name, type, transport, rcode, answers, truncated).
 
 from __future__ import annotations
 
-import json
 import socket
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from dnslib import CLASS, EDNS0, QTYPE, RCODE, RR, DNSError, DNSHeader, DNSLabel, DNSRecord
+from dnslib import EDNS0, QTYPE, RCODE, DNSError, DNSHeader, DNSRecord
 from twisted.internet import protocol
 from twisted.protocols.basic import Int16StringReceiver
 
-from .core.config import BOOL, FLOAT, PORT, ConfigError, Kind, Option, int_range
-from .core.faults import DELAY, FaultAction
-from .core.lifecycle import BindError, ProbeError, retry_until
-from .core.loop import twisted_reactor
-from .core.twisted_listen import TwistedServer, peer_of
+from ..core.config import BOOL, FLOAT, PORT, ConfigError, Option, int_range
+from ..core.faults import DELAY, FaultAction
+from ..core.lifecycle import BindError, ProbeError, retry_until
+from ..core.loop import twisted_reactor
+from ..core.twisted_listen import TwistedServer, peer_of
+from .zones import DEFAULT_TTL, DEFAULT_ZONES, ZONES, Resolver, ZoneBook, parse_zone
 
-DEFAULT_TTL = 300
 UDP_PLAIN_LIMIT = 512  # RFC 1035 4.2.1: without EDNS0 a UDP answer is at most 512 bytes
 UDP_EDNS_LIMIT = 4096  # what we advertise and the most we send over UDP whatever the client says
-CLASS_ANY = 255  # QCLASS "*" (RFC 1035 3.2.5); dnslib's CLASS table has no attribute name for it
 SAME_PORT_ATTEMPTS = 20  # tries to find one free number for UDP and TCP when port = 0
-
-DEFAULT_ZONES: dict[str, list[str]] = {
-    "example.test": [
-        "@ SOA ns1 hostmaster 2024010101 7200 3600 1209600 300",
-        "@ NS ns1",
-        "@ A 127.0.0.1",
-        "@ AAAA ::1",
-        "@ MX 10 mail",
-        "@ MX 20 mail2",
-        '@ TXT "v=spf1 ip4:127.0.0.0/8 -all"',
-        "ns1 A 127.0.0.1",
-        "www A 127.0.0.10",
-        "www AAAA ::1",
-        "mail A 127.0.0.25",
-        "mail2 A 127.0.0.26",
-        "ftp CNAME www",
-        "alias CNAME ftp",  # a chain: alias -> ftp -> www
-        "external CNAME example.invalid.",  # points outside our zones
-        "sip A 127.0.0.53",
-        "_sip._tcp SRV 10 60 5060 sip.example.test.",
-        '_dmarc TXT "v=DMARC1; p=none"',
-        # 20 strings of 100 bytes: too big for 512 bytes or a 1232-byte EDNS buffer, so
-        # dig gets TC=1 over UDP and retries over TCP.
-        *(f'big TXT "{index:02d}{"x" * 98}"' for index in range(20)),
-    ],
-    "127.in-addr.arpa": [
-        "@ SOA ns1.example.test. hostmaster.example.test. 2024010101 7200 3600 1209600 300",
-        "@ NS ns1.example.test.",
-        "1.0.0 PTR example.test.",
-        "10.0.0 PTR www.example.test.",
-        "25.0.0 PTR mail.example.test.",
-    ],
-}
-
-
-def _zones_value(value: Any) -> dict[str, list[str]]:
-    if not isinstance(value, dict):
-        raise ValueError
-    for name, records in value.items():
-        if not isinstance(records, list) or not all(isinstance(record, str) for record in records):
-            raise ValueError
-        if not name.strip(". "):
-            raise ValueError
-    return {name: list(records) for name, records in value.items()}
-
-
-ZONES = Kind(
-    'a table of zone name = ["record", ...] in zone-file syntax (JSON in text)',
-    _zones_value,
-    lambda text: _zones_value(json.loads(text)),
-)
-
-
-@dataclass
-class Zone:
-    """One zone: its origin, its SOA and every record, looked up by name."""
-
-    origin: DNSLabel
-    soa: RR
-    records: dict[DNSLabel, list[RR]] = field(default_factory=dict)
-
-    def has_name(self, name: DNSLabel) -> bool:
-        """True if ``name`` owns records or is an empty non-terminal (has names below it)."""
-        return name in self.records or any(other.matchSuffix(name) for other in self.records)
-
-
-def parse_zone(origin_text: str, lines: list[str], default_ttl: int) -> Zone:
-    """Build a :class:`Zone`; raises ConfigError with one line naming the bad record."""
-    origin = DNSLabel(origin_text.rstrip(".") + ".")
-    where = f"[dns] zones: {origin_text}"
-    zone_records: dict[DNSLabel, list[RR]] = {}
-    soa: RR | None = None
-    for line in lines:
-        try:
-            parsed = RR.fromZone(line, origin=str(origin), ttl=default_ttl)
-        except Exception as error:  # noqa: BLE001 - dnslib raises many kinds; all mean "bad record"
-            raise ConfigError(f"{where}: cannot parse record {line!r}: {error or type(error).__name__}") from None
-        if not parsed:
-            raise ConfigError(f"{where}: cannot parse record {line!r}: empty")
-        for record in parsed:
-            if not record.rname.matchSuffix(origin):
-                raise ConfigError(f"{where}: record {line!r} is outside the zone")
-            if record.rtype == QTYPE.SOA:
-                if soa is not None:
-                    raise ConfigError(f"{where}: more than one SOA record")
-                if record.rname != origin:
-                    raise ConfigError(f"{where}: the SOA record must be at the zone apex (@)")
-                soa = record
-            zone_records.setdefault(record.rname, []).append(record)
-    if soa is None:
-        soa = RR.fromZone(f"@ SOA ns1 hostmaster 1 7200 3600 1209600 {default_ttl}", origin=str(origin), ttl=default_ttl)[0]
-        zone_records.setdefault(origin, []).insert(0, soa)
-    return Zone(origin, soa, zone_records)
-
-
-class ZoneBook:
-    """Every zone we are authoritative for; ``find`` picks the closest enclosing one."""
-
-    def __init__(self, zones: list[Zone]):
-        self.zones = zones
-
-    def find(self, name: DNSLabel) -> Zone | None:
-        candidates = [zone for zone in self.zones if name.matchSuffix(zone.origin)]
-        return max(candidates, key=lambda zone: len(zone.origin.label), default=None)
 
 
 @dataclass(frozen=True)
@@ -164,75 +59,6 @@ class Outcome:
     data: bytes | None
     details: dict[str, Any]
     delay: float = 0.0
-
-
-class Resolver:
-    """Answers one DNS message from the zone book (pure: no sockets, no clock)."""
-
-    def __init__(self, book: ZoneBook):
-        self.book = book
-
-    def answer(self, request: DNSRecord) -> DNSRecord:
-        reply = DNSRecord(DNSHeader(id=request.header.id, qr=1, opcode=request.header.opcode, rd=request.header.rd))
-        for question in request.questions:
-            reply.add_question(question)
-        if request.header.opcode != 0:  # only QUERY
-            reply.header.rcode = RCODE.NOTIMP
-            return reply
-        if len(request.questions) != 1:
-            reply.header.rcode = RCODE.FORMERR
-            return reply
-        question = request.questions[0]
-        if question.qclass not in (CLASS.IN, CLASS_ANY):
-            reply.header.rcode = RCODE.REFUSED
-            return reply
-        zone = self.book.find(question.qname)
-        if zone is None:
-            reply.header.rcode = RCODE.REFUSED  # not authoritative, and we do not recurse
-            return reply
-        reply.header.aa = 1
-        self._resolve(reply, zone, question.qname, question.qtype, chased=set())
-        return reply
-
-    def _resolve(self, reply: DNSRecord, zone: Zone, name: DNSLabel, qtype: int, chased: set[DNSLabel]) -> None:
-        records = zone.records.get(name, [])
-        cnames = [r for r in records if r.rtype == QTYPE.CNAME]
-        if cnames and qtype not in (QTYPE.CNAME, QTYPE.ANY):
-            # RFC 1034 3.6.2: answer the CNAME, then the target if we are authoritative for it.
-            reply.add_answer(*cnames)
-            target = cnames[0].rdata.label
-            target_zone = self.book.find(target)
-            if target_zone is not None and target not in chased:
-                chased.add(name)
-                self._resolve(reply, target_zone, target, qtype, chased)
-            return
-        matching = [r for r in records if qtype == QTYPE.ANY or r.rtype == qtype]
-        if matching:
-            reply.add_answer(*matching)
-            self._add_glue(reply, matching)
-            return
-        if not reply.rr:  # nothing found at the first name: NXDOMAIN or NODATA
-            if not zone.has_name(name):
-                reply.header.rcode = RCODE.NXDOMAIN
-            reply.add_auth(zone.soa)
-
-    def _add_glue(self, reply: DNSRecord, answers: list[RR]) -> None:
-        """Addresses of MX/NS/SRV targets we know, in the additional section."""
-        for record in answers:
-            if record.rtype == QTYPE.MX:
-                target = record.rdata.label
-            elif record.rtype == QTYPE.NS:
-                target = record.rdata.label
-            elif record.rtype == QTYPE.SRV:
-                target = record.rdata.target
-            else:
-                continue
-            zone = self.book.find(target)
-            if zone is None:
-                continue
-            for extra in zone.records.get(target, []):
-                if extra.rtype in (QTYPE.A, QTYPE.AAAA) and extra not in reply.ar:
-                    reply.add_ar(extra)
 
 
 def edns_payload_size(request: DNSRecord) -> int | None:

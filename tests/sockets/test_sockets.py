@@ -1,4 +1,4 @@
-"""Socket services (servers/sockets.py): TCP and UDP echo, discard, daytime, timestamp,
+"""Socket services (servers/sockets/): TCP and UDP echo, discard, daytime, timestamp,
 greeting, driven with plain `socket` clients (the textbook ones) and netcat."""
 
 from __future__ import annotations

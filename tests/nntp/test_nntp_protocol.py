@@ -15,8 +15,8 @@ import pytest
 
 from servers.core.faults import FaultError
 from servers.core.users import User
-from servers.news import nntp
-from servers.news.store import NewsSpool
+from servers.nntp import server as nntp
+from servers.nntp.store import NewsSpool
 
 
 def code(reply: str) -> int:

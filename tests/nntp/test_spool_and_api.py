@@ -15,7 +15,7 @@ import requests
 from servers import registry
 from servers.core import Core, load_config
 from servers.core.config import ConfigError
-from servers.news.store import GroupConfig, NewsSpool
+from servers.nntp.store import GroupConfig, NewsSpool
 
 GROUPS = [GroupConfig("local.test", "tests", True), GroupConfig("comp.lang.python", "python", True)]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from servers.news.store import NewsSpool
+from servers.nntp.store import NewsSpool
 
 pytestmark = pytest.mark.skipif(
     shutil.which("slrn") is None or shutil.which("tmux") is None, reason="slrn or tmux not installed"

@@ -1,4 +1,4 @@
-"""XML-RPC server (servers/xmlrpc.py) driven by xmlrpc.client.ServerProxy, MultiCall and curl."""
+"""XML-RPC server (servers/xmlrpc/) driven by xmlrpc.client.ServerProxy, MultiCall and curl."""
 
 from __future__ import annotations
 

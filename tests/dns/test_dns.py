@@ -1,4 +1,4 @@
-"""DNS server (servers/dns.py) driven by dig (bind9-dnsutils) and dnspython over UDP and TCP."""
+"""DNS server (servers/dns/) driven by dig (bind9-dnsutils) and dnspython over UDP and TCP."""
 
 from __future__ import annotations
 
