@@ -107,6 +107,8 @@ PAGE = (
     Query("limit", f"at most this many (default {DEFAULT_LIMIT}; 0: all)", "integer"),
     Query("before", "only messages received before this date (RFC 3339)"),
 )
+SEARCH_QUERY = Query("query", "Mailpit search syntax: from:, to:, subject:, is:read, has:attachment, before:...", required=True)
+MAILHOG_PAGE = (Query("start", "skip this many", "integer"), Query("limit", "at most this many", "integer"))
 FILTERS = (
     Query("user", "refservers: only this mailbox"),
     Query("to", "refservers: recipient contains"),
@@ -153,7 +155,15 @@ def mail_routes(core: Core) -> list[Route]:
             reply={"const": "ok"},
         ),
         Route("GET", "/api/v1/message/{id}/headers", plain(api.headers), "Mailpit: message headers"),
-        Route("GET", "/api/v1/message/{id}/raw", plain(api.raw), "Mailpit: message source (?dl=1)"),
+        Route(
+            "GET",
+            "/api/v1/message/{id}/raw",
+            plain(api.raw),
+            "Mailpit: message source (?dl=1)",
+            query=(Query("dl", "1: as an attachment download"),),
+            media_type="text/plain",
+            reply={"type": "string"},
+        ),
         Route(
             "GET",
             "/api/v1/message/{id}/part/{part}/thumb",
@@ -169,13 +179,19 @@ def mail_routes(core: Core) -> list[Route]:
             plain(api.search),
             "Mailpit: search (query, start, limit, tz)",
             query=(
-                Query("query", "Mailpit search syntax: from:, to:, subject:, is:read, has:attachment, before:...", required=True),
+                SEARCH_QUERY,
                 *PAGE,
                 Query("tz", "time zone of before:/after: dates (IANA name)"),
             ),
             reply=schemas.MESSAGES,
         ),
-        Route("DELETE", "/api/v1/search", plain(api.delete_search), "Mailpit: delete what a search matches"),
+        Route(
+            "DELETE",
+            "/api/v1/search",
+            plain(api.delete_search),
+            "Mailpit: delete what a search matches",
+            query=(SEARCH_QUERY, Query("tz", "time zone of before:/after: dates (IANA name)")),
+        ),
         Route("POST", "/api/v1/send", plain(api.send), "Mailpit: store a JSON message as if received"),
         Route("GET", "/api/v1/tags", plain(api.all_tags), "Mailpit: every tag"),
         Route("PUT", "/api/v1/tags", plain(api.set_tags), "Mailpit: set tags {Tags, IDs}"),
@@ -191,8 +207,25 @@ def mail_routes(core: Core) -> list[Route]:
         Route("GET", "/view/latest", plain(api.view_latest), "Mailpit: redirect to the latest message's view"),
         Route("GET", "/view/{file}", plain(api.view_file), "Mailpit: {ID}.html or {ID}.txt (latest too)"),
         # MailHog
-        Route("GET", "/api/v2/messages", plain(api.mailhog_messages), "MailHog: messages (start, limit)"),
-        Route("GET", "/api/v2/search", plain(api.mailhog_search), "MailHog: search (kind=from|to|containing, query)"),
+        Route(
+            "GET",
+            "/api/v2/messages",
+            plain(api.mailhog_messages),
+            "MailHog: messages (start, limit)",
+            query=(*MAILHOG_PAGE, FILTERS[0]),
+        ),
+        Route(
+            "GET",
+            "/api/v2/search",
+            plain(api.mailhog_search),
+            "MailHog: search (kind=from|to|containing, query)",
+            query=(
+                Query("kind", "from, to or containing", required=True),
+                Query("query", "the text looked for", required=True),
+                *MAILHOG_PAGE,
+                FILTERS[0],
+            ),
+        ),
         Route("GET", "/api/v1/messages/{id}", plain(api.mailhog_message), "MailHog: one message"),
         Route("DELETE", "/api/v1/messages/{id}", plain(api.mailhog_delete), "MailHog: delete one message"),
     ]
