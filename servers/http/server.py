@@ -1,7 +1,8 @@
 """HttpServer: the httpbin-compatible HTTP/HTTPS server (Twisted web).
 
 Owns the listeners (plain and TLS, one Site), the directories it serves and stores
-into, and the options. Endpoints live in routes.py, request handling in site.py.
+into, and the options. Endpoints live in routes.py, request handling in site.py,
+WireMock-compatible stubs (which answer before the endpoints) in stubs/.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from typing import Any
 from twisted.internet import process
 from twisted.internet.task import LoopingCall
 
-from ..core.config import FLOAT, INT, PATH, PORT, Option
+from ..core.config import FLOAT, INT, PATH, PORT, STR_LIST, ConfigError, Option, choice
 from ..core.lifecycle import probe_http
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer
 from .site import HttpSite
+from .stubs import HttpStubs, StubFileError, StubFormatError
 from .uploads import UploadStore
 
 
@@ -31,10 +33,15 @@ class HttpServer(TwistedServer):
         Option("static_dir", PATH, None, "directory served at /static/ (default <data_dir>/http/static)"),
         Option("cgi_dir", PATH, None, "CGI scripts served at /cgi-bin/ (default <data_dir>/http/cgi-bin)"),
         Option("upload_max", INT, 64 * 1024 * 1024, "largest /upload body in bytes"),
+        Option("stubs_dir", PATH, None, "WireMock-layout stubs (mappings/, __files/), read and written (default <data_dir>/stubs)"),
+        Option("stub_packs", STR_LIST, ("configs/stubs",), "directories searched for read-only stub packs (any folder with mappings/)"),
+        Option("unmatched", choice("httpbin", "404"), "httpbin", "a request no stub matches: the httpbin endpoints, or WireMock's 404"),
     )
     fault_actions = ("status", "delay", "disconnect")
     # Fixtures: no test should wait long on /delay or /drip.
-    test_settings = {"delay_max": "0.5"}
+    # Fixtures: no test should wait long on /delay or /drip, and no stub pack from the
+    # checkout's configs/ should answer a test's requests unless it loads one itself.
+    test_settings = {"delay_max": "0.5", "stub_packs": ""}
 
     @property
     def static_dir(self) -> Path:
@@ -43,6 +50,10 @@ class HttpServer(TwistedServer):
     @property
     def cgi_dir(self) -> Path:
         return Path(self.settings.cgi_dir or self.data_dir / "cgi-bin").absolute()
+
+    @property
+    def stubs_dir(self) -> Path:
+        return Path(self.settings.stubs_dir or self.core.data_dir / "stubs").absolute()
 
     @property
     def uploads(self) -> UploadStore:
@@ -54,9 +65,12 @@ class HttpServer(TwistedServer):
             if getattr(self.settings, option) is None:
                 path.mkdir(parents=True, exist_ok=True)
             elif not path.is_dir():
-                from ..core.config import ConfigError
-
                 raise ConfigError(f"[http] {option}: {path} is not a directory")
+        self.stubs = HttpStubs(self, self.stubs_dir, [Path(p) for p in self.settings.stub_packs], self.settings.unmatched == "404")
+        try:
+            self.stubs.load()
+        except (StubFileError, StubFormatError) as error:
+            raise ConfigError(f"[http] stubs: {error}") from None
         site = HttpSite(self)
         self.listen("main", site, self.settings.port)
         self.listen("tls", site, self.settings.tls_port, tls=True)
@@ -74,7 +88,23 @@ class HttpServer(TwistedServer):
 
         self.core.loop.call(start)
 
+    # -- stubs from Python (the refservers_http fixture) ------------------------------------
+    def stub(self, mapping: dict[str, Any] | None = None, **fields: Any) -> Any:
+        """Add a WireMock stub mapping (same engine as POST /__admin/mappings)."""
+        return self.stubs.stub(mapping, **fields)
+
+    def requests(self, pattern: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Journalled requests matching a WireMock request pattern."""
+        return self.stubs.requests(pattern)
+
+    def verify(self, pattern: dict[str, Any], count: int | None = None) -> list[dict[str, Any]]:
+        """Assert that ``count`` (default: at least one) requests matched ``pattern``."""
+        return self.stubs.verify(pattern, count)
+
     def _unbind(self) -> None:
+        stubs: Any = getattr(self, "stubs", None)
+        if stubs is not None:
+            self.core.loop.call(stubs.responder.close)
         reaper: Any = getattr(self, "_reaper", None)
         if reaper is not None and reaper.running:
             self.core.loop.call(reaper.stop)

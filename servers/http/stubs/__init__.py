@@ -1,0 +1,80 @@
+"""WireMock-compatible stubs on the HTTP server: mappings, ``/__admin``, journal, recording.
+
+Modules, each owning one part of WireMock 3's behaviour:
+
+- matching.py: request patterns and string value patterns (request matching);
+- mappings.py: the mapping JSON and the response definition (stubbing);
+- templating.py: Handlebars response templates with WireMock's helpers;
+- engine.py: the stubs, scenarios and request journal of one server (no I/O but files);
+- store.py: mapping files in WireMock's layout (persistence, read-only stub packs);
+- journal.py: serve events in WireMock's JSON (verifying);
+- serving.py: the Twisted side: delays, dribbling, faults, proxying;
+- recording.py: record and playback;
+- admin.py: the ``/__admin`` routes.
+
+:class:`HttpStubs` puts them together for one :class:`~servers.http.server.HttpServer`;
+its ``stub()``/``requests()``/``verify()`` are what the pytest fixture exposes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .admin import StubAdmin
+from .engine import StubEngine
+from .mappings import StubMapping
+from .matching import StubFormatError, parse_request_pattern
+from .recording import Recorder
+from .serving import StubResponder
+from .store import StubDirectory, StubFileError, find_packs
+
+if TYPE_CHECKING:
+    from ..server import HttpServer
+
+__all__ = ["HttpStubs", "StubEngine", "StubFileError", "StubFormatError", "StubMapping", "VerificationError"]
+
+
+class VerificationError(AssertionError):
+    """``verify()`` found a different number of requests than expected (near misses in the text)."""
+
+
+class HttpStubs:
+    """The stub engine, recorder, admin API and responder of one HTTP server."""
+
+    def __init__(self, http: HttpServer, stubs_dir: Path, pack_dirs: list[Path], unmatched_404: bool):
+        packs = [pack for base in pack_dirs for pack in find_packs(base)]
+        self.engine = StubEngine(StubDirectory(stubs_dir, read_only=False), packs, http.core.config.core.journal_size)
+        self.recorder = Recorder(self.engine)
+        self.admin = StubAdmin(self.engine, self.recorder)
+        self.responder = StubResponder(http, self.engine, self.admin.table(), unmatched_404)
+
+    def load(self) -> None:
+        """Load the mapping files; raises StubFileError naming the file and field."""
+        self.engine.load()
+
+    # -- the Python face (pytest fixture) ----------------------------------------------------------
+    def stub(self, mapping: dict[str, Any] | None = None, **fields: Any) -> StubMapping:
+        """Add a stub from WireMock JSON: ``stub({"request": ..., "response": ...})`` or keywords."""
+        return self.engine.add({**(mapping or {}), **fields})
+
+    def requests(self, pattern: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Journalled requests (WireMock's logged-request JSON) matching a request pattern."""
+        return [event.logged_request() for event in self.engine.find(pattern or {})]
+
+    def verify(self, pattern: dict[str, Any], count: int | None = None) -> list[dict[str, Any]]:
+        """Assert ``count`` requests (at least one when None) matched; returns them.
+
+        Raises :class:`VerificationError` listing the closest journalled requests.
+        """
+        found = self.requests(pattern)
+        if (count is None and found) or (count is not None and len(found) == count):
+            return found
+        misses = self.engine.near_misses_for_pattern(parse_request_pattern("pattern", pattern))
+        closest = "; ".join(f"{e.request.method} {e.request.url} (distance {d:.2f})" for e, d in misses) or "no requests"
+        wanted = "at least one request" if count is None else f"{count} request(s)"
+        raise VerificationError(f"expected {wanted} matching {json.dumps(pattern)}, found {len(found)}; closest: {closest}")
+
+    def reset(self) -> None:
+        self.engine.reset()
