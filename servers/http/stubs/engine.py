@@ -26,7 +26,7 @@ from typing import Any
 from .journal import RequestJournal, ServeEvent
 from .mappings import STARTED, StubMapping, parse_mapping
 from .matching import EXACT, RequestPattern, RequestView, StubFormatError, parse_pattern, parse_request_pattern
-from .store import StubDirectory
+from .store import StubDirectory, StubFileError
 from .templating import TemplateBook, request_model
 
 
@@ -61,7 +61,10 @@ class StubEngine:
         for directory in [*self.packs, self.root]:
             loaded += directory.load()
         for stub in loaded:
-            self._check_templates(stub)
+            try:
+                self._check_templates(stub)
+            except StubFormatError as error:
+                raise StubFileError(f"{stub.source}: {error}") from None
         with self._lock:
             self._stubs = []
             for stub in loaded:

@@ -169,7 +169,7 @@ class StubResponder:
             lines.append(f"Closest stub (distance {distance:.2f}): {stub.name or stub.id}")
             lines.append(f"  {stub.json.get('request')}")
         request.setResponseCode(404)
-        request.setHeader(b"Content-Type", b"text/plain")
+        request.setHeader(b"Content-Type", b"text/plain;charset=UTF-8")
         return ("\n".join(lines) + "\n").encode()
 
     # -- proxying ------------------------------------------------------------------------------

@@ -14,9 +14,10 @@ Helpers registered on the compiler, in WireMock's spelling: ``jsonPath``, ``now`
 ``base64``, ``urlEncode``, ``toJson``, ``join``, ``contains``, ``substring``.
 ``{{#if}}``, ``{{#unless}}``, ``{{#each}}``, ``{{#with}}`` are Handlebars' own.
 
-pybars3 rather than pybars4: pybars3 keeps Handlebars.js semantics, which is what
-WireMock's Handlebars.java has too: ``{{x}}`` HTML-escapes and a missing value renders
-empty. pybars4 comments out escaping and raises on a missing variable.
+pybars3 rather than pybars4: with pybars3 a missing value renders empty, as in
+WireMock's Handlebars.java; pybars4 raises on it. WireMock 3 does not HTML-escape
+``{{x}}`` (the differential test shows it), so :func:`unescaped` rewrites every
+plain ``{{x}}`` to ``{{{x}}}`` before compiling.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import re
 import string
 import uuid
 from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import quote_plus, unquote
 
@@ -39,12 +41,10 @@ from .matching import RequestView
 
 
 class ListOrSingle(list[str]):
-    """WireMock's ListOrSingle: prints its first value when single, ``[a, b]`` otherwise."""
+    """WireMock's ListOrSingle: prints its first value; ``.[n]``, ``first``, ``last`` index it."""
 
     def __str__(self) -> str:
-        if len(self) == 1:
-            return self[0]
-        return "[" + ", ".join(self) + "]"
+        return self[0] if self else ""
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
@@ -275,11 +275,18 @@ def _random_int(_this: Any, **options: Any) -> int:
     return random.randint(int(options.get("lower", -(2**31))), int(options.get("upper", 2**31 - 1)))
 
 
+def _divide(x: Any, y: Any) -> Any:
+    if isinstance(x, int) and isinstance(y, int):
+        # WireMock divides integers as BigDecimals rounded half-up to an integer (7 / 2 = 4).
+        return int((Decimal(x) / Decimal(y)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return x / y
+
+
 def _math(_this: Any, left: Any, operator: str, right: Any) -> Any:
     a, b = _number(left), _number(right)
     operations: dict[str, Callable[[Any, Any], Any]] = {
         "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
-        "/": lambda x, y: x / y if isinstance(x, float) or isinstance(y, float) or x % y else x // y,
+        "/": _divide,
         "%": lambda x, y: x % y,
     }  # fmt: skip
     if operator not in operations:
@@ -291,6 +298,12 @@ def _compare(test: Callable[[Any, Any], bool]) -> Callable[..., Any]:
     def helper(this: Any, *args: Any, **options: Any) -> Any:
         block = args[0] if args and callable(getattr(args[0], "get", None)) and "fn" in args[0] else None
         left, right = (args[1], args[2]) if block else (args[0], args[1])
+        if isinstance(left, list) != isinstance(right, list):
+            # Handlebars.java compares objects: a query value list never equals a string.
+            outcome = False
+            if block is not None:
+                return block["fn"](this) if outcome else block["inverse"](this)
+            return outcome
         try:
             outcome = test(_number(left), _number(right))
         except (TypeError, ValueError):
@@ -369,6 +382,22 @@ HELPERS: dict[str, Callable[..., Any]] = {
 }
 
 
+_PLAIN_MUSTACHE = re.compile(r"(?<!\{)\{\{(?![{#/!>^&~])(?!else\b)(.*?)\}\}(?!\})", re.DOTALL)
+_ANY_MUSTACHE = re.compile(r"\{\{(?!!)(.*?)\}\}", re.DOTALL)
+_FLOAT_LITERAL = re.compile(r"(?<=[\s(=])(-?\d+\.\d+)(?=[\s)}])")
+
+
+def unescaped(source: str) -> str:
+    """The template in the dialect pybars3 compiles, meaning what it means in WireMock 3.
+
+    ``{{x}}`` becomes ``{{{x}}}``: WireMock 3 renders values as they are, without HTML
+    escaping. Float literals (``{{math 1.5 '+' 1}}``) become strings, which pybars3's
+    grammar accepts and the helpers read back as numbers.
+    """
+    quoted = _ANY_MUSTACHE.sub(lambda m: "{{" + _FLOAT_LITERAL.sub(r"'\1'", m.group(1)) + "}}", source)
+    return _PLAIN_MUSTACHE.sub(lambda m: "{{{" + m.group(1) + "}}}", quoted)
+
+
 class TemplateBook:
     """Compiled templates by source text (stubs render the same ones on every request)."""
 
@@ -383,7 +412,7 @@ class TemplateBook:
     def _compile(self, source: str) -> Callable[..., Any]:
         template = self._compiled.get(source)
         if template is None:
-            template = self._compiler.compile(source)
+            template = self._compiler.compile(unescaped(source))
             if len(self._compiled) > 10_000:  # admin-API churn must not grow this forever
                 self._compiled.clear()
             self._compiled[source] = template
