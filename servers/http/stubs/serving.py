@@ -21,8 +21,11 @@ from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.python.failure import Failure
 from twisted.web import server
-from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, readBody
+from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, ResponseDone
+from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 
 from ...core.loop import twisted_reactor
@@ -191,7 +194,8 @@ class StubResponder:
         outcome: Deferred[Any] = self.agent.request(view.method.encode(), target.encode(), headers, body)
 
         def got(response: Any) -> Deferred[Any]:
-            read: Deferred[Any] = readBody(response)
+            read: Deferred[Any] = Deferred()
+            response.deliverBody(_BodyCollector(read))
             read.addCallback(lambda data: (response, data))
             return read
 
@@ -224,6 +228,23 @@ class StubResponder:
         self._agent = None
         result: Deferred[Any] = pool.closeCachedConnections()
         return result
+
+
+class _BodyCollector(Protocol):
+    """The whole upstream body (twisted's readBody wants transports the asyncio reactor lacks)."""
+
+    def __init__(self, done: Deferred[Any]):
+        self.done = done
+        self.parts: list[bytes] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if reason.check(ResponseDone, PotentialDataLoss):
+            self.done.callback(b"".join(self.parts))
+        else:
+            self.done.errback(reason)
 
 
 def _immediate_cooperator() -> Any:

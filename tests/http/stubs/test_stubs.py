@@ -1,0 +1,199 @@
+"""Stubs on the HTTP server driven with ``requests``: precedence, admin API, journal,
+scenarios, delays, faults, and the fixture's ``stub``/``requests``/``verify`` helpers."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+
+import pytest
+import requests
+
+from servers.core import Server
+from servers.http.stubs import VerificationError
+
+ORDER = {"request": {"method": "GET", "urlPath": "/v1/orders/42"}, "response": {"status": 200, "jsonBody": {"id": 42}}}
+
+
+def admin(server: Server, method: str, path: str, **kwargs: object) -> requests.Response:
+    return requests.request(method, f"{server.url}/__admin{path}", timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+def test_stub_takes_precedence_and_unmatched_falls_through_to_httpbin(refservers_http: Server) -> None:
+    admin(refservers_http, "POST", "/mappings", json={"request": {"urlPath": "/get"}, "response": {"status": 418, "body": "stubbed /get"}})
+    stubbed = requests.get(refservers_http.url + "/get", timeout=10)
+    assert (stubbed.status_code, stubbed.text) == (418, "stubbed /get")
+    httpbin = requests.get(refservers_http.url + "/anything/x", timeout=10)
+    assert httpbin.status_code == 200 and httpbin.json()["url"].endswith("/anything/x")
+    unmatched = admin(refservers_http, "GET", "/requests/unmatched").json()["requests"]
+    assert [r["url"] for r in unmatched if r["url"] == "/anything/x"] == ["/anything/x"]
+
+
+def test_unmatched_404_mode(refservers_start) -> None:  # type: ignore[no-untyped-def]
+    http_server = refservers_start("http", unmatched="404")
+    missed = requests.get(http_server.url + "/get", timeout=10)
+    assert missed.status_code == 404 and "Request was not matched" in missed.text
+
+
+def test_mapping_crud_through_admin(refservers_http: Server) -> None:
+    created = admin(refservers_http, "POST", "/mappings", json=ORDER)
+    assert created.status_code == 201
+    stub_id = created.json()["id"]
+    assert admin(refservers_http, "GET", f"/mappings/{stub_id}").json()["request"] == ORDER["request"]
+    assert requests.get(refservers_http.url + "/v1/orders/42", timeout=10).json() == {"id": 42}
+    edited = {**ORDER, "response": {"status": 200, "jsonBody": {"id": 43}}}
+    assert admin(refservers_http, "PUT", f"/mappings/{stub_id}", json=edited).status_code == 200
+    assert requests.get(refservers_http.url + "/v1/orders/42", timeout=10).json() == {"id": 43}
+    listing = admin(refservers_http, "GET", "/mappings").json()
+    assert listing["meta"]["total"] == 1 and listing["mappings"][0]["id"] == stub_id
+    assert admin(refservers_http, "DELETE", f"/mappings/{stub_id}").status_code == 200
+    assert admin(refservers_http, "GET", f"/mappings/{stub_id}").status_code == 404
+    assert requests.get(refservers_http.url + "/v1/orders/42", timeout=10).status_code == 404  # httpbin: no such endpoint
+
+
+def test_bad_mapping_is_a_422_naming_the_field(refservers_http: Server) -> None:
+    bad = admin(refservers_http, "POST", "/mappings", json={"request": {"url": "/x", "bodyPatterns": [{"equalsTo": "y"}]}})
+    assert bad.status_code == 422
+    error = bad.json()["errors"][0]
+    assert error["source"]["pointer"] == "/request/bodyPatterns/0"
+    assert "equalsTo" in error["title"]
+
+
+def test_import_and_find_by_metadata(refservers_http: Server) -> None:
+    mappings = [
+        {**ORDER, "metadata": {"team": "orders"}},
+        {"request": {"urlPath": "/v1/users"}, "response": {"status": 204}, "metadata": {"team": "users"}},
+    ]
+    assert admin(refservers_http, "POST", "/mappings/import", json={"mappings": mappings}).status_code == 200
+    found = admin(refservers_http, "POST", "/mappings/find-by-metadata", json={"matchesJsonPath": {"expression": "$.team", "equalTo": "users"}}).json()
+    assert [m["request"]["urlPath"] for m in found["mappings"]] == ["/v1/users"]
+    assert requests.get(refservers_http.url + "/v1/users", timeout=10).status_code == 204
+
+
+def test_scenario_admin_and_reset(refservers_http: Server) -> None:
+    for required, new, status in (("Started", "broken", 503), ("broken", None, 200)):
+        mapping = {"scenarioName": "svc", "requiredScenarioState": required, "request": {"url": "/svc"}, "response": {"status": status}}
+        if new:
+            mapping["newScenarioState"] = new
+        admin(refservers_http, "POST", "/mappings", json=mapping)
+    statuses = [requests.get(refservers_http.url + "/svc", timeout=10).status_code for _ in range(3)]
+    assert statuses == [503, 200, 200]
+    scenario = admin(refservers_http, "GET", "/scenarios").json()["scenarios"][0]
+    assert (scenario["name"], scenario["state"], scenario["possibleStates"]) == ("svc", "broken", ["Started", "broken"])
+    assert admin(refservers_http, "POST", "/scenarios/reset").status_code == 200
+    assert requests.get(refservers_http.url + "/svc", timeout=10).status_code == 503
+    assert admin(refservers_http, "PUT", "/scenarios/svc/state", json={"state": "broken"}).status_code == 200
+    assert requests.get(refservers_http.url + "/svc", timeout=10).status_code == 200
+
+
+def test_journal_count_find_near_misses_and_clear(refservers_http: Server) -> None:
+    admin(refservers_http, "POST", "/mappings", json=ORDER)
+    requests.get(refservers_http.url + "/v1/orders/42", headers={"X-Client": "a"}, timeout=10)
+    requests.get(refservers_http.url + "/v1/orders/41", timeout=10)
+    count = admin(refservers_http, "POST", "/requests/count", json={"urlPath": "/v1/orders/42", "headers": {"X-Client": {"equalTo": "a"}}})
+    assert count.json()["count"] == 1
+    found = admin(refservers_http, "POST", "/requests/find", json={"urlPathPattern": "/v1/orders/.*"}).json()["requests"]
+    assert sorted(r["url"] for r in found) == ["/v1/orders/41", "/v1/orders/42"]
+    misses = admin(refservers_http, "GET", "/near-misses/request-unmatched").json()["nearMisses"]
+    near = [m for m in misses if m["request"]["url"] == "/v1/orders/41"]
+    assert near and near[0]["stubMapping"]["request"]["urlPath"] == "/v1/orders/42"
+    assert 0 < near[0]["matchResult"]["distance"] < 0.5
+    journal = admin(refservers_http, "GET", "/requests").json()
+    assert journal["requests"][0]["request"]["url"] == "/v1/orders/41"  # newest first
+    assert journal["requests"][1]["wasMatched"] is True and journal["requests"][0]["wasMatched"] is False
+    assert admin(refservers_http, "DELETE", "/requests").status_code == 200
+    assert admin(refservers_http, "GET", "/requests").json()["meta"]["total"] == 0
+
+
+def test_health(refservers_http: Server) -> None:
+    health = admin(refservers_http, "GET", "/health").json()
+    assert health["status"] == "healthy" and health["version"].startswith("3.")
+
+
+def test_fixture_helpers_stub_requests_verify(refservers_http: Server) -> None:
+    http_server = refservers_http
+    http_server.stub(request={"method": "POST", "url": "/hook"}, response={"status": 202})  # type: ignore[attr-defined]
+    assert requests.post(http_server.url + "/hook", json={"event": "paid"}, timeout=10).status_code == 202
+    logged = http_server.verify({"method": "POST", "url": "/hook", "bodyPatterns": [{"matchesJsonPath": "$.event"}]}, count=1)  # type: ignore[attr-defined]
+    assert logged[0]["body"] == '{"event": "paid"}'
+    assert http_server.requests({"method": "POST"})[0]["url"] == "/hook"  # type: ignore[attr-defined]
+    with pytest.raises(VerificationError, match=r"expected 2 request\(s\).*closest: POST /hook"):
+        http_server.verify({"method": "POST", "url": "/hook"}, count=2)  # type: ignore[attr-defined]
+
+
+def test_templated_response_with_now_and_random(refservers_http: Server) -> None:
+    refservers_http.stub(  # type: ignore[attr-defined]
+        request={"urlPathTemplate": "/users/{id}"},
+        response={
+            "body": "{{request.path.id}} {{now offset='1 days' format='yyyy-MM-dd'}} {{randomValue length=8 type='HEXADECIMAL'}}",
+            "transformers": ["response-template"],
+        },
+    )
+    user, date, token = requests.get(refservers_http.url + "/users/ada", timeout=10).text.split()
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+    assert (user, date, len(token), set(token) <= set("0123456789abcdef")) == ("ada", tomorrow, 8, True)
+
+
+def test_delays(refservers_http: Server) -> None:
+    refservers_http.stub(request={"url": "/slow"}, response={"fixedDelayMilliseconds": 300, "delayDistribution": {"type": "uniform", "lower": 100, "upper": 200}})  # type: ignore[attr-defined]
+    refservers_http.stub(request={"url": "/fast"}, response={"body": "fast"})  # type: ignore[attr-defined]
+    started = time.monotonic()
+    assert requests.get(refservers_http.url + "/slow", timeout=10).status_code == 200
+    assert 0.4 <= time.monotonic() - started < 3
+    started = time.monotonic()
+    requests.get(refservers_http.url + "/fast", timeout=10)
+    assert time.monotonic() - started < 0.4
+
+
+def test_chunked_dribble(refservers_http: Server) -> None:
+    refservers_http.stub(request={"url": "/dribble"}, response={"body": "abcdefghij", "chunkedDribbleDelay": {"numberOfChunks": 5, "totalDuration": 500}})  # type: ignore[attr-defined]
+    connection = http.client.HTTPConnection(refservers_http.host, refservers_http.port, timeout=10)
+    try:
+        started = time.monotonic()
+        connection.request("GET", "/dribble")
+        response = connection.getresponse()
+        assert response.getheader("Transfer-Encoding") == "chunked"
+        first = response.read1()
+        assert first == b"ab"  # the first chunk comes at once, the rest follow
+        assert first + response.read() == b"abcdefghij"
+        assert 0.35 <= time.monotonic() - started < 3
+    finally:
+        connection.close()
+
+
+def _raw_get(server: Server, path: str) -> tuple[bytes, BaseException | None]:
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        try:
+            while chunk := sock.recv(4096):
+                data += chunk
+        except ConnectionResetError as error:
+            return data, error
+    return data, None
+
+
+@pytest.mark.parametrize(
+    ("fault", "expect_data", "expect_reset"),
+    [
+        ("CONNECTION_RESET_BY_PEER", b"", True),
+        ("EMPTY_RESPONSE", b"", False),
+        ("MALFORMED_RESPONSE_CHUNK", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nlskdu", False),
+        ("RANDOM_DATA_THEN_CLOSE", b"lskdu", False),
+    ],
+)
+def test_faults(refservers_http: Server, fault: str, expect_data: bytes, expect_reset: bool) -> None:
+    refservers_http.stub(request={"url": "/fault"}, response={"fault": fault})  # type: ignore[attr-defined]
+    data, error = _raw_get(refservers_http, "/fault")
+    assert data.startswith(expect_data) and (expect_data or data == b"")
+    assert (error is not None) == expect_reset
+    assert requests.get(refservers_http.url + "/get", timeout=10).status_code == 200  # still serving
+
+
+def test_stubs_on_https_too(refservers_http: Server) -> None:
+    refservers_http.stub(request={"url": "/secure", "scheme": "https"}, response={"body": "tls"})  # type: ignore[attr-defined]
+    tls_port = refservers_http.listeners["tls"]
+    answer = requests.get(f"https://127.0.0.1:{tls_port}/secure", verify=str(refservers_http.core.tls.ca_file), timeout=10)
+    assert answer.text == "tls"
+    assert requests.get(refservers_http.url + "/secure", timeout=10).status_code == 404
