@@ -68,7 +68,9 @@ class StubAdmin:
             ("POST", "/requests/find", self.find_requests, "journalled requests matching a pattern"),
             ("POST", "/requests/remove", self.remove_requests, "remove journalled requests matching a pattern"),
             ("GET", "/requests/unmatched", self.unmatched_requests, "requests no stub matched"),
+            ("GET", "/requests/unmatched/near-misses", self.near_misses_unmatched, "closest stubs for each unmatched request"),
             ("GET", "/requests/{id}", self.get_request, "one serve event"),
+            ("DELETE", "/requests/{id}", self.delete_request, "remove one serve event"),
             ("GET", "/near-misses/request-unmatched", self.near_misses_unmatched, "closest stubs for each unmatched request"),
             ("POST", "/near-misses/request", self.near_misses_request, "closest stubs for a logged request"),
             ("POST", "/near-misses/request-pattern", self.near_misses_pattern, "closest journalled requests for a pattern"),
@@ -218,6 +220,11 @@ class StubAdmin:
             if event.id == request.params["id"]:
                 return event.as_json()
         raise ApiError(404, f"no request with id {request.params['id']}")
+
+    def delete_request(self, request: ApiRequest) -> Any:
+        if not self.engine.journal.remove(lambda event: event.id == request.params["id"]):
+            raise ApiError(404, f"no request with id {request.params['id']}")
+        return Reply(200, b"", "application/json")
 
     # -- near misses -------------------------------------------------------------------------------
     def near_misses_unmatched(self, request: ApiRequest) -> Any:
