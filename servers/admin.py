@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.web import server as web_server
-
-from .core.config import PORT, Option
+from .core.config import INT, PORT, STR, STR_LIST, Option
 from .core.faults import FaultError
+from .core.guard import AdminGuard, guarded_site, is_loopback
 from .core.lifecycle import probe_http
 from .core.twisted_listen import TwistedServer
 from .core.web import ApiError, ApiRequest, Reply, Route, RouteTable
@@ -26,7 +25,17 @@ class AdminServer(TwistedServer):
     name = "admin"
     description = "admin API: health, event journal, messages, files, faults"
     scheme = "http"
-    options = (Option("port", PORT, 8025, "admin API port"),)
+    options = (
+        Option("port", PORT, 8025, "admin API port"),
+        Option(
+            "allowed_hosts",
+            STR_LIST,
+            (),
+            "Host names the admin API answers to besides localhost, IP literals and the bind address; * turns the check off",
+        ),
+        Option("auth", STR, "", "require credentials: user:password (HTTP Basic) or a bearer token; empty: none"),
+        Option("max_body", INT, 64 * 1024 * 1024, "largest request body in bytes (413 above)"),
+    )
 
     def routes(self) -> list[Route]:
         own = [
@@ -45,9 +54,14 @@ class AdminServer(TwistedServer):
 
     def _bind(self) -> None:
         self._table = RouteTable(self.routes)
-        site = web_server.Site(self._table)
-        site.noisy = False
-        self.listen("http", site, self.settings.port)
+        guard = AdminGuard.build(self.host, self.settings.allowed_hosts, self.settings.auth, self.settings.max_body)
+        self.listen("http", guarded_site(self._table, guard), self.settings.port)
+        if not self.settings.auth and not is_loopback(self.host):
+            self.log.warning(
+                "admin API on %s without authentication: anyone who can reach it reads all mail and files; "
+                "set admin.auth (REFSERVERS_ADMIN_AUTH)",
+                self.host,
+            )
 
     @classmethod
     def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:
@@ -109,3 +123,4 @@ class AdminServer(TwistedServer):
                 for route, _ in self._table.routes
             ]
         }
+

@@ -376,6 +376,7 @@ class Pop3Protocol(pop3.POP3):
 
     def _cbMailbox(self, result: Any, user: bytes) -> None:
         self.server.record("auth", self.peer, ok=True, user=self._login_name)
+        # Twisted private (checked against the pinned Twisted 26.10; tests/core/test_library_internals.py fails if it moves)
         super()._cbMailbox(result, user)
 
     def _ebMailbox(self, failure: Any) -> None:

@@ -154,6 +154,7 @@ class SmtpProtocol(SMTP):
             authenticator=server.authenticate,
             loop=server.core.loop.loop,
         )
+        # aiosmtpd private command table (checked against the pinned aiosmtpd 1.4.6; tests/core/test_library_internals.py fails if it moves)
         self._smtp_methods = {verb: self._guard(verb, method) for verb, method in self._smtp_methods.items()}
         self.peer_text = ""
         self._greeted = False
@@ -180,10 +181,12 @@ class SmtpProtocol(SMTP):
         self.server.record("disconnect", self.peer_text)
         super().connection_lost(error)
 
+    # aiosmtpd private: no public hook sees the stream reader (checked against the pinned aiosmtpd 1.4.6; tests/core/test_library_internals.py fails if it moves)
     def _cb_client_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         super()._cb_client_connected(reader, writer)
         self._reader = TracingReader(reader, self)  # type: ignore[assignment]
 
+    # aiosmtpd private: no public hook runs before the greeting (checked against the pinned aiosmtpd 1.4.6; tests/core/test_library_internals.py fails if it moves)
     async def _handle_client(self) -> None:
         rule = self.server.core.faults.check(self.server.name, "connect", self.peer_text)
         if rule is not None and not await self._carry_out(rule):
