@@ -1,5 +1,6 @@
-"""The admin API (Twisted web, default 127.0.0.1:8025): health, events, and the routes
-each running server contributes (mail messages, files, faults).
+"""The admin API (Twisted web, default 127.0.0.1:8025): health, events, faults, the
+routes of every store a running server uses (users, mail messages, files) and the
+routes servers contribute (TCP proxies).
 
 Endpoints of its own:
 - ``GET /health``: every server of this process, its ports and state; 200 only when all
@@ -49,8 +50,16 @@ class AdminServer(TwistedServer):
             Route("DELETE", "/api/v1/faults/{id}", self._remove_fault, "remove one fault rule"),
             Route("GET", "/api/v1", self._index, "this list of endpoints"),
         ]
+        stores = [route for name in self._stores_in_use() for route in self.core.store(name).admin_routes(self.core)]
         contributed = [route for server in self._others() for route in server.admin_routes()]
-        return own + contributed
+        return own + stores + contributed
+
+    def _stores_in_use(self) -> list[str]:
+        """Stores of the servers of this process, in first-use order (their routes are mounted)."""
+        names: dict[str, None] = {}
+        for server in self._others():
+            names.update(dict.fromkeys(server.stores))
+        return list(names)
 
     def _bind(self) -> None:
         self._table = RouteTable(self.routes)

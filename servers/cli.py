@@ -8,6 +8,7 @@ variables, then flags (``--host``, ``--port``, ``--set section.key=value``).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -98,11 +99,13 @@ def _config(args: argparse.Namespace, env: Mapping[str, str], extra: list[str]) 
     if getattr(args, "trace", False):
         overrides.append("core.trace=true")
     overrides += args.set
-    config = load_config(registry.schema(), files, env, overrides)
+    config = load_config(registry.schema(), files, env, overrides, renamed=registry.RENAMED_OPTIONS)
     level = config.core.log_level
     if config.core.trace and level in ("warning", "error"):
         level = "info"  # the wire trace logs at info: asking for it means wanting to see it
     configure_logging(level, config.core.log_format)
+    for line in config.deprecations:
+        logging.getLogger("refservers.config").warning("%s", line)
     return config
 
 
@@ -124,7 +127,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def _serve(config: Config, names: list[str], stop: StopSignals, with_admin: bool) -> int:
     """Start ``names`` (then the admin API) on one Core, print the table, wait for a signal."""
     classes = [registry.server_class(name) for name in names]  # fail early on an unknown name
-    core = Core(config)
+    core = Core(config, stores=registry.store_loaders())
     started = time.monotonic()
     try:
         for name, cls in zip(names, classes, strict=True):

@@ -46,9 +46,11 @@ def refservers_core(tmp_path_factory: pytest.TempPathFactory, refservers_setting
     overrides = [f"core.data_dir={tmp_path_factory.mktemp('refservers')}"]
     for section, options in schema.items():
         overrides += [f"{section}.{o.key}=0" for o in options if o.kind is PORT]
-        overrides += [f"{section}.{key}={value}" for key, value in registry.server_class(section).test_settings.items()]
+        if section in registry.SERVERS or section == "admin":
+            overrides += [f"{section}.{key}={value}" for key, value in registry.server_class(section).test_settings.items()]
     # The environment is not consulted: fixtures must not depend on the caller's shell.
-    core = Core(load_config(schema, env={}, overrides=overrides + list(refservers_settings)))
+    config = load_config(schema, env={}, overrides=overrides + list(refservers_settings), renamed=registry.RENAMED_OPTIONS)
+    core = Core(config, stores=registry.store_loaders())
     yield core
     core.stop_all()
 
@@ -88,6 +90,31 @@ def _coerce(cls: type[Server], key: str, value: Any) -> Any:
     if option is None:
         raise KeyError(f"{cls.name} has no option {key!r}")
     return option.kind.from_text(value) if isinstance(value, str) else value
+
+
+@pytest.fixture
+def refservers_store(refservers_core: Core) -> Callable[..., Any]:
+    """``refservers_store("mail", unknown_recipients="reject")``: this test's store of that
+    name (``mail``, ``files``, ``users``), with settings of its section changed first.
+
+    Stores are shared by every server of the test, so set them before starting the
+    servers that use them (or between their uses).
+    """
+
+    def store(name: str, **settings: Any) -> Any:
+        instance = refservers_core.store(name)
+        if settings:
+            cls = registry.store_class(name)
+            options = {o.key: o for o in cls.options}
+            current = {key: getattr(refservers_core.config[name], key) for key in options}
+            for key, value in settings.items():
+                if key not in options:
+                    raise KeyError(f"store {name} has no option {key!r} (known: {', '.join(options)})")
+                current[key] = options[key].kind.from_text(value) if isinstance(value, str) else value
+            instance.configure(**current)  # type: ignore[attr-defined]
+        return instance
+
+    return store
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,10 @@ class HttpRoot(resource.Resource):
                 return answer
         for name, value in CORS_HEADERS:
             request.setHeader(name, value)
+        # As httpbin: echo the request's Origin, since browsers refuse "*" on a request with credentials.
+        origin = request.getHeader(b"origin")
+        if origin is not None:
+            request.setHeader(b"Access-Control-Allow-Origin", origin)
         if rule is not None and rule.action == "disconnect":
             request.channel.transport.abortConnection()
             return server.NOT_DONE_YET

@@ -1226,6 +1226,7 @@ class ImapServer(TwistedServer):
         Option("port", PORT, 1143, "IMAP port (STARTTLS offered)"),
         Option("tls_port", PORT, 1993, "IMAP over implicit TLS (imaps)"),
     )
+    stores = ("users", "mail")
     fault_actions = ("error", "delay", "disconnect")
 
     def __init__(self, *args: Any, **kwargs: Any):
