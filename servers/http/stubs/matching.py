@@ -17,6 +17,9 @@ Rules this module keeps:
    that names the field) and return matchers; matching never raises on odd input.
 2. Every matcher returns a *distance* in [0, 1]: 0 is a match. Near misses (why did
    this not match?) sort stubs by the sum of their distances, as WireMock does.
+   Graded distances (string similarity) are computed only inside
+   :meth:`RequestPattern.distance`; plain matching, on every request against every
+   stub, gets 0 or 1 at the cost of a comparison.
 3. The JSON a pattern came from is kept and given back unchanged (``.json``), so the
    admin API shows mappings exactly as they were sent.
 """
@@ -24,6 +27,7 @@ Rules this module keeps:
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import re
 import xml.etree.ElementTree as ElementTree
@@ -48,12 +52,17 @@ class StubFormatError(ValueError):
         self.message = message
 
 
+# True while RequestPattern.distance() grades a near miss (a context variable, so threads
+# and reactor callbacks each see their own).
+_GRADING = contextvars.ContextVar("stub_near_miss_grading", default=False)
+
+
 def _similarity_distance(expected: str, actual: str) -> float:
     # WireMock uses a normalised Levenshtein distance; difflib's ratio ranks the same way
     # for near-miss ordering and is in the standard library.
     if expected == actual:
         return EXACT
-    if len(expected) + len(actual) > 4096:  # keep near-miss reports cheap on big bodies
+    if not _GRADING.get() or len(expected) + len(actual) > 4096:  # keep near-miss reports cheap on big bodies
         return NO_MATCH
     return max(0.01, 1.0 - SequenceMatcher(None, expected, actual).ratio())
 
@@ -504,7 +513,12 @@ class RequestPattern:
     path_template: tuple[re.Pattern[str], list[str]] | None = None
 
     def distance(self, request: RequestView) -> float:
-        return sum(check(request) for check in self.checks)
+        """How far the request is from matching (0: it matches), graded for near misses."""
+        token = _GRADING.set(True)
+        try:
+            return sum(check(request) for check in self.checks)
+        finally:
+            _GRADING.reset(token)
 
     def matches(self, request: RequestView) -> bool:
         return all(check(request) == EXACT for check in self.checks)
