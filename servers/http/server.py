@@ -36,6 +36,7 @@ class HttpServer(TwistedServer):
         Option("stubs_dir", PATH, None, "WireMock-layout stubs (mappings/, __files/), read and written (default <data_dir>/stubs)"),
         Option("stub_packs", STR_LIST, ("configs/stubs",), "directories searched for read-only stub packs (any folder with mappings/)"),
         Option("unmatched", choice("httpbin", "404"), "httpbin", "a request no stub matches: the httpbin endpoints, or WireMock's 404"),
+        Option("admin_hosts", STR_LIST, (), "Host names /__admin answers besides localhost, IP literals and the bind address; [\"*\"]: any"),
     )
     fault_actions = ("status", "delay", "disconnect")
     # Fixtures: no test should wait long on /delay or /drip.
@@ -66,7 +67,7 @@ class HttpServer(TwistedServer):
                 path.mkdir(parents=True, exist_ok=True)
             elif not path.is_dir():
                 raise ConfigError(f"[http] {option}: {path} is not a directory")
-        self.stubs = HttpStubs(self, self.stubs_dir, [Path(p) for p in self.settings.stub_packs], self.settings.unmatched == "404")
+        self.stubs = HttpStubs(self, self.stubs_dir, [Path(p) for p in self.settings.stub_packs], self.settings.unmatched == "404", self.settings.admin_hosts)
         try:
             self.stubs.load()
         except (StubFileError, StubFormatError) as error:

@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...core.guard import AdminGuard
 from .admin import StubAdmin
 from .engine import StubEngine
 from .mappings import StubMapping
@@ -43,12 +44,17 @@ class VerificationError(AssertionError):
 class HttpStubs:
     """The stub engine, recorder, admin API and responder of one HTTP server."""
 
-    def __init__(self, http: HttpServer, stubs_dir: Path, pack_dirs: list[Path], unmatched_404: bool):
+    def __init__(self, http: HttpServer, stubs_dir: Path, pack_dirs: list[Path], unmatched_404: bool, admin_hosts: tuple[str, ...] = ()):
         packs = [pack for base in pack_dirs for pack in find_packs(base)]
         self.engine = StubEngine(StubDirectory(stubs_dir, read_only=False), packs, http.core.config.core.journal_size)
         self.recorder = Recorder(self.engine)
         self.admin = StubAdmin(self.engine, self.recorder)
-        self.responder = StubResponder(http, self.engine, self.admin.table(), unmatched_404)
+        # WireMock's admin API has no guard; here a web page in the developer's browser must
+        # not be able to rewrite stubs (or write mapping files): the admin API's Host
+        # allowlist and cross-site Origin check, without its Content-Type rule, which would
+        # refuse `curl -d` scripts written for WireMock.
+        guard = AdminGuard.build(http.host, admin_hosts, auth="", max_body=0)
+        self.responder = StubResponder(http, self.engine, self.admin.table(), unmatched_404, guard)
 
     def load(self) -> None:
         """Load the mapping files; raises StubFileError naming the file and field."""

@@ -13,6 +13,7 @@ through to httpbin) or, with ``http.unmatched = "404"``, gets WireMock's 404.
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 import struct
@@ -28,6 +29,7 @@ from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, Resp
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 
+from ...core.guard import AdminGuard, Refusal
 from ...core.loop import twisted_reactor
 from .engine import RenderedResponse, StubEngine
 from .journal import ServedResponse, ServeEvent
@@ -75,8 +77,9 @@ def view_of(request: Any) -> RequestView:
 
 
 class StubResponder:
-    def __init__(self, http: HttpServer, engine: StubEngine, admin: Any, unmatched_404: bool):
+    def __init__(self, http: HttpServer, engine: StubEngine, admin: Any, unmatched_404: bool, guard: AdminGuard):
         self.http = http
+        self.guard = guard
         self.engine = engine
         self.admin = admin  # a RouteTable
         self.unmatched_404 = unmatched_404
@@ -93,7 +96,7 @@ class StubResponder:
     def handle(self, request: Any) -> Any:
         """The answer (bytes or NOT_DONE_YET), or None when httpbin should answer."""
         if request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + b"/"):
-            return self.admin.render(request)
+            return self._admin(request)
         view = view_of(request)
         event, stub, parameters = self.engine.serve(view)
         if stub is None:
@@ -105,6 +108,17 @@ class StubResponder:
         call = twisted_reactor().callLater(seconds, self._respond, request, view, event, stub, parameters, True)
         request.notifyFinish().addErrback(lambda _: call.cancel() if call.active() else None)
         return server.NOT_DONE_YET
+
+    def _admin(self, request: Any) -> Any:
+        headers = {k.decode("latin-1").lower(): v[-1].decode("latin-1") for k, v in request.requestHeaders.getAllRawHeaders()}
+        try:
+            # Body length 0: the Content-Type rule is off (see HttpStubs).
+            self.guard.check(request.method.decode("ascii", "replace").upper(), request.path.decode("utf-8", "replace"), headers, 0)
+        except Refusal as refusal:
+            request.setResponseCode(refusal.status)
+            request.setHeader(b"Content-Type", b"application/json")
+            return (json.dumps({"error": refusal.message.replace("admin.allowed_hosts", "http.admin_hosts").replace("REFSERVERS_ADMIN_ALLOWED_HOSTS", "REFSERVERS_HTTP_ADMIN_HOSTS")}) + "\n").encode()
+        return self.admin.render(request)
 
     # -- answers ------------------------------------------------------------------------------
     def _respond(self, request: Any, view: RequestView, event: ServeEvent, stub: StubMapping, parameters: dict[str, str], deferred: bool) -> Any:

@@ -4,6 +4,7 @@ scenarios, delays, faults, and the fixture's ``stub``/``requests``/``verify`` he
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import time
 
@@ -197,3 +198,18 @@ def test_stubs_on_https_too(refservers_http: Server) -> None:
     answer = requests.get(f"https://127.0.0.1:{tls_port}/secure", verify=str(refservers_http.core.tls.ca_file), timeout=10)
     assert answer.text == "tls"
     assert requests.get(refservers_http.url + "/secure", timeout=10).status_code == 404
+
+
+def test_admin_refuses_cross_site_browsers_and_rebound_hosts(refservers_http: Server) -> None:
+    """A web page must not rewrite stubs: foreign Origin or Host gets 403; scripts are unaffected."""
+    mapping = {"request": {"url": "/x"}, "response": {"status": 200}}
+    cross_site = admin(refservers_http, "POST", "/mappings", json=mapping, headers={"Origin": "http://evil.example"})
+    assert cross_site.status_code == 403 and "evil.example" in cross_site.json()["error"]
+    rebound = admin(refservers_http, "GET", "/mappings", headers={"Host": f"evil.example:{refservers_http.port}"})
+    assert rebound.status_code == 403 and "http.admin_hosts" in rebound.json()["error"]
+    same_site = admin(refservers_http, "POST", "/mappings", json=mapping, headers={"Origin": f"http://localhost:{refservers_http.port}"})
+    assert same_site.status_code == 201
+    # curl -d sends form-urlencoded; WireMock scripts do that, so it stays accepted.
+    form_typed = admin(refservers_http, "POST", "/mappings", data=json.dumps(mapping), headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert form_typed.status_code == 201
+    assert admin(refservers_http, "GET", "/mappings").json()["meta"]["total"] == 2
