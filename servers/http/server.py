@@ -8,12 +8,13 @@ WireMock-compatible stubs (which answer before the endpoints) in stubs/.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 from twisted.internet import process
 from twisted.internet.task import LoopingCall
 
-from ..core.config import FLOAT, INT, PATH, PORT, STR_LIST, ConfigError, Option, choice
+from ..core.config import FLOAT, INT, PATH, PORT, STR, STR_LIST, ConfigError, Option, choice
 from ..core.lifecycle import probe_http
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer
@@ -36,6 +37,7 @@ class HttpServer(TwistedServer):
         Option("stubs_dir", PATH, None, "WireMock-layout stubs (mappings/, __files/), read and written (default <data_dir>/stubs)"),
         Option("stub_packs", STR_LIST, ("configs/stubs",), "directories searched for read-only stub packs (any folder with mappings/)"),
         Option("unmatched", choice("httpbin", "404"), "httpbin", "a request no stub matches: the httpbin endpoints, or WireMock's 404"),
+        Option("upstream_proxy", STR, "", "HTTP forward proxy for proxyBaseUrl stubs and recordings, e.g. http://127.0.0.1:3128 so the proxy's toxics apply (http:// targets)"),
         Option("admin_hosts", STR_LIST, (), "Host names /__admin answers besides localhost, IP literals and the bind address; [\"*\"]: any"),
     )
     fault_actions = ("status", "delay", "disconnect")
@@ -67,7 +69,8 @@ class HttpServer(TwistedServer):
                 path.mkdir(parents=True, exist_ok=True)
             elif not path.is_dir():
                 raise ConfigError(f"[http] {option}: {path} is not a directory")
-        self.stubs = HttpStubs(self, self.stubs_dir, [Path(p) for p in self.settings.stub_packs], self.settings.unmatched == "404", self.settings.admin_hosts)
+        upstream_proxy = _proxy_address(self.settings.upstream_proxy)
+        self.stubs = HttpStubs(self, self.stubs_dir, [Path(p) for p in self.settings.stub_packs], self.settings.unmatched == "404", self.settings.admin_hosts, upstream_proxy)
         try:
             self.stubs.load()
         except (StubFileError, StubFormatError) as error:
@@ -114,3 +117,17 @@ class HttpServer(TwistedServer):
     @classmethod
     def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:
         return probe_http(host, port, timeout, "/get")
+
+
+def _proxy_address(url: str) -> tuple[str, int] | None:
+    """``http://host:port`` -> (host, port); "" -> None; anything else is a ConfigError."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "http" or not parts.hostname or port is None or parts.path not in ("", "/"):
+        raise ConfigError(f"[http] upstream_proxy: expected http://host:port, got {url!r}")
+    return parts.hostname, port

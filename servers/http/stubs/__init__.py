@@ -44,7 +44,7 @@ class VerificationError(AssertionError):
 class HttpStubs:
     """The stub engine, recorder, admin API and responder of one HTTP server."""
 
-    def __init__(self, http: HttpServer, stubs_dir: Path, pack_dirs: list[Path], unmatched_404: bool, admin_hosts: tuple[str, ...] = ()):
+    def __init__(self, http: HttpServer, stubs_dir: Path, pack_dirs: list[Path], unmatched_404: bool, admin_hosts: tuple[str, ...] = (), upstream_proxy: tuple[str, int] | None = None):
         packs = [pack for base in pack_dirs for pack in find_packs(base)]
         self.engine = StubEngine(StubDirectory(stubs_dir, read_only=False), packs, http.core.config.core.journal_size)
         self.recorder = Recorder(self.engine)
@@ -54,7 +54,7 @@ class HttpStubs:
         # allowlist and cross-site Origin check, without its Content-Type rule, which would
         # refuse `curl -d` scripts written for WireMock.
         guard = AdminGuard.build(http.host, admin_hosts, auth="", max_body=0)
-        self.responder = StubResponder(http, self.engine, self.admin.table(), unmatched_404, guard)
+        self.responder = StubResponder(http, self.engine, self.admin.table(), unmatched_404, guard, upstream_proxy)
 
     def load(self) -> None:
         """Load the mapping files; raises StubFileError naming the file and field."""

@@ -25,7 +25,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from twisted.web import server
-from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, ResponseDone
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, ProxyAgent, ResponseDone
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 
@@ -77,20 +78,27 @@ def view_of(request: Any) -> RequestView:
 
 
 class StubResponder:
-    def __init__(self, http: HttpServer, engine: StubEngine, admin: Any, unmatched_404: bool, guard: AdminGuard):
+    def __init__(self, http: HttpServer, engine: StubEngine, admin: Any, unmatched_404: bool, guard: AdminGuard, upstream_proxy: tuple[str, int] | None = None):
         self.http = http
+        self.upstream_proxy = upstream_proxy
         self.guard = guard
         self.engine = engine
         self.admin = admin  # a RouteTable
         self.unmatched_404 = unmatched_404
         self.random = random.Random()
-        self._agent: Agent | None = None
+        self._agent: Any = None
 
     @property
-    def agent(self) -> Agent:
+    def agent(self) -> Any:
         if self._agent is None:
             # Not persistent: a stopped server must leave no upstream connection open.
-            self._agent = Agent(twisted_reactor(), pool=HTTPConnectionPool(twisted_reactor(), persistent=False))
+            reactor = twisted_reactor()
+            pool = HTTPConnectionPool(reactor, persistent=False)
+            if self.upstream_proxy is None:
+                self._agent = Agent(reactor, pool=pool)
+            else:  # absolute-URI requests to the forward proxy (RFC 9112 section 3.2.2)
+                endpoint = TCP4ClientEndpoint(reactor, *self.upstream_proxy)
+                self._agent = ProxyAgent(endpoint, reactor, pool=pool)
         return self._agent
 
     def handle(self, request: Any) -> Any:
@@ -204,6 +212,12 @@ class StubResponder:
                 headers.addRawHeader(name, value)
         for name, value in (spec.get("additionalProxyRequestHeaders") or {}).items():
             headers.setRawHeaders(name, [str(value)])
+        if self.upstream_proxy is not None and target.startswith("https://"):
+            # Twisted's ProxyAgent sends absolute URIs; an HTTPS target would need CONNECT.
+            message = f"proxy to {target}: https targets cannot go through http.upstream_proxy\n"
+            rendered = RenderedResponse(502, None, [("Content-Type", "text/plain")], message.encode())
+            self._write(request, event, stub, rendered, deferred=True)
+            return
         body: Any = FileBodyProducer(BytesIO(view.body), cooperator=_immediate_cooperator()) if view.body else None
         outcome: Deferred[Any] = self.agent.request(view.method.encode(), target.encode(), headers, body)
 

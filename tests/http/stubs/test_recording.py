@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from servers.core import Server
+from servers.core.config import ConfigError
 
 
 def admin(server: Any, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -84,3 +87,22 @@ def test_snapshot_of_a_proxy_stub(refservers_http: Server, refservers_start: Any
     assert [m["request"]["url"] for m in snapshot] == ["/api/items?page=1"]
     assert json.loads(snapshot[0]["response"]["body"]) == [{"id": 1}]
     assert not (tmp_path / "snap" / "mappings").exists()  # persist: false keeps them in memory
+
+
+def test_proxied_stubs_go_through_the_proxy_and_its_toxics(refservers_http: Server, refservers_start: Any) -> None:
+    upstream = refservers_http
+    _upstream(upstream)
+    proxy = refservers_start("proxy")
+    front = refservers_start("http", upstream_proxy=f"http://127.0.0.1:{proxy.port}")
+    front.stub(request={"urlPathPattern": "/api/.*"}, response={"proxyBaseUrl": upstream.url})
+    proxy.core.faults.add({"server": "proxy", "action": "latency", "match": "*/api/items*", "params": {"latency": 400}})
+    started = time.monotonic()
+    assert requests.get(front.url + "/api/items?page=1", timeout=10).json() == [{"id": 1}]
+    assert time.monotonic() - started >= 0.4
+    event = proxy.journal.wait_for(lambda e: e.details.get("target", "").endswith("/api/items?page=1"), server="proxy", kind="request")
+    assert event.details["toxics"] == ["latency"]
+
+
+def test_upstream_proxy_must_be_an_http_url(refservers_start: Any) -> None:
+    with pytest.raises(ConfigError, match=r"^\[http\] upstream_proxy: expected http://host:port, got 'proxy:3128'$"):
+        refservers_start("http", upstream_proxy="proxy:3128")
