@@ -8,8 +8,8 @@ WireMock-compatible stubs (which answer before the endpoints) in stubs/.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from twisted.internet import process
 from twisted.internet.task import LoopingCall

@@ -22,10 +22,10 @@ from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from twisted.web import server
-from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, ProxyAgent, ResponseDone
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
