@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import base64
 import shutil
+import socket
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,3 +209,47 @@ def test_journal_count_like_wiremock(refservers_http: Server, wiremock: WireMock
     theirs_unmatched = [r["url"] for r in wiremock.admin("GET", "/requests/unmatched").json()["requests"]]
     ours_unmatched = [r["url"] for r in requests.get(refservers_http.url + "/__admin/requests/unmatched", timeout=10).json()["requests"]]
     assert "/unknown" in theirs_unmatched and "/unknown" in ours_unmatched
+
+
+def _raw(url: str, path: str) -> tuple[bytes, bool]:
+    """Everything the server sends for a GET on a fresh socket, and whether it was reset."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        data = b""
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+                if b"\r\n\r\n" in data and not data.startswith(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked") and b"lskdu" not in data:
+                    break  # a well-formed answer on a kept-alive connection: done
+        except ConnectionResetError:
+            return data, True
+    return data, False
+
+
+@pytest.mark.parametrize("fault", ["CONNECTION_RESET_BY_PEER", "EMPTY_RESPONSE", "MALFORMED_RESPONSE_CHUNK", "RANDOM_DATA_THEN_CLOSE"])
+def test_faults_like_wiremock(fault: str, refservers_http: Server, wiremock: WireMockProcess) -> None:
+    mapping = {"id": str(uuid.uuid4()), "request": {"url": f"/fault/{fault}"}, "response": {"fault": fault}}
+    assert wiremock.admin("POST", "/mappings", json=mapping).status_code == 201
+    try:
+        requests.post(refservers_http.url + "/__admin/mappings", json=mapping, timeout=10).raise_for_status()
+        theirs, ours = _raw(wiremock.url, mapping["request"]["url"]), _raw(refservers_http.url, mapping["request"]["url"])
+        assert ours[1] == theirs[1], f"reset: WireMock {theirs[1]}, refservers {ours[1]}"
+        # Same shape: nothing, garbage, or a chunked 200 head followed by garbage.
+        assert ours[0][:40] == theirs[0][:40] or (fault == "RANDOM_DATA_THEN_CLOSE" and bool(ours[0]) == bool(theirs[0])), (theirs[0][:80], ours[0][:80])
+    finally:
+        wiremock.admin("DELETE", f"/mappings/{mapping['id']}")
+
+
+def test_chunked_dribble_like_wiremock(refservers_http: Server, wiremock: WireMockProcess) -> None:
+    mapping = {"id": str(uuid.uuid4()), "request": {"url": "/dribble"}, "response": {"body": "0123456789" * 3, "chunkedDribbleDelay": {"numberOfChunks": 3, "totalDuration": 300}}}
+    assert wiremock.admin("POST", "/mappings", json=mapping).status_code == 201
+    try:
+        requests.post(refservers_http.url + "/__admin/mappings", json=mapping, timeout=10).raise_for_status()
+        for base in (wiremock.url, refservers_http.url):
+            started = time.monotonic()
+            answer = requests.get(base + "/dribble", timeout=10)
+            assert (answer.status_code, answer.text, answer.headers.get("Transfer-Encoding")) == (200, "0123456789" * 3, "chunked"), base
+            assert time.monotonic() - started >= 0.2, base
+    finally:
+        wiremock.admin("DELETE", f"/mappings/{mapping['id']}")
