@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from twisted.internet import process
 from twisted.internet.task import LoopingCall
 
-from ..core.config import FLOAT, INT, PATH, PORT, STR, STR_LIST, ConfigError, Option, choice
+from ..core.config import BOOL, FLOAT, INT, PATH, PORT, STR, STR_LIST, ConfigError, Option, choice
 from ..core.lifecycle import probe_http
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer
@@ -37,6 +37,7 @@ class HttpServer(TwistedServer):
         Option("stubs_dir", PATH, None, "WireMock-layout stubs (mappings/, __files/), read and written (default <data_dir>/stubs)"),
         Option("stub_packs", STR_LIST, ("configs/stubs",), "directories searched for read-only stub packs (any folder with mappings/)"),
         Option("unmatched", choice("httpbin", "404"), "httpbin", "a request no stub matches: the httpbin endpoints, or WireMock's 404"),
+        Option("stub_cors", BOOL, True, "stub answers to a browser (Origin sent) get CORS headers unless the stub sets its own (WireMock's --enable-stub-cors)"),
         Option("upstream_proxy", STR, "", "HTTP forward proxy for proxyBaseUrl stubs and recordings, e.g. http://127.0.0.1:3128 so the proxy's toxics apply (http:// targets)"),
         Option("admin_hosts", STR_LIST, (), "Host names /__admin answers besides localhost, IP literals and the bind address; [\"*\"]: any"),
     )

@@ -152,6 +152,12 @@ class StubResponder:
         request.setResponseCode(rendered.status, message)
         for name, value in rendered.headers:
             request.responseHeaders.addRawHeader(name.encode("latin-1"), value.encode("latin-1", "replace"))
+        if self.http.settings.stub_cors and not request.responseHeaders.hasHeader(b"access-control-allow-origin"):
+            origin = request.getHeader(b"origin")
+            if origin is not None:  # a browser: let the page read the stub's answer
+                request.setHeader(b"Access-Control-Allow-Origin", origin)
+                request.setHeader(b"Access-Control-Allow-Credentials", b"true")
+                request.setHeader(b"Vary", b"Origin")
         request.setHeader(b"Matched-Stub-Id", stub.id.encode())
         if stub.name:
             request.setHeader(b"Matched-Stub-Name", stub.name.encode("latin-1", "replace"))

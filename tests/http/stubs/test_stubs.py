@@ -213,3 +213,15 @@ def test_admin_refuses_cross_site_browsers_and_rebound_hosts(refservers_http: Se
     form_typed = admin(refservers_http, "POST", "/mappings", data=json.dumps(mapping), headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert form_typed.status_code == 201
     assert admin(refservers_http, "GET", "/mappings").json()["meta"]["total"] == 2
+
+
+def test_stub_cors_for_browsers(refservers_http: Server) -> None:
+    refservers_http.stub(request={"method": "GET", "url": "/api/me"}, response={"jsonBody": {"me": 1}})  # type: ignore[attr-defined]
+    refservers_http.stub(request={"method": "GET", "url": "/api/own"}, response={"headers": {"Access-Control-Allow-Origin": "https://app.example"}})  # type: ignore[attr-defined]
+    origin = {"Origin": "http://localhost:3000"}
+    preflight = requests.options(refservers_http.url + "/api/me", headers={**origin, "Access-Control-Request-Method": "GET"}, timeout=10)
+    assert preflight.status_code == 200 and "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    browser = requests.get(refservers_http.url + "/api/me", headers=origin, timeout=10)
+    assert (browser.headers["Access-Control-Allow-Origin"], browser.headers["Access-Control-Allow-Credentials"]) == ("http://localhost:3000", "true")
+    assert "Access-Control-Allow-Origin" not in requests.get(refservers_http.url + "/api/me", timeout=10).headers
+    assert requests.get(refservers_http.url + "/api/own", headers=origin, timeout=10).headers["Access-Control-Allow-Origin"] == "https://app.example"
