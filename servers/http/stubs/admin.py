@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from ...core.durable import write_atomic
 from ...core.web import ApiError, ApiRequest, Reply, Route, RouteTable
 from .engine import StubEngine, StubNotFound
 from .mappings import StubMapping
@@ -58,6 +60,8 @@ class StubAdmin:
             ("POST", "/mappings/import", self.import_mappings, "add many mappings at once"),
             ("POST", "/mappings/find-by-metadata", self.find_by_metadata, "mappings whose metadata matches"),
             ("POST", "/mappings/remove-by-metadata", self.remove_by_metadata, "remove mappings whose metadata matches"),
+            ("GET", "/mappings/unmatched", self.unmatched_mappings, "stubs no journalled request matched"),
+            ("DELETE", "/mappings/unmatched", self.delete_unmatched_mappings, "remove the stubs no journalled request matched"),
             ("GET", "/mappings/{id}", self.get_mapping, "one mapping"),
             ("PUT", "/mappings/{id}", self.edit_mapping, "replace one mapping"),
             ("DELETE", "/mappings/{id}", self.delete_mapping, "remove one mapping (and its file)"),
@@ -74,6 +78,10 @@ class StubAdmin:
             ("GET", "/near-misses/request-unmatched", self.near_misses_unmatched, "closest stubs for each unmatched request"),
             ("POST", "/near-misses/request", self.near_misses_request, "closest stubs for a logged request"),
             ("POST", "/near-misses/request-pattern", self.near_misses_pattern, "closest journalled requests for a pattern"),
+            ("GET", "/files", self.list_files, "body files under the stubs directory's __files/"),
+            ("GET", "/files/{name*}", self.get_file, "one body file"),
+            ("PUT", "/files/{name*}", self.put_file, "write a body file"),
+            ("DELETE", "/files/{name*}", self.delete_file, "remove a body file"),
             ("GET", "/scenarios", self.list_scenarios, "scenarios and their states"),
             ("POST", "/scenarios/reset", self.reset_scenarios, "every scenario back to Started"),
             ("PUT", "/scenarios/{name}/state", self.set_scenario_state, "set one scenario's state"),
@@ -178,6 +186,51 @@ class StubAdmin:
     def delete_mapping(self, request: ApiRequest) -> Any:
         self._stub(request.params["id"])
         self.engine.remove(request.params["id"])
+        return Reply(200, b"", "application/json")
+
+    def _unmatched_stubs(self) -> list[StubMapping]:
+        served = {event.stub.id for event in self.engine.journal.events() if event.stub is not None}
+        return [stub for stub in self.engine.stubs() if stub.id not in served]
+
+    def unmatched_mappings(self, request: ApiRequest) -> Any:
+        return _mappings_reply(self._unmatched_stubs())
+
+    def delete_unmatched_mappings(self, request: ApiRequest) -> Any:
+        for stub in self._unmatched_stubs():
+            self.engine.remove(stub.id)
+        return Reply(200, b"", "application/json")
+
+    # -- body files ----------------------------------------------------------------------------
+    def _file(self, name: str) -> Path:
+        base = self.engine.root.files_dir.resolve()
+        path = (base / name).resolve()
+        if not path.is_relative_to(base) or path == base:
+            raise ApiError(400, f"{name!r} is not a file under __files/")
+        return path
+
+    def list_files(self, request: ApiRequest) -> Any:
+        base = self.engine.root.files_dir
+        if not base.is_dir():
+            return []
+        return sorted(path.relative_to(base).as_posix() for path in base.rglob("*") if path.is_file())
+
+    def get_file(self, request: ApiRequest) -> Any:
+        path = self._file(request.params["name"])
+        if not path.is_file():
+            raise ApiError(404, f"no file {request.params['name']!r} under __files/")
+        return Reply(200, path.read_bytes(), "application/octet-stream")
+
+    def put_file(self, request: ApiRequest) -> Any:
+        path = self._file(request.params["name"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, request.body)
+        return Reply(200, b"", "application/json")
+
+    def delete_file(self, request: ApiRequest) -> Any:
+        path = self._file(request.params["name"])
+        if not path.is_file():
+            raise ApiError(404, f"no file {request.params['name']!r} under __files/")
+        path.unlink()
         return Reply(200, b"", "application/json")
 
     # -- journal ----------------------------------------------------------------------------------

@@ -225,3 +225,18 @@ def test_stub_cors_for_browsers(refservers_http: Server) -> None:
     assert (browser.headers["Access-Control-Allow-Origin"], browser.headers["Access-Control-Allow-Credentials"]) == ("http://localhost:3000", "true")
     assert "Access-Control-Allow-Origin" not in requests.get(refservers_http.url + "/api/me", timeout=10).headers
     assert requests.get(refservers_http.url + "/api/own", headers=origin, timeout=10).headers["Access-Control-Allow-Origin"] == "https://app.example"
+
+
+def test_files_api_and_unmatched_mappings(refservers_http: Server) -> None:
+    assert admin(refservers_http, "PUT", "/files/orders/42.json", data=b'{"id": 42}').status_code == 200
+    assert admin(refservers_http, "GET", "/files").json() == ["orders/42.json"]
+    assert admin(refservers_http, "GET", "/files/orders/42.json").content == b'{"id": 42}'
+    assert admin(refservers_http, "PUT", "/files/..%2F..%2Fescape", data=b"x").status_code == 400
+    used = refservers_http.stub(request={"url": "/o"}, response={"bodyFileName": "orders/42.json"})  # type: ignore[attr-defined]
+    unused = refservers_http.stub(request={"url": "/never"}, response={"status": 204})  # type: ignore[attr-defined]
+    assert requests.get(refservers_http.url + "/o", timeout=10).json() == {"id": 42}
+    assert [m["id"] for m in admin(refservers_http, "GET", "/mappings/unmatched").json()["mappings"]] == [unused.id]
+    admin(refservers_http, "DELETE", "/mappings/unmatched")
+    assert [m["id"] for m in admin(refservers_http, "GET", "/mappings").json()["mappings"]] == [used.id]
+    assert admin(refservers_http, "DELETE", "/files/orders/42.json").status_code == 200
+    assert admin(refservers_http, "GET", "/files/orders/42.json").status_code == 404
