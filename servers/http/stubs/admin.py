@@ -9,6 +9,7 @@ Python clients) work unchanged. A mapping that does not parse gets WireMock's 42
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +53,9 @@ class StubAdmin:
         rows: list[tuple[str, str, Callable[[ApiRequest], Any], str]] = [
             ("GET", "/health", self.health, "health and version"),
             ("POST", "/reset", self.reset, "mappings reloaded from files; journal and scenarios cleared"),
+            ("GET", "/settings", self.get_settings, "global settings (fixedDelay, delayDistribution)"),
+            ("POST", "/settings", self.update_settings, "set the delay added to every stub response"),
+            ("PUT", "/settings", self.update_settings, "set the delay added to every stub response"),
             ("GET", "/mappings", self.list_mappings, "every stub mapping"),
             ("POST", "/mappings", self.create_mapping, "add a stub mapping"),
             ("DELETE", "/mappings", self.delete_all_mappings, "remove every stub mapping from memory"),
@@ -107,6 +111,19 @@ class StubAdmin:
 
     def reset(self, request: ApiRequest) -> Any:
         self._reload(self.engine.reset)
+        return Reply(200, b"", "application/json")
+
+    def get_settings(self, request: ApiRequest) -> Any:
+        return {"settings": {**self.engine.settings_json, "proxyPassThrough": False}}
+
+    def update_settings(self, request: ApiRequest) -> Any:
+        body = request.json()
+        if isinstance(body, dict) and isinstance(body.get("settings"), dict):
+            body = body["settings"]  # WireMock accepts both shapes
+        try:
+            self.engine.update_settings(body)
+        except StubFormatError as error:
+            return _invalid(error)
         return Reply(200, b"", "application/json")
 
     @staticmethod
@@ -237,6 +254,17 @@ class StubAdmin:
     def list_requests(self, request: ApiRequest) -> Any:
         events = list(reversed(self.engine.journal.events()))  # newest first, as WireMock
         limit = request.int_arg("limit")
+        since = request.arg("since")
+        if since:
+            try:
+                moment = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+            except ValueError:
+                raise ApiError(400, f"since: expected an ISO 8601 date-time, got {since!r}") from None
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=dt.UTC)
+            # At the journal's precision (loggedDate is in milliseconds).
+            cut = int(moment.timestamp() * 1000)
+            events = [e for e in events if int(e.logged_at.timestamp() * 1000) > cut]
         if request.arg("unmatched") == "true":
             events = [e for e in events if not e.was_matched]
         shown = events if limit is None else events[:limit]

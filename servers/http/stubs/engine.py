@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .journal import RequestJournal, ServeEvent
-from .mappings import STARTED, StubMapping, parse_mapping
+from .mappings import STARTED, Delay, StubMapping, parse_distribution, parse_mapping
 from .matching import EXACT, RequestPattern, RequestView, StubFormatError, parse_pattern, parse_request_pattern
 from .store import StubDirectory, StubFileError
 from .templating import TemplateBook, request_model
@@ -53,6 +53,9 @@ class StubEngine:
         self._scenarios: dict[str, str] = {}
         self._lock = threading.RLock()
         self._counter = 0
+        # /__admin/settings: a delay added to every stub response (WireMock's global settings).
+        self.global_delay = Delay()
+        self.settings_json: dict[str, Any] = {}
 
     # -- loading and persistence --------------------------------------------------------
     def load(self) -> None:
@@ -179,6 +182,19 @@ class StubEngine:
         for stub in found:
             self.remove(stub.id)
         return found
+
+    # -- global settings ----------------------------------------------------------------------
+    def update_settings(self, spec: Any) -> None:
+        """``fixedDelay`` and ``delayDistribution`` for every stub; StubFormatError if bad."""
+        if not isinstance(spec, dict):
+            raise StubFormatError("settings", "expected an object")
+        fixed = spec.get("fixedDelay") or 0
+        if isinstance(fixed, bool) or not isinstance(fixed, (int, float)) or fixed < 0:
+            raise StubFormatError("fixedDelay", "expected milliseconds >= 0")
+        distribution = spec.get("delayDistribution")
+        delay = Delay(float(fixed), parse_distribution("delayDistribution", distribution) if distribution else None)
+        with self._lock:
+            self.global_delay, self.settings_json = delay, dict(spec)
 
     # -- scenarios ----------------------------------------------------------------------------
     def scenarios(self) -> list[dict[str, Any]]:

@@ -175,7 +175,7 @@ def parse_response(where: str, spec: Any) -> ResponseDefinition:
     if "fixedDelayMilliseconds" in spec:
         response.delay.fixed_ms = _number(f"{where}.fixedDelayMilliseconds", spec["fixedDelayMilliseconds"])
     if "delayDistribution" in spec:
-        response.delay.distribution = _distribution(f"{where}.delayDistribution", spec["delayDistribution"])
+        response.delay.distribution = parse_distribution(f"{where}.delayDistribution", spec["delayDistribution"])
     if "chunkedDribbleDelay" in spec:
         dribble = spec["chunkedDribbleDelay"]
         if not isinstance(dribble, dict):
@@ -198,7 +198,7 @@ def parse_response(where: str, spec: Any) -> ResponseDefinition:
     return response
 
 
-def _distribution(where: str, spec: Any) -> dict[str, Any]:
+def parse_distribution(where: str, spec: Any) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise StubFormatError(where, "expected an object with a type")
     needs = {"lognormal": ("median", "sigma"), "uniform": ("lower", "upper"), "fixed": ("milliseconds",)}

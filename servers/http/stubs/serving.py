@@ -110,7 +110,7 @@ class StubResponder:
         if stub is None:
             return self._not_matched(request, view) if self.unmatched_404 else None
         request.defaultContentType = None  # a stub's headers are exactly what it says
-        seconds = stub.response.delay.sample_seconds(self.random)
+        seconds = stub.response.delay.sample_seconds(self.random) + self.engine.global_delay.sample_seconds(self.random)
         if seconds <= 0:
             return self._respond(request, view, event, stub, parameters, deferred=False)
         call = twisted_reactor().callLater(seconds, self._respond, request, view, event, stub, parameters, True)

@@ -240,3 +240,25 @@ def test_files_api_and_unmatched_mappings(refservers_http: Server) -> None:
     assert [m["id"] for m in admin(refservers_http, "GET", "/mappings").json()["mappings"]] == [used.id]
     assert admin(refservers_http, "DELETE", "/files/orders/42.json").status_code == 200
     assert admin(refservers_http, "GET", "/files/orders/42.json").status_code == 404
+
+
+def test_global_settings_delay_every_stub(refservers_http: Server) -> None:
+    refservers_http.stub(request={"url": "/quick"}, response={"status": 200})  # type: ignore[attr-defined]
+    assert admin(refservers_http, "POST", "/settings", json={"fixedDelay": 300}).status_code == 200
+    assert admin(refservers_http, "GET", "/settings").json()["settings"]["fixedDelay"] == 300
+    started = time.monotonic()
+    assert requests.get(refservers_http.url + "/quick", timeout=10).status_code == 200
+    assert time.monotonic() - started >= 0.3
+    assert admin(refservers_http, "POST", "/settings", json={"fixedDelay": -1}).status_code == 422
+    admin(refservers_http, "POST", "/reset")  # as WireMock: a reset keeps the settings
+    assert admin(refservers_http, "GET", "/settings").json()["settings"]["fixedDelay"] == 300
+    admin(refservers_http, "POST", "/settings", json={"fixedDelay": 0})
+
+
+def test_requests_since(refservers_http: Server) -> None:
+    requests.get(refservers_http.url + "/get?before", timeout=10)
+    cut = admin(refservers_http, "GET", "/requests").json()["requests"][0]["request"]["loggedDateString"]
+    requests.get(refservers_http.url + "/get?after", timeout=10)
+    urls = [e["request"]["url"] for e in admin(refservers_http, "GET", "/requests", params={"since": cut}).json()["requests"]]
+    assert urls == ["/get?after"]
+    assert admin(refservers_http, "GET", "/requests", params={"since": "yesterday"}).status_code == 400
