@@ -26,6 +26,8 @@ APT_PACKAGES = (
     "wrk",
     "nginx-light",
     "tinyproxy",
+    "haproxy",  # TCP mode: the TCP proxy listeners' peer
+    "socat",  # TCP-LISTEN,fork -> TCP: the simplest TCP relay, the other peer
     "inetutils-telnetd",
     "inetutils-inetd",  # starts telnetd per connection (telnetd expects the socket as stdin)
     "curl",
@@ -198,6 +200,34 @@ DisableViaHeader No
 """
     )
     return config
+
+
+def haproxy_config(port: int, upstream_port: int) -> Path:
+    """HAProxy in TCP mode: one frontend on ``port`` relaying to 127.0.0.1:upstream_port."""
+    directory = WORK / "haproxy"
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "haproxy.cfg"
+    config.write_text(
+        f"""global
+    maxconn 1000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend relay
+    bind 127.0.0.1:{port}
+    default_backend upstream
+backend upstream
+    server nginx 127.0.0.1:{upstream_port}
+"""
+    )
+    return config
+
+
+def socat_command(port: int, upstream_port: int) -> list[str]:
+    """socat forking one child per connection, as it is used as a TCP relay."""
+    return ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", f"TCP:127.0.0.1:{upstream_port}"]
 
 
 def dovecot_config(directory: Path, imap_port: int, pop3_port: int, maildir: Path) -> Path:

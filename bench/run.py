@@ -152,7 +152,7 @@ def bench_startup(reps: int) -> None:
         overrides = [f"core.data_dir={tempfile.mkdtemp()}", "ftp.passive_ports=0"]
         for section, options in schema.items():
             overrides += [f"{section}.{o.key}=0" for o in options if o.kind is PORT]
-        core = Core(load_config(schema, env={}, overrides=overrides), stores=registry.store_loaders())
+        core = registry.make_core(load_config(schema, env={}, overrides=overrides))
         out = {}
         for name in sys.argv[1:]:
             times = []
@@ -644,6 +644,92 @@ def _profile_proxy(out: Path, what: str) -> None:
                 connect_throughput(server.port("proxy"), f"http://127.0.0.1:{nginx_port}/static/big.bin", BIG_FILE_MIB)
 
 
+# -- TCP proxy listeners (the Toxiproxy API's proxies) ---------------------------------------
+
+
+def direct_get(url: str) -> float:
+    """Seconds for one GET with curl on a new connection (through a TCP relay or not)."""
+    return timed(lambda: run(["curl", "-sS", "--fail", "-o", "/dev/null", url], timeout=CLIENT_TIMEOUT))
+
+
+def bench_tcp_proxy(reps: int) -> None:
+    """A plain TCP proxy listener (no toxics) in front of nginx, against HAProxy in TCP
+    mode and socat: latency added to a GET on a new connection, and the throughput of
+    one big download through it."""
+    static = WORK / "static"
+    static.mkdir(parents=True, exist_ok=True)
+    (static / "small.txt").write_bytes(b"x" * 1024)
+    big = static / "big.bin"
+    if not big.exists():
+        big.symlink_to(big_file(BIG_FILE_MIB))
+    nginx_port = free_port()
+    with service(
+        ["nginx", "-c", str(peers.nginx_config(nginx_port, static))], nginx_port, WORK / "logs" / "nginx-tcp.log"
+    ):
+        direct = [proxied_latency(None, f"http://127.0.0.1:{nginx_port}/static/small.txt") for _ in range(reps)]
+
+        def measure(port: int) -> tuple[list[float], list[float]]:
+            small = f"http://127.0.0.1:{port}/static/small.txt"
+            added = [proxied_latency(None, small) - d for d in direct]
+            big_url = f"http://127.0.0.1:{port}/static/big.bin"
+            throughput = [BIG_FILE_MIB / direct_get(big_url) for _ in range(reps)]
+            return added, throughput
+
+        port = free_port()
+        settings = {"REFSERVERS_PROXY_TCP": f"bench@{port}=127.0.0.1:{nginx_port}"}
+        with refservers(["run", "proxy"], WORK / "rs-tcp-proxy", settings):
+            wait_port(port)
+            ours = measure(port)
+        workloads["tcp-proxy added latency"] = lambda out: _profile_tcp_proxy(out, "latency")
+        workloads["tcp-proxy throughput"] = lambda out: _profile_tcp_proxy(out, "throughput")
+        peer_runs: dict[str, tuple[list[float], list[float]]] = {}
+        port = free_port()
+        with service(
+            ["haproxy", "-db", "-f", str(peers.haproxy_config(port, nginx_port))], port, WORK / "logs" / "haproxy.log"
+        ):
+            peer_runs["HAProxy (TCP mode)"] = measure(port)
+        port = free_port()
+        with service(peers.socat_command(port, nginx_port), port, WORK / "logs" / "socat.log"):
+            peer_runs["socat (fork)"] = measure(port)
+    for peer, (latency, throughput) in peer_runs.items():
+        pair(
+            "tcp-proxy",
+            "added latency per GET on a new connection (median of 300)",
+            "ms",
+            False,
+            ours[0],
+            peer,
+            latency,
+            "1 KiB from nginx through a TCP listener, minus the direct time",
+        )
+        pair(
+            "tcp-proxy",
+            f"throughput, one {BIG_FILE_MIB} MiB download",
+            "MB/s",
+            True,
+            ours[1],
+            peer,
+            throughput,
+            "curl through the TCP listener from nginx",
+        )
+
+
+def _profile_tcp_proxy(out: Path, what: str) -> None:
+    static = WORK / "static"
+    nginx_port = free_port()
+    with service(
+        ["nginx", "-c", str(peers.nginx_config(nginx_port, static))], nginx_port, WORK / "logs" / "nginx-tcp.log"
+    ):
+        port = free_port()
+        settings = {"REFSERVERS_PROXY_TCP": f"bench@{port}=127.0.0.1:{nginx_port}"}
+        with refservers(["run", "proxy"], WORK / "rs-profile-tcp-proxy", settings, profile_to=out):
+            wait_port(port)
+            if what == "latency":
+                proxied_latency(None, f"http://127.0.0.1:{port}/static/small.txt", count=2000)
+            else:
+                direct_get(f"http://127.0.0.1:{port}/static/big.bin")
+
+
 # -- POP3 and IMAP -----------------------------------------------------------------------------
 
 
@@ -1049,6 +1135,7 @@ BENCHMARKS: dict[str, Callable[[int], None]] = {
     "sftp": bench_sftp,
     "jsonrpc": bench_jsonrpc,
     "proxy": bench_proxy,
+    "tcp-proxy": bench_tcp_proxy,
     "mail": bench_mail,
     "telnet": bench_telnet,
     "stubs": bench_stubs,
@@ -1094,6 +1181,7 @@ def _matches(key: str, row: Row) -> bool:
     words = {"HTTP /get": "/get", "HTTP static file": "static", "SMTP messages/s": "messages", "FTP STOR MB/s": "STOR 256", "FTP RETR MB/s": "RETR 256",
              "FTP 100 parallel login+small file": "parallel", "SFTP put MB/s": "put", "SFTP get MB/s": "get", "JSON-RPC calls/s": "calls",
              "proxy CONNECT MB/s": "CONNECT", "proxy added latency": "latency", "POP3 RETR": "RETR all",
+             "tcp-proxy added latency": "latency", "tcp-proxy throughput": "throughput",
              "IMAP FETCH 1:*": "one command", "IMAP FETCH one": "at a time", "IMAP SEARCH": "SEARCH",
              "telnet sessions/s": "sessions/s"}  # fmt: skip
     return row.group == group and words.get(key, metric) in row.metric

@@ -15,6 +15,7 @@ from twisted.internet import process
 from twisted.internet.task import LoopingCall
 
 from ..core.config import BOOL, FLOAT, INT, PATH, PORT, STR, STR_LIST, ConfigError, Option, choice
+from ..core.faults import DELAY, DISCONNECT, INTEGER, STRING, FaultAction, Param
 from ..core.lifecycle import probe_http
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer
@@ -41,8 +42,18 @@ class HttpServer(TwistedServer):
         Option("upstream_proxy", STR, "", "HTTP forward proxy for proxyBaseUrl stubs and recordings, e.g. http://127.0.0.1:3128 so the proxy's toxics apply (http:// targets)"),
         Option("admin_hosts", STR_LIST, (), "Host names /__admin answers besides localhost, IP literals and the bind address; [\"*\"]: any"),
     )
-    fault_actions = ("status", "delay", "disconnect")
-    # Fixtures: no test should wait long on /delay or /drip.
+    fault_subject = 'the request path ("/get")'
+    fault_actions = {
+        "status": FaultAction(
+            "answer with HTTP status params.code instead of serving the request",
+            (
+                Param("code", INTEGER, 100, 599, default=500, help="the HTTP status"),
+                Param("body", STRING, help="a text/plain body (default: a JSON error naming the rule)"),
+            ),
+        ),
+        "delay": DELAY,
+        "disconnect": DISCONNECT,
+    }
     # Fixtures: no test should wait long on /delay or /drip, and no stub pack from the
     # checkout's configs/ should answer a test's requests unless it loads one itself.
     test_settings = {"delay_max": "0.5", "stub_packs": ""}
