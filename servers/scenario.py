@@ -296,7 +296,7 @@ class ScenarioRunner:
         proxy = self._proxy_server() if scenario.proxies else None
         if scenario.proxies and proxy is None:
             raise ScenarioError("proxies[0]: no proxy server runs in this process")
-        http = self._http_server() if scenario.stubs else None
+        http: Any = self._http_server() if scenario.stubs else None
         if scenario.stubs and http is None:
             raise ScenarioError("stubs[0]: no http server runs in this process")
         added_faults = []
