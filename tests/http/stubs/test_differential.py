@@ -36,6 +36,7 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     compare_body: bool = True
+    expect_status: int | None = None  # what WireMock must answer, so a case tests what it says
 
 
 def _json(value: str) -> bytes:
@@ -47,9 +48,10 @@ def _basic(user: str, password: str) -> dict[str, str]:
 
 
 CASES: dict[str, list[Call]] = {
-    "url equalTo and jsonBody": [Call("GET", "/v1/orders/42")],
-    "urlPathPattern and statusMessage": [Call("GET", "/v1/orders/9")],
+    "url equalTo and jsonBody": [Call("GET", "/v1/orders/42", expect_status=200)],
+    "urlPathPattern and statusMessage": [Call("GET", "/v1/orders/9", expect_status=404)],
     "priority beats newer stubs": [Call("GET", "/v1/orders/7")],
+    "equal priority: the later mapping wins": [Call("GET", "/v1/dup")],
     "method mismatch is unmatched": [Call("DELETE", "/v1/orders/42")],
     "query equalTo, matches, absent": [
         Call("GET", "/v1/search?q=shoes&size=10"),
@@ -61,13 +63,13 @@ CASES: dict[str, list[Call]] = {
         Call("GET", "/v1/contacts/ada/addresses/12"),
         Call("GET", "/v1/contacts/123/addresses/12"),
     ],
-    "headers contains/caseInsensitive": [
-        Call("GET", "/h/accept", {"Accept": "APPLICATION/XML"}),
-        Call("GET", "/h/accept", {"X-Token": "secret"}),
-        Call("GET", "/h/accept", {"Accept": "text/html"}),
+    "headers equalTo caseInsensitive": [
+        Call("GET", "/h/accept", {"Accept": "APPLICATION/XML"}, expect_status=200),
+        Call("GET", "/h/accept", {"X-Token": "secret"}, expect_status=200),
+        Call("GET", "/h/accept", {"Accept": "text/html"}, expect_status=404),
     ],
     "cookies": [Call("GET", "/h/cookie", {"Cookie": "other=1; session=s-123"}), Call("GET", "/h/cookie", {"Cookie": "session=x"})],
-    "basicAuthCredentials": [Call("GET", "/h/auth", _basic("demo", "pw")), Call("GET", "/h/auth", _basic("demo", "nope"))],
+    "basicAuthCredentials": [Call("GET", "/h/auth", _basic("demo", "pw"), expect_status=200), Call("GET", "/h/auth", _basic("demo", "nope"), expect_status=401)],
     "and/or/doesNotMatch": [
         Call("GET", "/h/logic", {"X-V": "two", "X-W": "abc"}),
         Call("GET", "/h/logic", {"X-V": "one", "X-W": "abz"}),
@@ -152,6 +154,8 @@ def test_same_answers_as_wiremock(case: str, refservers_http: Server, wiremock: 
         if theirs.status != ours.status:
             differences.append(f"{where}: status WireMock {theirs.status}, refservers {ours.status} ({ours.body[:200]!r})")
             continue
+        if call.expect_status is not None and theirs.status != call.expect_status:
+            differences.append(f"{where}: the case expects {call.expect_status}, both answered {theirs.status} (the case is wrong)")
         if theirs.status != 404 and theirs.reason != ours.reason:
             differences.append(f"{where}: reason WireMock {theirs.reason!r}, refservers {ours.reason!r}")
         if b"Request was not matched" in theirs.body:
