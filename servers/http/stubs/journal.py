@@ -7,7 +7,9 @@ event has ``id``, ``request`` (a *logged request*: ``url``, ``absoluteUrl``, ``m
 ``response``. Requests that no stub matched are journalled too (they fell through to
 the httpbin endpoints or got the 404), as WireMock journals unmatched requests.
 
-The journal is bounded (the core's ``journal_size``); the oldest events go first.
+The journal is bounded, by count (the core's ``journal_size``) and by the bytes of the
+bodies it holds (:data:`BODY_BUDGET`: uploads through httpbin's endpoints are journalled
+too); the oldest events go first.
 """
 
 from __future__ import annotations
@@ -91,16 +93,39 @@ class ServeEvent:
         return out
 
 
+BODY_BUDGET = 256 * 1024 * 1024
+
+
+def _body_bytes(event: ServeEvent) -> int:
+    return len(event.request.body) + (len(event.response.body) if event.response is not None else 0)
+
+
 class RequestJournal:
     """Serve events, newest last; safe to read from the test thread while the reactor writes."""
 
-    def __init__(self, size: int):
-        self._events: deque[ServeEvent] = deque(maxlen=size)
+    def __init__(self, size: int, body_budget: int = BODY_BUDGET):
+        self._events: deque[ServeEvent] = deque()
+        self._size = size
+        self._budget = body_budget
+        self._bytes = 0  # request bodies at add(), response bodies at answered()
         self._lock = threading.Lock()
 
     def add(self, event: ServeEvent) -> None:
         with self._lock:
             self._events.append(event)
+            self._bytes += len(event.request.body)
+            self._trim()
+
+    def answered(self, event: ServeEvent, response: ServedResponse) -> None:
+        """Attach the response sent (its body counts against the budget from now on)."""
+        with self._lock:
+            event.response = response
+            self._bytes += len(response.body)
+            self._trim()
+
+    def _trim(self) -> None:
+        while len(self._events) > 1 and (len(self._events) > self._size or self._bytes > self._budget):
+            self._bytes -= _body_bytes(self._events.popleft())
 
     def events(self) -> list[ServeEvent]:
         with self._lock:
@@ -112,8 +137,10 @@ class RequestJournal:
             removed = len(self._events) - len(kept)
             self._events.clear()
             self._events.extend(kept)
+            self._bytes = sum(_body_bytes(e) for e in kept)
             return removed
 
     def clear(self) -> None:
         with self._lock:
             self._events.clear()
+            self._bytes = 0

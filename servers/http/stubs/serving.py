@@ -147,7 +147,7 @@ class StubResponder:
         return self._write(request, event, stub, rendered, deferred)
 
     def _write(self, request: Any, event: ServeEvent, stub: StubMapping, rendered: RenderedResponse, deferred: bool) -> Any:
-        event.response = ServedResponse(rendered.status, rendered.headers, rendered.body)
+        self.engine.journal.answered(event, ServedResponse(rendered.status, rendered.headers, rendered.body))
         message = rendered.message.encode("latin-1", "replace") if rendered.message else None
         request.setResponseCode(rendered.status, message)
         for name, value in rendered.headers:

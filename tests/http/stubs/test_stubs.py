@@ -262,3 +262,21 @@ def test_requests_since(refservers_http: Server) -> None:
     urls = [e["request"]["url"] for e in admin(refservers_http, "GET", "/requests", params={"since": cut}).json()["requests"]]
     assert urls == ["/get?after"]
     assert admin(refservers_http, "GET", "/requests", params={"since": "yesterday"}).status_code == 400
+
+
+def test_journal_bodies_are_bounded() -> None:
+    """Uploads through httpbin are journalled too: bodies have a byte budget, oldest out first."""
+    from servers.http.stubs.journal import RequestJournal, ServedResponse, ServeEvent
+    from servers.http.stubs.matching import RequestView
+
+    journal = RequestJournal(size=100, body_budget=1000)
+    events = [ServeEvent(RequestView("POST", f"/{i}", [], b"x" * 300)) for i in range(5)]
+    for event in events:
+        journal.add(event)
+    assert [e.request.url for e in journal.events()] == ["/2", "/3", "/4"]
+    journal.answered(events[4], ServedResponse(200, [], b"y" * 200))
+    assert [e.request.url for e in journal.events()] == ["/3", "/4"]
+    journal.clear()
+    for event in events:
+        journal.add(event)
+    assert len(journal.events()) == 3
