@@ -10,7 +10,8 @@ Modules, each owning one part of WireMock 3's behaviour:
 - journal.py: serve events in WireMock's JSON (verifying);
 - serving.py: the Twisted side: delays, dribbling, faults, proxying;
 - recording.py: record and playback;
-- admin.py: the ``/__admin`` routes.
+- admin.py: the ``/__admin`` routes;
+- client.py: the same Python face over HTTP, for servers running elsewhere.
 
 :class:`HttpStubs` puts them together for one :class:`~servers.http.server.HttpServer`;
 its ``stub()``/``requests()``/``verify()`` are what the pytest fixture exposes.
@@ -18,12 +19,12 @@ its ``stub()``/``requests()``/``verify()`` are what the pytest fixture exposes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...core.guard import AdminGuard
 from .admin import StubAdmin
+from .client import StubClient, VerificationError, verification_message, verified
 from .engine import StubEngine
 from .mappings import StubMapping
 from .matching import StubFormatError, parse_request_pattern
@@ -34,11 +35,7 @@ from .store import StubDirectory, StubFileError, find_packs
 if TYPE_CHECKING:
     from ..server import HttpServer
 
-__all__ = ["HttpStubs", "StubEngine", "StubFileError", "StubFormatError", "StubMapping", "VerificationError"]
-
-
-class VerificationError(AssertionError):
-    """``verify()`` found a different number of requests than expected (near misses in the text)."""
+__all__ = ["HttpStubs", "StubClient", "StubEngine", "StubFileError", "StubFormatError", "StubMapping", "VerificationError"]
 
 
 class HttpStubs:
@@ -75,12 +72,11 @@ class HttpStubs:
         Raises :class:`VerificationError` listing the closest journalled requests.
         """
         found = self.requests(pattern)
-        if (count is None and found) or (count is not None and len(found) == count):
+        if verified(pattern, count, found):
             return found
         misses = self.engine.near_misses_for_pattern(parse_request_pattern("pattern", pattern))
-        closest = "; ".join(f"{e.request.method} {e.request.url} (distance {d:.2f})" for e, d in misses) or "no requests"
-        wanted = "at least one request" if count is None else f"{count} request(s)"
-        raise VerificationError(f"expected {wanted} matching {json.dumps(pattern)}, found {len(found)}; closest: {closest}")
+        closest = [(event.request.method, event.request.url, distance) for event, distance in misses]
+        raise VerificationError(verification_message(pattern, count, len(found), closest))
 
     def reset(self) -> None:
         self.engine.reset()

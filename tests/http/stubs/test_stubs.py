@@ -280,3 +280,20 @@ def test_journal_bodies_are_bounded() -> None:
     for event in events:
         journal.add(event)
     assert len(journal.events()) == 3
+
+
+def test_remote_target_helpers_speak_admin_over_http(refservers_http: Server) -> None:
+    """A remote http target (container) gets the same stub/requests/verify, over /__admin."""
+    from servers.http.stubs import StubFormatError
+    from servers.testing.remote import RemoteServer
+
+    remote = RemoteServer("http", refservers_http.host, refservers_http.port, env={})
+    created = remote.stub(request={"method": "PUT", "urlPath": "/remote"}, response={"status": 204})
+    assert created["request"]["urlPath"] == "/remote"
+    assert requests.put(refservers_http.url + "/remote?x=1", timeout=10).status_code == 204
+    assert [r["url"] for r in remote.requests({"method": "PUT"})] == ["/remote?x=1"]
+    assert remote.verify({"urlPath": "/remote"}, count=1)[0]["method"] == "PUT"
+    with pytest.raises(VerificationError, match=r"found 0; closest: PUT /remote\?x=1"):
+        remote.verify({"method": "PUT", "urlPath": "/remotely"})
+    with pytest.raises(StubFormatError, match=r"^request\.url: expected a string"):
+        remote.stub(request={"url": 5})
