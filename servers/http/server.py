@@ -105,8 +105,8 @@ class HttpServer(TwistedServer):
         self.core.loop.call(start)
 
     # -- stubs from Python (the refservers_http fixture) ------------------------------------
-    def stub(self, mapping: dict[str, Any] | None = None, **fields: Any) -> Any:
-        """Add a WireMock stub mapping (same engine as POST /__admin/mappings)."""
+    def stub(self, mapping: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+        """Add a WireMock stub mapping (same engine as POST /__admin/mappings); returns it with its id."""
         return self.stubs.stub(mapping, **fields)
 
     def requests(self, pattern: dict[str, Any] | None = None) -> list[dict[str, Any]]:

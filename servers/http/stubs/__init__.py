@@ -58,9 +58,12 @@ class HttpStubs:
         self.engine.load()
 
     # -- the Python face (pytest fixture) ----------------------------------------------------------
-    def stub(self, mapping: dict[str, Any] | None = None, **fields: Any) -> StubMapping:
-        """Add a stub from WireMock JSON: ``stub({"request": ..., "response": ...})`` or keywords."""
-        return self.engine.add({**(mapping or {}), **fields})
+    def stub(self, mapping: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+        """Add a stub from WireMock JSON: ``stub({"request": ..., "response": ...})`` or keywords.
+
+        Returns the mapping as stored (with its ``id``), as ``POST /__admin/mappings`` does.
+        """
+        return self.engine.add({**(mapping or {}), **fields}).as_json()
 
     def requests(self, pattern: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Journalled requests (WireMock's logged-request JSON) matching a request pattern."""

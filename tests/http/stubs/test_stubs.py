@@ -235,9 +235,9 @@ def test_files_api_and_unmatched_mappings(refservers_http: Server) -> None:
     used = refservers_http.stub(request={"url": "/o"}, response={"bodyFileName": "orders/42.json"})  # type: ignore[attr-defined]
     unused = refservers_http.stub(request={"url": "/never"}, response={"status": 204})  # type: ignore[attr-defined]
     assert requests.get(refservers_http.url + "/o", timeout=10).json() == {"id": 42}
-    assert [m["id"] for m in admin(refservers_http, "GET", "/mappings/unmatched").json()["mappings"]] == [unused.id]
+    assert [m["id"] for m in admin(refservers_http, "GET", "/mappings/unmatched").json()["mappings"]] == [unused["id"]]
     admin(refservers_http, "DELETE", "/mappings/unmatched")
-    assert [m["id"] for m in admin(refservers_http, "GET", "/mappings").json()["mappings"]] == [used.id]
+    assert [m["id"] for m in admin(refservers_http, "GET", "/mappings").json()["mappings"]] == [used["id"]]
     assert admin(refservers_http, "DELETE", "/files/orders/42.json").status_code == 200
     assert admin(refservers_http, "GET", "/files/orders/42.json").status_code == 404
 
