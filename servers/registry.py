@@ -35,6 +35,7 @@ SERVERS: dict[str, str] = {
     "sockets": "servers.sockets:SocketServers",
     "dns": "servers.dns:DnsServer",
     "xmlrpc": "servers.xmlrpc:XmlRpcServer",
+    "nntp": "servers.news:NntpServer",
 }
 ADMIN = "servers.admin:AdminServer"
 

@@ -75,6 +75,7 @@ SMTP_REPLY = "smtp reply"  # RFC 5321 4.2: a 4yz/5yz code, a space, text
 POP3_ERROR = "pop3 error"  # RFC 1939 3: "-ERR", a space, text
 IMAP_REPLY = "imap reply"  # RFC 3501 7.1: "NO" or "BAD", a space, text (the tag is the server's)
 FTP_REPLY = "ftp reply"  # RFC 959 4.2: a 4yz/5yz code, a space, text
+NNTP_REPLY = "nntp reply"  # RFC 3977 3.2: a 4xx/5xx code, a space, text
 SFTP_STATUS = "sftp status"  # an SSH_FX_* number, or its name ("no_such_file")
 
 # SSH_FX_* status names of draft-ietf-secsh-filexfer-13 section 9.1 (asyncssh's FX_*),
@@ -99,6 +100,7 @@ _REPLY_PATTERNS = {
     POP3_ERROR: (re.compile(rf"-ERR {_LINE_TEXT}"), "a POP3 error: -ERR, a space and text (e.g. '-ERR [SYS/TEMP] busy')"),
     IMAP_REPLY: (re.compile(rf"(?i:NO|BAD) {_LINE_TEXT}"), "an IMAP reply without its tag: NO or BAD, a space and text (e.g. 'NO [UNAVAILABLE] try later')"),
     FTP_REPLY: (re.compile(rf"[45][0-5][0-9] {_LINE_TEXT}"), "an FTP reply: a 4xx or 5xx code, a space and text (e.g. '451 Local error')"),
+    NNTP_REPLY: (re.compile(rf"[45][0-9][0-9] {_LINE_TEXT}"), "an NNTP reply: a 4xx or 5xx code, a space and text (e.g. '400 service temporarily unavailable')"),
 }  # fmt: skip
 
 

@@ -74,7 +74,7 @@ BAD_RULES = [
     ({"server": "proxy", "action": "latency", "params": {"stream": "sideways"}}, "params.stream: expected one of upstream, downstream"),
     ({"server": "smtp", "action": "error", "user": ""}, "user: expected a user name or mail address, got ''"),
     ({"server": "smtp", "action": "error", "user": ["a", "b"]}, "user: expected a user name or mail address"),
-    ({"server": "http", "action": "delay", "user": "alice"}, "user: http has no users (user-scoped rules: ftp, imap, pop3, sftp, smtp, telnet)"),
+    ({"server": "http", "action": "delay", "user": "alice"}, "user: http has no users (user-scoped rules: ftp, imap, nntp, pop3, sftp, smtp, telnet)"),
 ]
 
 
