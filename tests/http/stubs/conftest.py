@@ -1,7 +1,7 @@
 """Peers for the stub tests: WireMock's own JAR and its npm client, installed on demand.
 
-The npm packages (``wiremock@3.13.2``, which ships wiremock-standalone-3.13.2.jar, and
-``wiremock-rest-client``) are installed by the first test that needs them into a cache
+The npm packages (``wiremock@3.13.2``, which ships wiremock-standalone-3.13.2.jar,
+``wiremock-rest-client`` and ``wiremock-captain``) are installed by the first test that needs them into a cache
 directory (``REFSERVERS_NPM_CACHE``, default ``.cache/npm`` in the checkout), under a file
 lock so parallel workers install once. Nothing is skipped: no npm or no Java fails the
 test with the reason (.ci/apt-packages.txt brings Java and npm).
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-NPM_PACKAGES = ("wiremock@3.13.2", "wiremock-rest-client@1")
+NPM_PACKAGES = ("wiremock@3.13.2", "wiremock-rest-client@1", "wiremock-captain@4")
 WIREMOCK_JAR = "node_modules/wiremock/build/wiremock-standalone-3.13.2.jar"
 ROOT = Path(__file__).resolve().parents[3]
 STUB_ROOT = Path(__file__).with_name("wiremock_root")
@@ -33,7 +33,7 @@ def npm_dir() -> Path:
     """The npm prefix holding WireMock's JAR and wiremock-rest-client (installed if missing)."""
     base = Path(os.environ.get("REFSERVERS_NPM_CACHE", ROOT / ".cache" / "npm"))
     base.mkdir(parents=True, exist_ok=True)
-    wanted = [base / WIREMOCK_JAR, base / "node_modules" / "wiremock-rest-client" / "package.json"]
+    wanted = [base / WIREMOCK_JAR] + [base / "node_modules" / name / "package.json" for name in ("wiremock-rest-client", "wiremock-captain")]
     with open(base / ".install.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not all(path.exists() for path in wanted):
