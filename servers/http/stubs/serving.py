@@ -48,6 +48,9 @@ HOP_BY_HOP = {
     "transfer-encoding", "upgrade", "content-length", "host",
 }  # fmt: skip
 GARBAGE = b"lskdu018973t09sylgasjkfg1][]'./.sdlv"  # WireMock's own garbage bytes for faults
+# Request bodies are matched and journalled up to this size: an upload to httpbin's
+# /upload (64 MiB by default) stays in Twisted's temporary file instead of being copied.
+BODY_VIEW_LIMIT = 16 * 1024 * 1024
 
 
 def view_of(request: Any) -> RequestView:
@@ -55,7 +58,7 @@ def view_of(request: Any) -> RequestView:
     body = b""
     if request.content is not None:
         request.content.seek(0)
-        body = request.content.read()
+        body = request.content.read(BODY_VIEW_LIMIT)
         request.content.seek(0)
     host_header = (request.getHeader(b"host") or b"").decode("latin-1")
     address = request.getHost()
