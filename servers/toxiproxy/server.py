@@ -91,6 +91,7 @@ class ToxiproxyServer(TwistedServer):
         Option("port", PORT, 8474, "Toxiproxy API port"),
         Option("version", STR, "2.12.0", "the Toxiproxy version GET /version reports"),
     )
+    companions = ("proxy",)  # its proxies are the proxy server's TCP listeners
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
