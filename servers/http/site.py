@@ -116,8 +116,7 @@ class HttpRoot(resource.Resource):
         rule = self.http.core.faults.check(self.http.name, path, peer, actions=("delay",))
         if rule is None:
             return self._serve(request, path, peer)
-        seconds = float(rule.params.get("seconds", 1.0))
-        call = twisted_reactor().callLater(seconds, self._serve, request, path, peer, True)
+        call = twisted_reactor().callLater(rule.params["seconds"], self._serve, request, path, peer, True)
         request.notifyFinish().addErrback(lambda _: call.cancel() if call.active() else None)
         return server.NOT_DONE_YET
 
@@ -144,13 +143,17 @@ class HttpRoot(resource.Resource):
     def _dispatch(self, request: Any, path: str, peer: str) -> Any:
         for name, value in CORS_HEADERS:
             request.setHeader(name, value)
+        # As httpbin: echo the request's Origin, since browsers refuse "*" on a request with credentials.
+        origin = request.getHeader(b"origin")
+        if origin is not None:
+            request.setHeader(b"Access-Control-Allow-Origin", origin)
         rule = self.http.core.faults.check(self.http.name, path, peer, actions=("status", "disconnect"))
         if rule is not None and rule.action == "disconnect":
             request.channel.transport.abortConnection()
             return server.NOT_DONE_YET
         if rule is not None:
-            code = int(rule.params.get("code", 500))
-            text = rule.params.get("body")
+            code = rule.params["code"]
+            text = rule.params.get("body")  # absent: a JSON error
             body = text.encode() if isinstance(text, str) else json_body({"error": "injected fault", "rule": rule.id})
             return self._reply(request, Response(code, body, "application/json" if text is None else "text/plain"))
         if request.method == b"OPTIONS":
