@@ -48,6 +48,8 @@ REFUSED_PATH_REPLY = "550 Permission denied: the path leads outside your home."
 
 # A socket read that failed with one of these is worth retrying, not a cut connection.
 RETRY_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
+# Reads (of up to 64 KiB) a hung-up upload gets to reach its end before it counts as cut.
+DRAIN_READS = 4096
 
 
 class CutUploadsGet426:
@@ -75,14 +77,45 @@ class CutUploadsGet426:
     _ssl_want_write: bool
     _error: bool
     _resp: tuple[str, Any]
-    handle_close: Any
+    _closed: bool
+    file_obj: Any
     cut_reason: str | None = None
+    _clean_end = False
 
     def close(self) -> None:
+        if (
+            not self._closed
+            and not self._resp
+            and self.file_obj is not None
+            and not self.transfer_finished
+            and not self.cmd_channel._closed
+        ):
+            # pyftpdlib closes without a reply when the peer goes away during the TLS
+            # handshake; the client's STOR/RETR must still get an answer.
+            self._resp = ("426 Data connection closed; transfer aborted.", logger.info)
         super().close()  # type: ignore[misc]
         # A data connection reset before pyftpdlib could use it (even before accept)
         # leaves a queued STOR/RETR waiting for a connection that will never come.
         self.cmd_channel.fail_orphaned_transfer()
+
+    def handle_close(self) -> None:
+        if self.receive and not self._closed and not self._clean_end:
+            # The poller calls this on a hang-up (an error or HUP while READ was not among
+            # the events asked for), which pyftpdlib takes for the end of the file. Read
+            # what is left instead: recv() tells a clean end from a cut one.
+            for _ in range(DRAIN_READS):
+                if self._closed:
+                    return
+                self.handle_read_event()  # type: ignore[attr-defined]
+            if not self._closed:
+                self._cut("the data connection hung up")
+            return
+        super().handle_close()  # type: ignore[misc]
+
+    def _end_of_file(self) -> bytes:
+        self._clean_end = True
+        self.handle_close()
+        return b""
 
     def secure_connection(self, ssl_context: Any) -> None:
         # The data channel has a context of its own: no session tickets (see
@@ -101,8 +134,7 @@ class CutUploadsGet426:
             self._ssl_want_write = True
             raise _RetryError from error
         except SSL.ZeroReturnError:  # close_notify: the sender's end of file
-            self.handle_close()
-            return b""
+            return self._end_of_file()
         except SSL.SysCallError as error:
             code, text = error.args
             if code in RETRY_ERRNOS:
@@ -117,8 +149,7 @@ class CutUploadsGet426:
         if not chunk:
             if self._ssl_requested:  # pyOpenSSL raises instead, but a bare FIN is never an end on TLS
                 return self._cut("closed without TLS close_notify")
-            self.handle_close()  # clear text: the FIN is the end of file
-            return b""
+            return self._end_of_file()  # clear text: the FIN is the end of file
         if self.read_limit:  # ThrottledDTPHandler's accounting, which its recv() would do
             self._throttle_bandwidth(len(chunk), self.read_limit)  # type: ignore[attr-defined]
         return chunk

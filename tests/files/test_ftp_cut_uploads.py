@@ -93,6 +93,23 @@ def test_tls_data_connection_closed_without_close_notify_gets_426(
     assert_cut_upload(refservers_ftp, client, "fin.bin", sent, since)
 
 
+@pytest.mark.parametrize("mode", TLS_MODES)
+@pytest.mark.parametrize("how", ["reset", "close"])
+def test_data_connection_gone_before_the_tls_handshake_gets_an_answer(
+    refservers_ftp: Server, ftp_login, mode: str, how: str
+) -> None:
+    # pyftpdlib closed such a data channel without a word: the client waited forever.
+    client = ftp_login(tls=mode)
+    raw, _ = ftplib.FTP.ntransfercmd(client, "STOR early.bin")  # the socket before TLS
+    if how == "reset":
+        reset(raw)
+    else:
+        raw.close()
+    with pytest.raises(ftplib.error_temp, match="^42[56] "):
+        client.voidresp()
+    client.voidcmd("NOOP")
+
+
 def send_then_close_notify_without_reading(raw: socket.socket, context: ssl.SSLContext, data: bytes) -> None:
     """What curl does: handshake, send, close_notify, close; never read after the handshake.
 

@@ -111,8 +111,11 @@ def test_cut_ftp_uploads_are_never_acknowledged(cut_stack: Stack, mode: str) -> 
                 data_socket = client.transfercmd(f"STOR {name}")
                 data_socket.sendall(share)
                 cut(data_socket, how)
-                with pytest.raises(ftplib.error_temp, match="^42[56] "):
-                    client.voidresp()
+                try:
+                    reply = client.voidresp()
+                except ftplib.error_temp as error:
+                    reply = str(error)
+                assert reply[:4] in ("425 ", "426 "), f"{name} ({how}, {len(share)} of {len(data)} bytes): {reply}"
         client.storbinary("STOR whole.bin", io.BytesIO(b"whole"))  # still served
     finally:
         client.close()
