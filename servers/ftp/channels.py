@@ -106,7 +106,11 @@ class CutUploadsGet426:
             for _ in range(DRAIN_READS):
                 if self._closed:
                     return
-                self.handle_read_event()  # type: ignore[attr-defined]
+                try:  # the poller calls handle_close unguarded: an error here would stop the loop
+                    self.handle_read_event()  # type: ignore[attr-defined]
+                except Exception:  # noqa: BLE001 - pyftpdlib's handle_error answers 426 and closes
+                    self.handle_error()  # type: ignore[attr-defined]
+                    return
             if not self._closed:
                 self._cut("the data connection hung up")
             return
