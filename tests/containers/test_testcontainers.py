@@ -43,7 +43,8 @@ def test_mail_sent_over_smtp_is_read_over_pop3_and_the_admin_api(refservers):
 
 def test_every_server_has_a_mapped_url(refservers):
     urls = refservers.urls()
-    assert {"http", "smtp", "imap", "ftp", "sftp", "admin"} <= set(urls)
+    assert {"http", "smtp", "imap", "ftp", "sftp", "sockets", "admin"} <= set(urls)
+    assert urls["sockets"].endswith(f":{refservers.port('sockets', 'echo_port')}")  # the main port: the first
     with urllib.request.urlopen(urls["http"] + "/get?via=testcontainers", timeout=30) as reply:
         assert json.load(reply)["args"] == {"via": "testcontainers"}
     assert refservers.admin.get("/health")["status"] == "ok"
