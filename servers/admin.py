@@ -7,6 +7,9 @@ Endpoints of its own:
 - ``GET /api/v1/events?server=&kind=&since=&limit=``; ``DELETE /api/v1/events``.
 - ``GET /api/v1/servers``: the same list as /health, always 200.
 - ``GET/POST/DELETE /api/v1/faults``, ``DELETE /api/v1/faults/{id}``: fault rules.
+- ``GET /api/v1/tls/ca.pem``: the local CA certificate every TLS listener chains to.
+- ``GET /``: the web console (servers/console), which reads only the endpoints above
+  and those the servers contribute.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from twisted.web import server as web_server
 
+from .console import console_routes
 from .core.config import PORT, Option
 from .core.faults import FaultError
 from .core.lifecycle import probe_http
@@ -38,10 +42,11 @@ class AdminServer(TwistedServer):
             Route("POST", "/api/v1/faults", self._add_faults, "add a fault rule (or a list of them)"),
             Route("DELETE", "/api/v1/faults", self._clear_faults, "remove all fault rules (?server=)"),
             Route("DELETE", "/api/v1/faults/{id}", self._remove_fault, "remove one fault rule"),
+            Route("GET", "/api/v1/tls/ca.pem", self._ca_certificate, "the local CA certificate (PEM)"),
             Route("GET", "/api/v1", self._index, "this list of endpoints"),
         ]
         contributed = [route for server in self._others() for route in server.admin_routes()]
-        return own + contributed
+        return own + contributed + console_routes()
 
     def _bind(self) -> None:
         self._table = RouteTable(self.routes)
@@ -101,6 +106,13 @@ class AdminServer(TwistedServer):
         if not self.core.faults.remove(request.params["id"]):
             raise ApiError(404, f"no fault rule {request.params['id']!r}")
         return {"removed": request.params["id"]}
+
+    def _ca_certificate(self, request: ApiRequest) -> Reply:
+        self.core.tls.ensure()
+        if self.core.tls.ca_file is None:
+            raise ApiError(404, "no local CA: core.tls_cert names a certificate of your own")
+        headers = {"Content-Disposition": 'attachment; filename="refservers-ca.pem"'}
+        return Reply(200, self.core.tls.ca_file.read_bytes(), "application/x-pem-file", headers)
 
     def _index(self, request: ApiRequest) -> Any:
         return {
