@@ -1,0 +1,54 @@
+"""The console's files over plain HTTP: served from the package, with a strict CSP."""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+from importlib import resources
+
+
+def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            return reply.status, dict(reply.headers), reply.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, dict(error.headers), error.read()
+
+
+def test_the_console_page_and_its_modules_come_from_the_package_with_a_strict_policy(refservers_admin):
+    status, headers, body = fetch(refservers_admin.url + "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert b'<script type="module" src="/console/app.js">' in body
+    policy = headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "'unsafe-eval'" not in policy
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    packaged = resources.files("servers.console") / "static"
+    for name in ("app.js", "inbox.js", "message.js", "traffic.js", "files.js", "faults.js", "servers.js", "console.css"):
+        status, headers, body = fetch(f"{refservers_admin.url}/console/{name}")
+        assert status == 200, name
+        assert body == (packaged / name).read_bytes()
+        assert headers["Content-Security-Policy"] == policy
+
+
+def test_favicon_is_local_and_nothing_outside_the_static_folder_is_served(refservers_admin):
+    status, headers, body = fetch(refservers_admin.url + "/favicon.ico")
+    assert status == 200 and headers["Content-Type"] == "image/svg+xml" and body.startswith(b"<svg")
+    for path in ("/console/../admin.py", "/console/%2e%2e/__init__.py", "/console/__init__.py", "/console/nothing.js"):
+        assert fetch(refservers_admin.url + path)[0] == 404, path
+
+
+def test_no_console_file_writes_html_or_loads_anything_from_another_origin():
+    packaged = resources.files("servers.console") / "static"
+    for entry in packaged.iterdir():
+        lines = [line for line in entry.read_text("utf-8").splitlines() if not line.lstrip().startswith(("//", "*", "/*"))]
+        code = "\n".join(lines)
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert sink not in code, f"{entry.name} uses {sink}"
+        for line in lines:
+            # Addresses in the code are templated on the servers' own host, the SVG
+            # namespace, or example.com inside a command shown for copying (RFC 2606).
+            for found in re.finditer(r"https?://(\S*)", line):
+                assert found.group(1).startswith(("${", "www.w3.org/2000/svg", "example.com")), f"{entry.name}: {line}"
