@@ -7,6 +7,8 @@ import urllib.error
 import urllib.request
 from importlib import resources
 
+import requests
+
 
 def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
     try:
@@ -52,3 +54,14 @@ def test_no_console_file_writes_html_or_loads_anything_from_another_origin():
             # namespace, or example.com inside a command shown for copying (RFC 2606).
             for found in re.finditer(r"https?://(\S*)", line):
                 assert found.group(1).startswith(("${", "www.w3.org/2000/svg", "example.com")), f"{entry.name}: {line}"
+
+
+def test_the_ca_the_console_offers_verifies_the_tls_listeners(refservers_http, refservers_admin, tmp_path):
+    status, headers, body = fetch(refservers_admin.url + "/api/v1/tls/ca.pem")
+    assert status == 200 and body.startswith(b"-----BEGIN CERTIFICATE-----")
+    assert 'filename="refservers-ca.pem"' in headers["Content-Disposition"]
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(body)
+    port = refservers_http.listeners["tls"]
+    reply = requests.get(f"https://localhost:{port}/get", verify=str(ca), timeout=10)
+    assert reply.status_code == 200
