@@ -40,6 +40,12 @@ bench: install ## benchmarks against peers (installs them; several minutes); wri
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python bench/run.py
 
+screenshots: install ## docs/images/{inbox,message,traffic,files}.png of the web console (Debian's chromium)
+	$(BIN)/python docs/screenshots.py
+
+bench-console: install ## first render of the console's inbox with 10,000 messages (Debian's chromium)
+	$(BIN)/python bench/console_render.py
+
 lint: install ## ruff and mypy
 	$(BIN)/ruff check servers tests
 	$(BIN)/mypy servers
@@ -47,4 +53,4 @@ lint: install ## ruff and mypy
 clean: ## remove the virtualenv and runtime data
 	rm -rf $(VENV) var
 
-.PHONY: help install install-system run test test-reliability images test-containers bench lint clean
+.PHONY: help install install-system run test test-reliability images test-containers bench screenshots bench-console lint clean

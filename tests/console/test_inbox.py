@@ -22,20 +22,15 @@ def message_count(admin) -> int:
 
 
 def test_a_message_sent_over_smtp_appears_live_over_the_websocket(console, page, send_mail):
-    frames: list[dict] = []
-
-    def watch(socket):
-        if socket.url.endswith("/api/events"):
-            socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
-
-    page.on("websocket", watch)
-    page.goto(console.url + "/")
+    with page.expect_websocket(lambda socket: socket.url.endswith("/api/events")) as socket_info:
+        page.goto(console.url + "/")
+    socket = socket_info.value
     expect(page.get_by_role("link", name="Inbox")).to_have_attribute("aria-current", "page")
     expect(page.get_by_text("No messages yet")).to_be_visible()
-    send_mail("Arrives while you look")
+    with socket.expect_event("framereceived", lambda payload: json.loads(payload).get("Type") == "new") as frame:
+        send_mail("Arrives while you look")
+    assert json.loads(frame.value)["Data"]["Subject"] == "Arrives while you look"
     expect(page.get_by_role("link", name="Arrives while you look")).to_be_visible(timeout=3000)
-    page.wait_for_function("1")  # let Playwright deliver the frames it has already seen
-    assert any(frame.get("Type") == "new" and frame["Data"]["Subject"] == "Arrives while you look" for frame in frames)
 
     # a deletion by another client shows too
     request = urllib.request.Request(

@@ -114,7 +114,7 @@ export function mount(container, params) {
     const checked = new Set([...rows.querySelectorAll("input:checked")].map((box) => box.value));
     rows.replaceChildren(...state.messages.map((message, index) => row(message, index, checked.has(message.ID))));
     const found = state.messages.findIndex((message) => message.ID === keep);
-    state.cursor = found >= 0 ? found : Math.min(state.cursor, state.messages.length - 1);
+    state.cursor = found >= 0 ? found : Math.max(0, Math.min(state.cursor, state.messages.length - 1));
     highlight(false);
     const first = state.total ? (state.page - 1) * PAGE_SIZE + 1 : 0;
     const last = (state.page - 1) * PAGE_SIZE + state.messages.length;
@@ -310,8 +310,10 @@ export function mount(container, params) {
   const poll = setInterval(() => {
     if (!mailEventsConnected()) load();
   }, 1000);
-  load();
-  loadMailboxes();
+  // The list first: the mailbox counts are one request each and would compete with it.
+  load().finally(() => {
+    if (!stopped) loadMailboxes();
+  });
 
   return () => {
     stopped = true;
