@@ -133,9 +133,17 @@ def test_delete_one_with_a_confirmation_then_all(console, page, send_mail):
     assert questions == ["Delete this message?"]
     assert message_count(console) == 2
 
+    # the Delete key deletes the current row, after the same question
+    rows = page.get_by_role("table", name="Messages").locator("tbody tr")
+    expect(rows).to_have_count(2)
+    page.keyboard.press("j")
+    page.keyboard.press("Delete")
+    expect(rows).to_have_count(1)
+    assert len(questions) == 2 and message_count(console) == 1
+
     page.get_by_role("button", name="Delete all").click()
     expect(page.get_by_text("No messages yet")).to_be_visible()
-    assert len(questions) == 2 and message_count(console) == 0
+    assert len(questions) == 3 and message_count(console) == 0
 
 
 def test_a_dismissed_confirmation_deletes_nothing(console, page, send_mail):
@@ -144,6 +152,6 @@ def test_a_dismissed_confirmation_deletes_nothing(console, page, send_mail):
     page.get_by_role("link", name="Still here").click()
     page.on("dialog", lambda dialog: dialog.dismiss())
     page.get_by_role("button", name="Delete", exact=True).click()
-    page.get_by_role("link", name="← Inbox").click()
+    page.get_by_role("link", name="← Back").click()
     expect(page.get_by_role("link", name="Still here")).to_be_visible()
     assert message_count(console) == 1

@@ -69,8 +69,8 @@ def test_the_console_makes_no_request_beyond_loopback(console, page, send_mail, 
     page.get_by_role("link", name="Remote content inside").click()
     expect(page.frame_locator("iframe[title='Message HTML']").get_by_text("pixel")).to_be_visible()
     for view in ("Traffic", "Files", "Faults", "Servers", "Inbox"):
-        page.get_by_role("link", name=view, exact=True).click()
-        expect(page.get_by_role("link", name=view, exact=True)).to_have_attribute("aria-current", "page")
+        page.get_by_role("link", name=view).click()
+        expect(page.get_by_role("link", name=view)).to_have_attribute("aria-current", "page")
     assert requests, "the recorder saw nothing"
     assert any(re.search(r"/console/app\.js$", url) for url in requests)
     outside = [url for url in requests if not loopback(url)]

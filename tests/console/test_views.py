@@ -195,3 +195,20 @@ def test_servers_view_lists_every_server_with_its_port(refservers_start, page):
     path = download_info.value.path()
     with open(path, "rb") as downloaded:
         assert downloaded.read().startswith(b"-----BEGIN CERTIFICATE-----")
+
+
+def test_the_theme_follows_the_system_setting_and_the_favicon_is_local(refservers_start, browser):
+    admin = refservers_start("admin")
+    backgrounds = {}
+    for scheme in ("light", "dark"):
+        context = browser.new_context(color_scheme=scheme)
+        try:
+            page = context.new_page()
+            page.goto(admin.url + "/#/servers")
+            expect(page.get_by_role("link", name="Servers")).to_have_attribute("aria-current", "page")
+            backgrounds[scheme] = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            icon = page.evaluate("document.querySelector('link[rel=icon]').href")
+            assert icon == admin.url + "/console/favicon.svg"
+        finally:
+            context.close()
+    assert backgrounds == {"light": "rgb(255, 255, 255)", "dark": "rgb(13, 17, 23)"}

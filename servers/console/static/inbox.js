@@ -13,6 +13,27 @@ function inboxHash({ user, q, page }) {
   return `#/inbox${query({ user, q, page: page > 1 ? page : "" })}`;
 }
 
+/** ``task`` wrapped so that calls during a run make one more run afterwards, not more. */
+function oneAtATime(task) {
+  let running = null;
+  let again = false;
+  const run = () => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = task().finally(() => {
+      running = null;
+      if (again) {
+        again = false;
+        run();
+      }
+    });
+    return running;
+  };
+  return run;
+}
+
 export function mount(container, params) {
   const state = {
     user: params.get("user") || "",
@@ -93,7 +114,12 @@ export function mount(container, params) {
     ),
   );
 
-  async function load() {
+  // One list request at a time (and one round of mailbox counts): with a slow store,
+  // polls and events would pile up; a change seen meanwhile asks for one more read.
+  const load = oneAtATime(readList);
+  const loadMailboxes = oneAtATime(readMailboxes);
+
+  async function readList() {
     const start = (state.page - 1) * PAGE_SIZE;
     const parameters = { start, limit: PAGE_SIZE, user: state.user };
     try {
@@ -237,7 +263,7 @@ export function mount(container, params) {
     location.hash = inboxHash({ user: state.user, q: state.q, page: state.page + step });
   }
 
-  async function loadMailboxes() {
+  async function readMailboxes() {
     let users = [];
     try {
       users = (await api("/api/v1/users")).users || [];

@@ -85,7 +85,7 @@ export function mount(container, params, rest) {
   const actions = h(
     "div",
     { class: "toolbar", role: "toolbar", "aria-label": "Message" },
-    h("a", { href: "#/inbox", class: "button" }, "← Inbox"),
+    h("a", { href: "#/inbox", class: "button" }, "← Back"),
     h("button", { type: "button", onclick: () => markUnread() }, "Mark unread"),
     h("a", { class: "button", href: `/api/v1/message/${encodeURIComponent(id)}/raw`, download: `${id}.eml` }, "Download .eml"),
     h("button", { type: "button", class: "danger", onclick: () => remove() }, "Delete"),

@@ -109,7 +109,7 @@ export function mount(container) {
       fill(
         users,
         list.map((user) =>
-          h("li", {}, h("span", { class: "name" }, user.name), user.read_only ? h("span", { class: "tag" }, "read-only") : null, user.mailbox ? h("a", { href: `#/inbox?user=${encodeURIComponent(user.name)}` }, "mailbox") : null, h("a", { href: `#/files?user=${encodeURIComponent(user.name)}` }, "files")),
+          h("li", {}, h("span", { class: "name" }, user.name), user.read_only ? h("span", { class: "tag" }, "read-only") : null, user.mailbox ? h("a", { href: `#/inbox?user=${encodeURIComponent(user.name)}` }, "mailbox") : null, h("a", { href: `#/files?user=${encodeURIComponent(user.name)}` }, "home folder")),
         ),
       );
     } catch {
