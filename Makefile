@@ -9,13 +9,32 @@ PYTEST_ARGS ?= -n auto
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-20s %s\n", $$1, $$2}'
 
-$(BIN)/refservers: pyproject.toml
+# The tested set: requirements/test.txt (runtime + test extras) pins every package with
+# its hashes; `make lock` rewrites it from pyproject.toml's ranges.
+$(BIN)/refservers: pyproject.toml requirements/test.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet --require-hashes -r requirements/test.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $@
 
-install: $(BIN)/refservers ## create .venv and install refservers (editable) with test extras
+install: $(BIN)/refservers ## create .venv: refservers (editable) with the pinned, hash-checked test set
+
+LOCK = $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28
+LOCK_FLAGS ?=
+lock: install ## pin what pyproject.toml adds into requirements/{runtime,test}.txt, keeping other pins (LOCK_FLAGS=--upgrade: newest of all)
+	$(BIN)/pip install --quiet uv
+	$(LOCK) $(LOCK_FLAGS) -o requirements/runtime.txt
+	$(LOCK) $(LOCK_FLAGS) --extra test -o requirements/test.txt
+
+LATEST_VENV ?= .venv-latest
+test-latest: ## the suite against the newest releases pyproject.toml allows (separate venv); run before `make lock` and weekly
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/pip install --quiet --upgrade pip
+	$(LATEST_VENV)/bin/pip install --quiet --upgrade --upgrade-strategy eager -e ".[test]"
+	$(LATEST_VENV)/bin/pip list --format=freeze > $(LATEST_VENV)/versions.txt
+	$(LATEST_VENV)/bin/pytest $(PYTEST_ARGS)
 
 install-system: ## install the Debian packages the tests drive as clients (needs root)
 	apt-get update
@@ -50,7 +69,7 @@ lint: install ## ruff and mypy
 	$(BIN)/ruff check servers tests
 	$(BIN)/mypy servers
 
-clean: ## remove the virtualenv and runtime data
-	rm -rf $(VENV) var
+clean: ## remove the virtualenvs and runtime data
+	rm -rf $(VENV) $(LATEST_VENV) var
 
-.PHONY: help install install-system run test test-reliability images test-containers bench screenshots bench-console lint clean
+.PHONY: help install lock test-latest install-system run test test-reliability images test-containers bench screenshots bench-console lint clean

@@ -152,7 +152,7 @@ def bench_startup(reps: int) -> None:
         overrides = [f"core.data_dir={tempfile.mkdtemp()}", "ftp.passive_ports=0"]
         for section, options in schema.items():
             overrides += [f"{section}.{o.key}=0" for o in options if o.kind is PORT]
-        core = Core(load_config(schema, env={}, overrides=overrides))
+        core = Core(load_config(schema, env={}, overrides=overrides), stores=registry.store_loaders())
         out = {}
         for name in sys.argv[1:]:
             times = []

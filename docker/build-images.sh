@@ -71,7 +71,7 @@ BASE_IMAGE=$(pick_base)
 say "base layer refservers/base:$TAG FROM $BASE_IMAGE"
 started=$SECONDS
 # A minimal context (the package, not .venv or var/), streamed as a tar.
-tar -c --exclude=__pycache__ --exclude='*.pyc' pyproject.toml README.md servers docker/Dockerfile.base \
+tar -c --exclude=__pycache__ --exclude='*.pyc' pyproject.toml README.md requirements/runtime.txt servers docker/Dockerfile.base \
     | build -f docker/Dockerfile.base --build-arg "BASE_IMAGE=$BASE_IMAGE" "${build_args[@]}" -t "refservers/base:$TAG" -
 say "base layer built in $((SECONDS - started))s"
 

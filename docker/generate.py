@@ -211,7 +211,7 @@ def compose_file(specs: list[ImageSpec]) -> str:
 def targets_env(specs: list[ImageSpec]) -> str:
     lines = [
         HEADER.rstrip("\n"),
-        "# Point the test suite at the compose stack (servers/remote_target.py reads these):",
+        "# Point the test suite at the compose stack (servers/testing/remote.py reads these):",
         "#   set -a; . docker/targets.env; set +a; .venv/bin/pytest tests/containers",
         "REFSERVERS_TARGET=container",
     ]

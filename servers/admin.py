@@ -1,5 +1,6 @@
-"""The admin API (Twisted web, default 127.0.0.1:8025): health, events, and the routes
-each running server contributes (mail messages, files, faults).
+"""The admin API (Twisted web, default 127.0.0.1:8025): health, events, faults, the
+routes of every store a running server uses (users, mail messages, files) and the
+routes servers contribute (TCP proxies).
 
 Endpoints of its own:
 - ``GET /health``: every server of this process, its ports and state; 200 only when all
@@ -16,11 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.web import server as web_server
-
 from .console import console_routes
-from .core.config import PORT, Option
+from .core.config import INT, PORT, STR, STR_LIST, Option
 from .core.faults import FaultError
+from .core.guard import AdminGuard, guarded_site, is_loopback
 from .core.lifecycle import probe_http
 from .core.twisted_listen import TwistedServer
 from .core.web import ApiError, ApiRequest, Reply, Route, RouteTable
@@ -30,7 +30,17 @@ class AdminServer(TwistedServer):
     name = "admin"
     description = "admin API: health, event journal, messages, files, faults"
     scheme = "http"
-    options = (Option("port", PORT, 8025, "admin API port"),)
+    options = (
+        Option("port", PORT, 8025, "admin API port"),
+        Option(
+            "allowed_hosts",
+            STR_LIST,
+            (),
+            "Host names the admin API answers to besides localhost, IP literals and the bind address; * turns the check off",
+        ),
+        Option("auth", STR, "", "require credentials: user:password (HTTP Basic) or a bearer token; empty: none"),
+        Option("max_body", INT, 64 * 1024 * 1024, "largest request body in bytes (413 above)"),
+    )
 
     def routes(self) -> list[Route]:
         own = [
@@ -45,14 +55,27 @@ class AdminServer(TwistedServer):
             Route("GET", "/api/v1/tls/ca.pem", self._ca_certificate, "the local CA certificate (PEM)"),
             Route("GET", "/api/v1", self._index, "this list of endpoints"),
         ]
+        stores = [route for name in self._stores_in_use() for route in self.core.store(name).admin_routes(self.core)]
         contributed = [route for server in self._others() for route in server.admin_routes()]
-        return own + contributed + console_routes()
+        return own + stores + contributed + console_routes()
+
+    def _stores_in_use(self) -> list[str]:
+        """Stores of the servers of this process, in first-use order (their routes are mounted)."""
+        names: dict[str, None] = {}
+        for server in self._others():
+            names.update(dict.fromkeys(server.stores))
+        return list(names)
 
     def _bind(self) -> None:
         self._table = RouteTable(self.routes)
-        site = web_server.Site(self._table)
-        site.noisy = False
-        self.listen("http", site, self.settings.port)
+        guard = AdminGuard.build(self.host, self.settings.allowed_hosts, self.settings.auth, self.settings.max_body)
+        self.listen("http", guarded_site(self._table, guard), self.settings.port)
+        if not self.settings.auth and not is_loopback(self.host):
+            self.log.warning(
+                "admin API on %s without authentication: anyone who can reach it reads all mail and files; "
+                "set admin.auth (REFSERVERS_ADMIN_AUTH)",
+                self.host,
+            )
 
     @classmethod
     def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:
@@ -121,3 +144,4 @@ class AdminServer(TwistedServer):
                 for route, _ in self._table.routes
             ]
         }
+

@@ -8,6 +8,7 @@ variables, then flags (``--host``, ``--port``, ``--set section.key=value``).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -28,6 +29,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command in (_up, _run):
+        # Before the config is read: importing the servers takes a while, and a signal
+        # in that time must not meet Python's default handlers (a KeyboardInterrupt
+        # traceback, or death by SIGTERM with no word).
+        args.stop = StopSignals.install()
     try:
         return int(args.command(args, env) or 0)
     except ConfigError as error:
@@ -93,18 +99,20 @@ def _config(args: argparse.Namespace, env: Mapping[str, str], extra: list[str]) 
     if getattr(args, "trace", False):
         overrides.append("core.trace=true")
     overrides += args.set
-    config = load_config(registry.schema(), files, env, overrides)
+    config = load_config(registry.schema(), files, env, overrides, renamed=registry.RENAMED_OPTIONS)
     level = config.core.log_level
     if config.core.trace and level in ("warning", "error"):
         level = "info"  # the wire trace logs at info: asking for it means wanting to see it
     configure_logging(level, config.core.log_format)
+    for line in config.deprecations:
+        logging.getLogger("refservers.config").warning("%s", line)
     return config
 
 
 def _up(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = _config(args, env, [])
     names = [n.strip() for n in args.only.split(",")] if args.only else [n for n in registry.SERVERS if config[n].enabled]
-    return _serve(config, names, with_admin=config["admin"].enabled)
+    return _serve(config, names, args.stop, with_admin=config["admin"].enabled)
 
 
 def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -113,17 +121,13 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = _config(args, env, extra)
     # One server alone: the admin API only on request (--admin, or enabled set explicitly).
     explicit_admin = config["admin"].source("enabled") != "default" and config["admin"].enabled
-    return _serve(config, [args.server], with_admin=args.admin or explicit_admin)
+    return _serve(config, [args.server], args.stop, with_admin=args.admin or explicit_admin)
 
 
-def _serve(config: Config, names: list[str], with_admin: bool) -> int:
+def _serve(config: Config, names: list[str], stop: StopSignals, with_admin: bool) -> int:
     """Start ``names`` (then the admin API) on one Core, print the table, wait for a signal."""
     classes = [registry.server_class(name) for name in names]  # fail early on an unknown name
-    # Handlers go in before anything starts: the printed table tells callers (tests,
-    # supervisors) that SIGTERM now means a clean stop, so it must not hit the default
-    # action (death by signal) in the gap between the table and the wait.
-    stop = _stop_on_signals()
-    core = Core(config)
+    core = Core(config, stores=registry.store_loaders())
     started = time.monotonic()
     try:
         for name, cls in zip(names, classes, strict=True):
@@ -133,6 +137,9 @@ def _serve(config: Config, names: list[str], with_admin: bool) -> int:
     except BaseException:
         core.stop_all()
         raise
+    # Ready before the table: the table tells callers (tests, supervisors) that SIGTERM
+    # now means a clean stop.
+    stop.ready = True
     _print_table(core, sys.stdout, time.monotonic() - started)
     stop.wait()
     core.stop_all()
@@ -234,17 +241,58 @@ def _print_rows(rows: Sequence[Sequence[str]], out: TextIO) -> None:
         print("  ".join(cells).rstrip(), file=out)
 
 
-def _stop_on_signals() -> threading.Event:
-    """An event that SIGTERM or SIGINT sets (a signal during start-up stops right after it)."""
-    stop = threading.Event()
+class StopSignals:
+    """SIGTERM and SIGINT for `up` and `run`, handled without taking a lock.
 
-    def request_stop(signum: int, frame: Any) -> None:
-        stop.set()
+    Python runs a signal handler in the main thread between two bytecodes, possibly
+    while that very thread is inside a call that holds a lock. A handler that takes the
+    same lock (``threading.Event.set``, ``print``) then waits on itself forever: a burst
+    of signals hung `up` that way. So the handler only counts, writes one byte to a pipe
+    the main thread waits on, or leaves at once with ``os._exit``:
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    return stop
+    - before the ready table, a signal exits at once: nothing has been promised to a
+      supervisor yet, and every write a client was told about is already durable;
+    - once ready, the first signal asks for a graceful stop (servers stopped, ports
+      freed, exit 0);
+    - a second signal during that stop skips the rest of it and exits at once.
+    """
+
+    def __init__(self) -> None:
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        self.received = 0
+        self.ready = False
+
+    @classmethod
+    def install(cls) -> StopSignals:
+        stop = cls()
+        signal.set_wakeup_fd(stop._wake_write, warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, stop._handle)
+        signal.signal(signal.SIGINT, stop._handle)
+        return stop
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received += 1
+        name = signal.Signals(signum).name
+        if not self.ready:
+            self._exit_now(signum, f"refservers: {name} during start-up; exiting\n")
+        if self.received > 1:
+            self._exit_now(signum, f"refservers: {name} again; exiting without a graceful stop\n")
+
+    @staticmethod
+    def _exit_now(signum: int, message: str) -> None:
+        # os.write, not print: sys.stderr's buffer has a lock the interrupted code may hold.
+        os.write(2, message.encode())
+        os._exit(128 + signum)
+
+    def wait(self) -> None:
+        """Block until a signal asks for a graceful stop."""
+        os.read(self._wake_read, 1)  # the C-level handler wrote the signal number
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C before `up`/`run` installed their handlers
+        print("refservers: interrupted", file=sys.stderr)
+        sys.exit(130)

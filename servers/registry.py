@@ -1,16 +1,20 @@
-"""The table of servers: name -> class, imported on first use.
+"""The tables of servers and of shared stores: name -> class, imported on first use.
 
 Adding a server is one row here plus its module. ``up`` starts them in this order;
 the admin API is not a row: ``up`` always adds it, ``run --admin`` adds it on request.
+Stores (core/store.py) are the state servers share; a server names the ones it uses
+in ``Server.stores``.
 """
 
 from __future__ import annotations
 
 import importlib
-from functools import cache
+from collections.abc import Callable
+from functools import cache, partial
 
 from .core.config import Option
 from .core.lifecycle import Server
+from .core.store import Store
 
 SERVERS: dict[str, str] = {
     "http": "servers.http:HttpServer",
@@ -27,6 +31,23 @@ SERVERS: dict[str, str] = {
     "xmlrpc": "servers.xmlrpc:XmlRpcServer",
 }
 ADMIN = "servers.admin:AdminServer"
+
+STORES: dict[str, str] = {
+    "users": "servers.core.users:UserTable",
+    "mail": "servers.mail.store:MailStore",
+    "files": "servers.files.root:FileRoot",
+}
+
+# Options that moved to a store's section: still read, with a deprecation warning,
+# for one release (0.2 drops them).
+RENAMED_OPTIONS: dict[tuple[str, str], tuple[str, str]] = {
+    ("smtp", "domains"): ("mail", "domains"),
+    ("smtp", "unknown_recipients"): ("mail", "unknown_recipients"),
+    ("smtp", "catchall_user"): ("mail", "catchall_user"),
+    ("ftp", "seed_dir"): ("files", "seed_dir"),
+    ("ftp", "anonymous"): ("files", "anonymous"),
+    ("ftp", "public_dir"): ("files", "public_dir"),
+}
 
 
 @cache
@@ -45,10 +66,27 @@ def server_class(name: str) -> type[Server]:
         raise KeyError(f"unknown server {name!r} (known: {', '.join(SERVERS)})") from None
 
 
+def store_class(name: str) -> type[Store]:
+    try:
+        target = STORES[name]
+    except KeyError:
+        raise KeyError(f"unknown store {name!r} (known: {', '.join(STORES)})") from None
+    module_name, _, class_name = target.partition(":")
+    cls: type[Store] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+def store_loaders() -> dict[str, Callable[[], type[Store]]]:
+    """What a Core is given to build stores by name (each class imported on first use)."""
+    return {name: partial(store_class, name) for name in STORES}
+
+
 def schema() -> dict[str, tuple[Option, ...]]:
-    """Options of every server and the admin API, keyed by config section."""
+    """Options of every server, the admin API and every store, keyed by config section."""
     names = [*SERVERS, "admin"]
-    return {name: server_class(name).all_options() for name in names}
+    sections = {name: server_class(name).all_options() for name in names}
+    sections.update({name: store_class(name).options for name in STORES if store_class(name).options})
+    return sections
 
 
 def fault_actions() -> dict[str, tuple[str, ...]]:

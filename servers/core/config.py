@@ -226,6 +226,8 @@ class Config:
     # Fault rules as given ([[faults]] tables, REFSERVERS_FAULTS JSON), with their source;
     # validated by the FaultBook, which knows each server's actions.
     faults: tuple[tuple[str, dict[str, Any]], ...] = ()
+    # One line per deprecated key that was used (the CLI logs them as warnings).
+    deprecations: tuple[str, ...] = ()
 
     def __getitem__(self, section: str) -> Settings:
         return self.sections[section]
@@ -239,12 +241,17 @@ def load_config(
     files: Iterable[Path] = (),
     env: Mapping[str, str] | None = None,
     overrides: Iterable[str] = (),
+    renamed: Mapping[tuple[str, str], tuple[str, str]] | None = None,
 ) -> Config:
     """Resolve every layer into a :class:`Config`, or raise :class:`ConfigError`.
 
     ``schema`` maps section names to their options (the core section is added here);
-    ``overrides`` are ``section.key=value`` strings from the command line.
+    ``overrides`` are ``section.key=value`` strings from the command line. ``renamed``
+    maps deprecated (section, key) pairs to where they moved: still accepted, each use
+    noted in ``Config.deprecations``.
     """
+    renamed = dict(renamed or {})
+    deprecations: list[str] = []
     options = {"core": {o.key: o for o in CORE_OPTIONS}}
     options.update({name: {o.key: o for o in opts} for name, opts in schema.items()})
     values = {name: {k: o.default for k, o in opts.items()} for name, opts in options.items()}
@@ -253,6 +260,13 @@ def load_config(
     faults: list[tuple[str, dict[str, Any]]] = []
 
     def put(section: str, key: str, raw: Any, source: str, from_text: bool) -> None:
+        if (section, key) in renamed:
+            new_section, new_key = renamed[section, key]
+            variable = f"{ENV_PREFIX}{new_section}_{new_key}".upper()
+            deprecations.append(
+                f"{source}: [{section}] {key} is deprecated; use [{new_section}] {new_key} ({variable})"
+            )
+            section, key = new_section, new_key
         # A file names the key inside it; a variable or flag already names it.
         where = source if from_text else f"{source}: [{section}] {key}"
         if section not in options:
@@ -294,7 +308,7 @@ def load_config(
         if name == ENV_PREFIX + "FAULTS":
             faults += _faults_from_json(raw, name)
             continue
-        found, key = _split_env_name(name[len(ENV_PREFIX) :].lower(), options)
+        found, key = _split_env_name(name[len(ENV_PREFIX) :].lower(), options, renamed)
         if found is None:
             raise ConfigError(f"{name}: not a known setting (expected {ENV_PREFIX}<SERVER>_<KEY>)")
         put(found, key, raw, name, from_text=True)
@@ -310,7 +324,7 @@ def load_config(
     core = settings.pop("core")
     if (core.tls_cert is None) != (core.tls_key is None):
         raise ConfigError("[core] tls_cert and tls_key: expected both or neither")
-    return Config(core=core, users=users, sections=settings, faults=tuple(faults))
+    return Config(core=core, users=users, sections=settings, faults=tuple(faults), deprecations=tuple(deprecations))
 
 
 def _faults_from_json(text: str, source: str) -> list[tuple[str, dict[str, Any]]]:
@@ -339,7 +353,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
 
 
-def _split_env_name(rest: str, options: Mapping[str, Any]) -> tuple[str | None, str]:
+def _split_env_name(
+    rest: str, options: Mapping[str, Any], renamed: Mapping[tuple[str, str], tuple[str, str]]
+) -> tuple[str | None, str]:
+    for section, key in renamed:  # REFSERVERS_SMTP_DOMAINS, before [smtp] would claim it
+        if rest == f"{section}_{key}":
+            return section, key
     # Section names may contain underscores ("proxy_tcp"), so try the longest first.
     for section in sorted(options, key=len, reverse=True):
         if section == "core":

@@ -2,14 +2,16 @@
 
 It holds the resolved config, the data dir, the user table, the event journal, the
 TLS material, the event loop, and the shared stores that several protocols use
-(the mail store for SMTP/POP3/IMAP, the file root for FTP/SFTP...), created once
-per Core on first request through :meth:`Core.shared`.
+(see store.py: the mail store for SMTP/POP3/IMAP, the file root for FTP/SFTP...),
+created once per Core on first request through :meth:`Core.store` (by name) or
+:meth:`Core.shared` (by class).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -23,6 +25,7 @@ from .users import UserTable
 
 if TYPE_CHECKING:
     from .lifecycle import Server
+    from .store import Store
 
 
 class SharedResource(Protocol):
@@ -39,7 +42,9 @@ class Core:
         config: Config,
         loop: EventLoop | None = None,
         fault_actions: dict[str, tuple[str, ...]] | None = None,
+        stores: Mapping[str, Callable[[], type[Store]]] | None = None,
     ):
+        """``stores`` maps each store name to a loader of its class (registry.STORES)."""
         self.config = config
         self.data_dir = Path(config.core.data_dir).absolute()
         self.users = UserTable(config.users)
@@ -59,6 +64,7 @@ class Core:
             except FaultError as error:
                 raise ConfigError(f"{source}: {error}") from None
         self.servers: list[Server] = []
+        self._store_classes = dict(stores or {})
         self._shared: dict[type, Any] = {}
         self._shared_lock = threading.Lock()
 
@@ -77,6 +83,20 @@ class Core:
             if resource not in self._shared:
                 self._shared[resource] = resource.from_core(self)  # type: ignore[attr-defined]
             return self._shared[resource]  # type: ignore[no-any-return]
+
+    def store(self, name: str) -> Store:
+        """The one instance of the store called ``name`` (KeyError if none is known)."""
+        try:
+            loader = self._store_classes[name]
+        except KeyError:
+            raise KeyError(f"unknown store {name!r} (known: {', '.join(sorted(self._store_classes)) or 'none'})") from None
+        return self.shared(loader())
+
+    def built_store(self, name: str) -> Store | None:
+        """The store called ``name`` if something already uses it, without building it."""
+        loader = self._store_classes.get(name)
+        with self._shared_lock:
+            return self._shared.get(loader()) if loader is not None else None
 
     def stop_all(self) -> None:
         for server in reversed(self.servers):

@@ -44,6 +44,9 @@ class Server:
     options: ClassVar[tuple[Option, ...]] = ()
     # Scheme shown in URLs and the `up` table.
     scheme: ClassVar[str] = "tcp"
+    # Shared stores this server uses (registry.STORES names): their admin routes are
+    # mounted while it runs.
+    stores: ClassVar[tuple[str, ...]] = ()
     # Fault actions this server carries out (see core/faults.py); empty: no fault rules.
     fault_actions: ClassVar[tuple[str, ...]] = ()
     # Settings the pytest fixtures apply (e.g. shorter delays), as option -> text value.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -71,6 +72,10 @@ class EventLoop:
         self._started.wait()
 
     def _run(self) -> None:
+        # Process signals belong to the main thread (the CLI's StopSignals): blocked here,
+        # and so in every thread this one starts, the kernel hands them to a thread whose
+        # Python handler can run at once.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         reactor = twisted_reactor()
         asyncio.set_event_loop(self.loop)
         reactor.callWhenRunning(self._started.set)

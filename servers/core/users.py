@@ -1,4 +1,9 @@
-"""UserTable: the one set of accounts every authenticating protocol checks."""
+"""UserTable: the one set of accounts every authenticating protocol checks.
+
+It is the ``users`` store: the core builds it from the ``[users.*]`` tables (or
+``REFSERVERS_USERS``), and its admin routes (``/api/v1/users``) are mounted whenever a
+running server logs users in.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,14 @@ import hmac
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .config import UserSpec
+from .store import Store
+
+if TYPE_CHECKING:
+    from .context import Core
+    from .web import ApiRequest, Reply, Route
 
 
 @dataclass(frozen=True)
@@ -21,8 +32,25 @@ class User:
         return f"User(name={self.name!r}, read_only={self.read_only})"
 
 
-class UserTable:
+class UserTable(Store):
     """Accounts by name. Thread-safe: protocols may add users on the fly (mail does)."""
+
+    name = "users"
+    description = "accounts every protocol logs in against"
+
+    @classmethod
+    def from_core(cls, core: Core) -> UserTable:
+        return core.users
+
+    def admin_routes(self, core: Core) -> list[Route]:
+        from .web import Route
+
+        api = UsersApi(self, core)
+        return [
+            Route("GET", "/api/v1/users", api.list, "accounts of the user table (never passwords)"),
+            Route("POST", "/api/v1/users", api.add, "add an account: {name, password, read_only}"),
+            Route("DELETE", "/api/v1/users/{name}", api.remove, "remove an account (its mail and files stay)"),
+        ]
 
     def __init__(self, specs: Iterable[UserSpec] = ()):
         self._users = {
@@ -66,3 +94,47 @@ class UserTable:
     def names(self) -> list[str]:
         with self._lock:
             return sorted(self._users)
+
+
+class UsersApi:
+    def __init__(self, users: UserTable, core: Core):
+        self.users = users
+        self.core = core
+
+    def list(self, request: ApiRequest) -> Any:
+        # Whether a user has a mailbox is shown when the mail store is in use.
+        mail: Any = self.core.built_store("mail")
+        mailboxes = set(mail.mailbox_users()) if mail is not None else None
+        entries = []
+        for user in sorted(self.users, key=lambda user: user.name):
+            entry: dict[str, Any] = {"name": user.name, "read_only": user.read_only}
+            if mailboxes is not None:
+                entry["mailbox"] = user.name in mailboxes
+            entries.append(entry)
+        return {"users": entries}
+
+    def add(self, request: ApiRequest) -> Reply:
+        from .web import ApiError, Reply
+
+        body = request.json()
+        if not isinstance(body, dict):
+            raise ApiError(400, "expected a JSON object {name, password, read_only}")
+        name, password, read_only = body.get("name"), body.get("password"), body.get("read_only", False)
+        if not isinstance(name, str) or not name or any(c in name for c in "/\0\r\n") or name.strip() != name:
+            raise ApiError(400, "name: expected a non-empty string without '/', NUL, CR, LF or outer spaces")
+        if not isinstance(password, str):
+            raise ApiError(400, "password: expected a string")
+        if not isinstance(read_only, bool):
+            raise ApiError(400, "read_only: expected true or false")
+        if name in self.users:
+            raise ApiError(409, f"user {name!r} exists")
+        self.users.add(User(name, password, read_only))
+        return Reply(201, {"name": name, "read_only": read_only})
+
+    def remove(self, request: ApiRequest) -> Any:
+        from .web import ApiError
+
+        name = request.params["name"]
+        if not self.users.remove(name):
+            raise ApiError(404, f"no user {name!r}")
+        return {"removed": name}

@@ -189,7 +189,7 @@ class RouteTable(resource.Resource):
             self._on_request(api_request, reply.status)
         if not deferred:
             return body
-        if not request._disconnected:
+        if not request._disconnected:  # Twisted private, checked in tests/core/test_library_internals.py
             request.write(body)
             request.finish()
         return None

@@ -49,17 +49,19 @@ from urllib.parse import unquote
 
 from ..core.config import BOOL, PATH, Option
 from ..core.durable import fsync_file, write_atomic
+from ..core.store import Store
 
 if TYPE_CHECKING:
     from ..core.context import Core
+    from ..core.web import Route
 
-# Declared by the FTP server (section [ftp]); FileRoot reads them from there.
+# The store's options: the [files] section (REFSERVERS_FILES_*).
 FILE_ROOT_OPTIONS = (
     Option("seed_dir", PATH, None, "directory copied into every home at start (existing files are kept)"),
     Option("anonymous", BOOL, False, "allow anonymous FTP login, read-only, on public_dir"),
     Option("public_dir", PATH, None, "directory anonymous users see (default <data_dir>/files/public)"),
 )
-OPTIONS_SECTION = "ftp"
+OPTIONS_SECTION = "files"
 ANONYMOUS = "anonymous"
 TRANSFER_DIRECTIONS = ("upload", "download")
 
@@ -81,7 +83,11 @@ class FileEntry:
         return {"path": self.path, "type": self.kind, "size": self.size, "mtime": self.mtime}
 
 
-class FileRoot:
+class FileRoot(Store):
+    name = OPTIONS_SECTION
+    description = "per-user file homes: FTP, SFTP and the shell"
+    options = FILE_ROOT_OPTIONS
+
     def __init__(
         self,
         root: Path,
@@ -99,7 +105,7 @@ class FileRoot:
         self.configure(seed_dir, anonymous, public_dir)
 
     def configure(self, seed_dir: Path | None, anonymous: bool, public_dir: Path | None) -> None:
-        """Set the options (the FTP server applies its own settings, which may override config)."""
+        """Set the options ([files] options; the pytest plugin's refservers_store too)."""
         if seed_dir is not None and not Path(seed_dir).is_dir():
             from ..core.config import ConfigError
 
@@ -119,6 +125,11 @@ class FileRoot:
         except (KeyError, AttributeError):
             seed_dir, anonymous, public_dir = None, False, None
         return cls(core.data_dir / "files", core.users, core.journal, seed_dir, anonymous, public_dir)
+
+    def admin_routes(self, core: Core) -> list[Route]:
+        from .api import file_routes
+
+        return file_routes(core)
 
     # -- homes -------------------------------------------------------------------
     def home(self, user_name: str) -> Path:

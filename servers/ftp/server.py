@@ -26,9 +26,7 @@ from pyftpdlib.servers import FTPServer
 from ..core.config import BOOL, FLOAT, INT, PORT, STR, ConfigError, Kind, Option, Settings
 from ..core.context import Core
 from ..core.lifecycle import BindError, Server, probe_greeting
-from ..core.web import Route
-from ..files.api import file_routes
-from ..files.root import FILE_ROOT_OPTIONS, FileRoot
+from ..files.root import FileRoot
 from .authorizer import UserTableAuthorizer
 from .channels import ControlChannel, DataChannel, ThrottledDataChannel, control_channel_class
 from .filesystem import ConfinedFS
@@ -67,8 +65,8 @@ class FtpServer(Server):
         Option("download_limit", INT, 0, "download bandwidth limit per transfer in bytes/s (0: none)"),
         Option("idle_timeout", FLOAT, 300.0, "seconds a control connection may stay idle"),
         Option("auth_failed_delay", FLOAT, 1.0, "seconds before answering a failed login (slows guessing)"),
-        *FILE_ROOT_OPTIONS,
     )
+    stores = ("users", "files")
     fault_actions = ("error", "delay", "disconnect")
     test_settings = {"passive_ports": "0", "auth_failed_delay": "0"}
 
@@ -83,9 +81,6 @@ class FtpServer(Server):
                     f"got {settings.masquerade_address!r}"
                 ) from None
         self.file_root = core.shared(FileRoot)
-        # The file-root options are [ftp] options; settings given to this server
-        # (a fixture's overrides) are the ones the shared root must follow.
-        self.file_root.configure(settings.seed_dir, settings.anonymous, settings.public_dir)
         self._ioloop: Any = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -137,9 +132,6 @@ class FtpServer(Server):
     @classmethod
     def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:
         return probe_greeting(host, port, timeout, expect=b"220", send_after=b"QUIT\r\n")
-
-    def admin_routes(self) -> list[Route]:
-        return file_routes(self.core)
 
     # -- construction --------------------------------------------------------------------------
     def _control_class(self) -> type[ControlChannel]:

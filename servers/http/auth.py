@@ -4,8 +4,13 @@ Basic (RFC 7617), Bearer (RFC 6750) and Digest (RFC 7616, algorithms MD5, SHA-25
 SHA-512, qop ``auth`` and ``auth-int``). Credentials come from the URL, as in httpbin,
 not from the shared user table: the endpoint is a target for a client's auth code.
 
-Digest nonces are stateless: a timestamp signed with a per-process key, so a nonce the
-server never issued (or one from another run) is refused without keeping a table.
+Digest nonces are stateless: a timestamp and a random salt signed with a per-process
+key, so a nonce the server never issued (or one from another run) is refused without
+keeping a table, and two challenges never share a nonce. Like httpbin, an unknown qop
+in the URL offers both ``auth`` and ``auth-int`` (and a client may answer without qop,
+RFC 2069 style), an unknown algorithm falls back to MD5, and nonce staleness is kept in
+the client's cookies (``stale_after``, ``last_nonce``), not on the server: see
+routes.digest_auth.
 """
 
 from __future__ import annotations
@@ -51,23 +56,26 @@ def _hash(algorithm: str, text: str) -> str:
 
 
 def new_nonce() -> str:
-    stamp = f"{int(time.time()):x}"
-    signature = hmac.new(_NONCE_KEY, stamp.encode(), hashlib.sha256).hexdigest()[:32]
-    return stamp + signature
+    issued = f"{int(time.time()):x}{secrets.token_hex(8)}"
+    signature = hmac.new(_NONCE_KEY, issued.encode(), hashlib.sha256).hexdigest()[:32]
+    return issued + signature
 
 
 def _nonce_is_ours(nonce: str) -> bool:
-    stamp, signature = nonce[:-32], nonce[-32:]
-    expected = hmac.new(_NONCE_KEY, stamp.encode(), hashlib.sha256).hexdigest()[:32]
-    return bool(stamp) and hmac.compare_digest(signature, expected)
+    issued, signature = nonce[:-32], nonce[-32:]
+    expected = hmac.new(_NONCE_KEY, issued.encode(), hashlib.sha256).hexdigest()[:32]
+    return bool(issued) and hmac.compare_digest(signature, expected)
 
 
-def digest_challenge(qop: str, algorithm: str) -> str:
+def digest_challenge(qop: str | None, algorithm: str, stale: bool = False) -> str:
+    """The WWW-Authenticate value; ``qop`` None offers both (httpbin's answer to an unknown qop)."""
     opaque = hashlib.md5(REALM.encode()).hexdigest()
-    return (
-        f'Digest realm="{REALM}", qop="{qop}", nonce="{new_nonce()}", '
+    offered = qop or ", ".join(DIGEST_QOPS)
+    challenge = (
+        f'Digest realm="{REALM}", qop="{offered}", nonce="{new_nonce()}", '
         f'opaque="{opaque}", algorithm={algorithm}'
     )
+    return challenge + ", stale=true" if stale else challenge
 
 
 def digest_params(authorization: str | None) -> dict[str, str] | None:
@@ -86,10 +94,13 @@ def digest_ok(
     body: bytes,
     user: str,
     password: str,
-    qop: str,
+    qop: str | None,
     algorithm: str,
 ) -> bool:
-    """Check a Digest response (RFC 7616 section 3.4.1) against the expected user/password."""
+    """Check a Digest response (RFC 7616 section 3.4.1) against the expected user/password.
+
+    ``qop`` is what the challenge asked for; None accepts either (httpbin's unknown qop).
+    """
     required = ("username", "realm", "nonce", "uri", "response")
     if any(key not in params for key in required):
         return False
@@ -105,7 +116,7 @@ def digest_ok(
         ha2 = _hash(algorithm, f"{method}:{params['uri']}")
     if client_qop is None:
         expected = _hash(algorithm, f"{ha1}:{params['nonce']}:{ha2}")
-    elif client_qop == qop and "nc" in params and "cnonce" in params:
+    elif client_qop in ((qop,) if qop else DIGEST_QOPS) and "nc" in params and "cnonce" in params:
         expected = _hash(algorithm, f"{ha1}:{params['nonce']}:{params['nc']}:{params['cnonce']}:{client_qop}:{ha2}")
     else:
         return False

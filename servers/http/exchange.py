@@ -145,7 +145,16 @@ class Exchange:
 
     @property
     def url(self) -> str:
-        return self.base_url + self.request.uri.decode("utf-8", "replace")
+        """The request URL; behind a proxy its scheme is the one the proxy says the client used.
+
+        As httpbin: X-Forwarded-Proto, else X-Forwarded-Protocol, else https when
+        X-Forwarded-Ssl is ``on``. Only ``url`` follows them; redirects keep the real scheme.
+        """
+        forwarded = self.header("x-forwarded-proto") or self.header("x-forwarded-protocol")
+        if forwarded is None and self.header("x-forwarded-ssl") == "on":
+            forwarded = "https"
+        url = self.base_url + self.request.uri.decode("utf-8", "replace")
+        return url if forwarded is None else forwarded + url[len(self.scheme) :]
 
     def basics(self) -> dict[str, Any]:
         """The keys every /get-like reply has."""

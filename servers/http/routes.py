@@ -14,6 +14,8 @@ client does not hold up the others.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import gzip
 import json
 import random
@@ -24,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import unquote
 
 import brotli  # type: ignore[import-untyped]
 from twisted.internet.defer import Deferred
@@ -33,9 +35,10 @@ from ..core.loop import twisted_reactor
 from ..core.web import compile_pattern
 from . import auth, samples
 from .bodies import multipart_parts, parse_body
+from .cookies import parse_cookie_header, set_cookie
 from .exchange import STREAMING, Exchange, HttpError, Response, json_body, json_response
 
-ANY = ("GET", "POST", "PUT", "PATCH", "DELETE")
+ANY = ("GET", "POST", "PUT", "PATCH", "DELETE", "TRACE")  # httpbin's list for /anything, /status, /delay...
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 MAX_BYTES = 100 * 1024  # cap for /bytes, /stream-bytes, /range, /drip (as go-httpbin)
 MAX_STREAM_LINES = 100
@@ -91,6 +94,21 @@ def user_agent(ex: Exchange) -> Any:
 
 def new_uuid(ex: Exchange) -> Any:
     return {"uuid": str(uuid.uuid4())}
+
+
+def index(ex: Exchange) -> Any:
+    """``/``: httpbin's legacy landing page, listing this table's endpoints."""
+    return Response(200, samples.index_page([(r.methods, r.pattern, r.summary) for r in ROUTES]), "text/html; charset=utf-8")
+
+
+def decode_base64(ex: Exchange) -> Any:
+    """``/base64/{value}``: the URL-safe base64 value decoded as UTF-8 text, or httpbin's hint."""
+    try:
+        text = base64.urlsafe_b64decode(unquote(ex.params["value"]).encode("utf-8")).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        # httpbin answers 200 with this hint rather than an error status; clients may rely on it.
+        text = "Incorrect Base64 data try: SFRUUEJJTiBpcyBhd2Vzb21l"
+    return Response(200, text.encode("utf-8"), "text/html; charset=utf-8")
 
 
 # -- status codes and headers ----------------------------------------------------------
@@ -155,20 +173,46 @@ def hidden_basic_auth(ex: Exchange) -> Any:
     return basic_auth(ex, hidden=True)
 
 
+def _digest_challenge(qop: str | None, algorithm: str, cookies: list[tuple[str, str]], stale: bool = False) -> Response:
+    headers = [("WWW-Authenticate", auth.digest_challenge(qop, algorithm, stale))]
+    return Response(401, b"", None, headers + [set_cookie(name, value) for name, value in cookies])
+
+
 def digest_auth(ex: Exchange) -> Any:
-    qop, user, password = ex.params["qop"], ex.params["user"], ex.params["password"]
-    algorithm = ex.params.get("algorithm", "MD5").upper()
-    if qop not in auth.DIGEST_QOPS:
-        raise HttpError(400, f"qop: expected one of {', '.join(auth.DIGEST_QOPS)}, got {qop!r}")
+    """httpbin's Digest endpoint, cookies included (its view ``digest_auth``).
+
+    An unknown qop offers both, an unknown algorithm is MD5. The challenge sets the
+    cookies ``stale_after`` (from the URL, default ``never``) and ``fake``; each success
+    counts ``stale_after`` down, and at ``0``, or when the nonce is the one refused last
+    (cookie ``last_nonce``), the answer is a challenge with ``stale=true``.
+    ``?require-cookie=true`` refuses a client that does not send the cookies back.
+    """
+    user, password = ex.params["user"], ex.params["password"]
+    qop = ex.params["qop"] if ex.params["qop"] in auth.DIGEST_QOPS else None
+    algorithm = ex.params.get("algorithm", "MD5")
     if algorithm not in auth.DIGEST_ALGORITHMS:
-        raise HttpError(400, f"algorithm: expected one of {', '.join(auth.DIGEST_ALGORITHMS)}, got {algorithm!r}")
+        algorithm = "MD5"
+    stale_after = ex.params.get("stale_after", "never")
+    require_cookie = (ex.arg("require-cookie") or "").lower() in ("1", "t", "true")
+    jar = parse_cookie_header(ex.header("cookie"))
     params = auth.digest_params(ex.header("authorization"))
+    fake = ("fake", "fake_value")
+    if not params or (require_cookie and ex.header("cookie") is None):
+        return _digest_challenge(qop, algorithm, [("stale_after", stale_after), fake])
+    if require_cookie and jar.get("fake") != "fake_value":
+        return json_response({"errors": ["missing cookie set on challenge"]}, 403, [set_cookie(*fake)])
+    nonce = params.get("nonce", "")
+    refused = [("stale_after", stale_after), ("last_nonce", nonce), fake]
+    if ("last_nonce" in jar and jar["last_nonce"] == nonce) or jar.get("stale_after") == "0":
+        return _digest_challenge(qop, algorithm, refused, stale=True)
     uri = ex.request.uri.decode("utf-8", "replace")
-    if params and auth.digest_ok(params, ex.method, uri, ex.body, user, password, qop, algorithm):
-        return {"authenticated": True, "user": user}
-    return json_response(
-        {"authenticated": False}, 401, [("WWW-Authenticate", auth.digest_challenge(qop, algorithm))]
-    )
+    if not auth.digest_ok(params, ex.method, uri, ex.body, user, password, qop, algorithm):
+        return _digest_challenge(qop, algorithm, refused)
+    cookies = [set_cookie(*fake)]
+    if jar.get("stale_after"):
+        left = jar["stale_after"]
+        cookies.append(set_cookie("stale_after", str(int(left) - 1) if left.lstrip("-").isdigit() else "never"))
+    return json_response({"authenticated": True, "user": user}, headers=cookies)
 
 
 def bearer(ex: Exchange) -> Any:
@@ -219,36 +263,37 @@ def redirect_to(ex: Exchange) -> Any:
 # -- cookies -------------------------------------------------------------------------
 
 
+# Analytics cookies httpbin.org's front end added; httpbin hides them unless ?show_env is given.
+ENV_COOKIES = (
+    "_gauges_unique", "_gauges_unique_year", "_gauges_unique_month", "_gauges_unique_day",
+    "_gauges_unique_hour", "__utmz", "__utma", "__utmb",
+)
+
+
 def cookies(ex: Exchange) -> Any:
-    jar = {
-        name.decode("latin-1"): value.decode("latin-1")
-        for name, value in ex.request.received_cookies.items()
-    }
+    jar = parse_cookie_header(ex.header("cookie"))
+    if "show_env" not in ex.query:
+        jar = {name: value for name, value in jar.items() if name not in ENV_COOKIES}
     return {"cookies": jar}
-
-
-def _set_cookie_header(name: str, value: str) -> tuple[str, str]:
-    return ("Set-Cookie", f"{quote(name, safe='')}={quote(value, safe='')}; Path=/")
 
 
 def set_cookies(ex: Exchange) -> Any:
     reply = _redirect("/cookies")
-    reply.headers += [_set_cookie_header(name, values[-1]) for name, values in ex.query.items()]
+    secure = ex.scheme == "https"
+    # httpbin takes the first value of a repeated name (dict(request.args.items())).
+    reply.headers += [set_cookie(name, values[0], secure) for name, values in ex.query.items()]
     return reply
 
 
-def set_cookie(ex: Exchange) -> Any:
+def set_cookie_from_path(ex: Exchange) -> Any:
     reply = _redirect("/cookies")
-    reply.headers.append(_set_cookie_header(ex.params["name"], ex.params["value"]))
+    reply.headers.append(set_cookie(unquote(ex.params["name"]), unquote(ex.params["value"]), ex.scheme == "https"))
     return reply
 
 
 def delete_cookies(ex: Exchange) -> Any:
     reply = _redirect("/cookies")
-    reply.headers += [
-        ("Set-Cookie", f"{quote(name, safe='')}=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/")
-        for name in ex.query
-    ]
+    reply.headers += [set_cookie(name, "", delete=True) for name in ex.query]
     return reply
 
 
@@ -330,9 +375,20 @@ def stream(ex: Exchange) -> Any:
 
 
 def _random_bytes(ex: Exchange, count: int) -> bytes:
-    seed = ex.arg("seed")
-    generator = random.Random(int(seed)) if seed is not None and seed.lstrip("-").isdigit() else random.Random()
-    return generator.randbytes(count)
+    """``count`` random bytes; with ``?seed=`` exactly httpbin's bytes for that seed.
+
+    httpbin seeds Python's ``random`` and draws ``randint(0, 255)`` per byte, so a seeded
+    reply is a function of the seed alone; a private ``random.Random(seed)`` gives the
+    same sequence without touching the shared generator. Unseeded replies take the fast path.
+    """
+    seed = next((values[-1] for name, values in ex.query.items() if name.lower() == "seed"), None)
+    if seed is None:
+        return random.randbytes(count)
+    try:
+        generator = random.Random(int(seed))
+    except ValueError:
+        raise HttpError(400, f"query parameter 'seed': expected an integer, got {seed!r}") from None
+    return bytes(generator.randint(0, 255) for _ in range(count))
 
 
 def stream_bytes(ex: Exchange) -> Any:
@@ -371,8 +427,8 @@ def range_bytes(ex: Exchange) -> Any:
     etag = f'"range{size}"'
     common = [("ETag", etag), ("Accept-Ranges", "bytes")]
     header = ex.header("range")
-    if header is None:
-        return Response(200, data, "application/octet-stream", common)
+    if header is None:  # httpbin names the whole body's range too
+        return Response(200, data, "application/octet-stream", [*common, ("Content-Range", f"bytes 0-{size - 1}/{size}")])
     span = _parse_range(header, size)
     if span is None:
         return Response(416, b"", None, [*common, ("Content-Range", f"bytes */{size}")])
@@ -415,7 +471,7 @@ def cache_control(ex: Exchange) -> Any:
     return json_response(ex.basics(), headers=[("Cache-Control", f"public, max-age={seconds}")])
 
 
-def _etag_list(header: str) -> list[str]:
+def entity_tags(header: str) -> list[str]:
     return [tag.strip().removeprefix("W/").strip('"') for tag in header.split(",") if tag.strip()]
 
 
@@ -424,10 +480,10 @@ def etag(ex: Exchange) -> Any:
     tag = ex.params["etag"]
     headers = [("ETag", f'"{tag}"')]
     if_none_match, if_match = ex.header("if-none-match"), ex.header("if-match")
-    if if_none_match is not None and ({tag, "*"} & set(_etag_list(if_none_match))):
+    if if_none_match is not None and ({tag, "*"} & set(entity_tags(if_none_match))):
         return Response(304, b"", None, headers)
-    if if_match is not None and not ({tag, "*"} & set(_etag_list(if_match))):
-        return Response(412, b"", None, headers)
+    if if_match is not None and not ({tag, "*"} & set(entity_tags(if_match))):
+        return Response(412, b"", None)  # as httpbin: a failed precondition carries no ETag
     return json_response(ex.basics(), headers=headers)
 
 
@@ -496,6 +552,7 @@ def upload(ex: Exchange) -> Any:
 
 
 ROUTES: tuple[Route, ...] = (
+    Route(("GET",), "/", index, "this page: httpbin's landing page with the endpoint list"),
     Route(("GET",), "/get", get, "the request's args, headers, origin and url"),
     Route(("POST",), "/post", with_body, "also form, files, data and json of the body"),
     Route(("PUT",), "/put", with_body, "like /post"),
@@ -507,12 +564,19 @@ ROUTES: tuple[Route, ...] = (
     Route(("GET",), "/ip", ip, "the client address"),
     Route(("GET",), "/user-agent", user_agent, "the User-Agent header"),
     Route(("GET",), "/uuid", new_uuid, "a random UUID4"),
+    Route(("GET",), "/base64/{value}", decode_base64, "the URL-safe base64 value, decoded"),
     Route(ANY, "/status/{codes}", status, "that status, or one of a weighted list 200:0.9,500:0.1"),
     Route(("GET", "POST"), "/response-headers", response_headers, "response headers from the query"),
     Route(("GET",), "/basic-auth/{user}/{password}", basic_auth, "Basic auth; 401 otherwise"),
     Route(("GET",), "/hidden-basic-auth/{user}/{password}", hidden_basic_auth, "Basic auth; 404 otherwise"),
     Route(ANY, "/digest-auth/{qop}/{user}/{password}", digest_auth, "Digest auth (MD5)"),
     Route(ANY, "/digest-auth/{qop}/{user}/{password}/{algorithm}", digest_auth, "Digest auth, MD5|SHA-256|SHA-512"),
+    Route(
+        ANY,
+        "/digest-auth/{qop}/{user}/{password}/{algorithm}/{stale_after}",
+        digest_auth,
+        "Digest auth; the nonce goes stale after stale_after successes",
+    ),
     Route(("GET",), "/bearer", bearer, "Bearer token auth; 401 otherwise"),
     Route(("GET",), "/redirect/{n}", redirect, "302 n times, then /get (?absolute=true)"),
     Route(("GET",), "/relative-redirect/{n}", relative_redirect, "302 n times with relative Locations"),
@@ -520,7 +584,7 @@ ROUTES: tuple[Route, ...] = (
     Route(ANY, "/redirect-to", redirect_to, "redirect to ?url= with ?status_code="),
     Route(("GET",), "/cookies", cookies, "the cookies sent"),
     Route(("GET",), "/cookies/set", set_cookies, "set cookies from the query, redirect to /cookies"),
-    Route(("GET",), "/cookies/set/{name}/{value}", set_cookie, "set one cookie, redirect to /cookies"),
+    Route(("GET",), "/cookies/set/{name}/{value}", set_cookie_from_path, "set one cookie, redirect to /cookies"),
     Route(("GET",), "/cookies/delete", delete_cookies, "expire the named cookies, redirect to /cookies"),
     Route(ANY, "/delay/{seconds}", delay, "answer after that many seconds (capped by delay_max)"),
     Route(("GET",), "/drip", drip, "numbytes bytes over duration seconds after delay (?code=)"),

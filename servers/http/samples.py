@@ -1,5 +1,5 @@
-"""Fixed bodies the httpbin endpoints serve: /html, /xml, /json, /robots.txt, /deny,
-/encoding/utf8, /forms/post, /feed.rss and the /image/* pictures.
+"""Fixed bodies the httpbin endpoints serve: the landing page at /, /html, /xml, /json,
+/robots.txt, /deny, /encoding/utf8, /forms/post, /feed.rss and the /image/* pictures.
 
 Everything is in memory so the server needs no data files. The PNG is built here
 (a valid 16x16 image, written with zlib per the PNG spec); the JPEG and WebP are the
@@ -9,8 +9,10 @@ Everything is in memory so the server needs no data files. The PNG is built here
 from __future__ import annotations
 
 import base64
+import html
 import struct
 import zlib
+from collections.abc import Iterable
 
 
 def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
@@ -217,4 +219,25 @@ def rss_feed(base_url: str) -> bytes:
     <atom:link href="{base_url}/feed.rss" rel="self" type="application/rss+xml"/>
 {entries}  </channel>
 </rss>
+""".encode()
+
+
+def index_page(routes: Iterable[tuple[tuple[str, ...], str, str]]) -> bytes:
+    """httpbin's legacy landing page (its title, httpbin(1)), listing (methods, path, summary) rows."""
+    rows = "".join(
+        f"  <li><code>{html.escape(' '.join(methods))} {html.escape(path)}</code> {html.escape(summary)}</li>\n"
+        for methods, path, summary in routes
+    )
+    return f"""<!DOCTYPE html>
+<html>
+<head><meta charset="utf-8"><title>httpbin(1): HTTP Client Testing Service</title></head>
+<body>
+<h1>httpbin(1): HTTP Client Testing Service</h1>
+<p>refservers' HTTP server answers httpbin's endpoints (same paths, same JSON), plus a few of its own.
+<code>{{name}}</code> is one path segment, <code>{{name*}}</code> the rest of the path.</p>
+<h2>ENDPOINTS</h2>
+<ul>
+{rows}</ul>
+</body>
+</html>
 """.encode()

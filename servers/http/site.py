@@ -144,6 +144,10 @@ class HttpRoot(resource.Resource):
     def _dispatch(self, request: Any, path: str, peer: str) -> Any:
         for name, value in CORS_HEADERS:
             request.setHeader(name, value)
+        # As httpbin: echo the request's Origin, since browsers refuse "*" on a request with credentials.
+        origin = request.getHeader(b"origin")
+        if origin is not None:
+            request.setHeader(b"Access-Control-Allow-Origin", origin)
         rule = self.http.core.faults.check(self.http.name, path, peer, actions=("status", "disconnect"))
         if rule is not None and rule.action == "disconnect":
             request.channel.transport.abortConnection()

@@ -30,7 +30,7 @@ from .methods import CallContext, Method
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # see methods.py
-    from jsonrpcserver import dispatch_to_response
+    from jsonrpcserver import dispatch_to_serializable
     from jsonrpcserver.sentinels import NODATA
 
 PARSE_ERROR = -32700
@@ -143,12 +143,14 @@ class RpcEndpoint:
         # A notification is dispatched with a placeholder id so its result is still seen
         # (for the journal); the caller drops the reply.
         request = item if "id" in item else {**item, "id": None}
-        outcome = dispatch_to_response(
+        # dispatch_to_serializable is jsonrpcserver's public way to get the response as
+        # a plain dict (it used to be read from the private ``outcome._value``).
+        outcome = dispatch_to_serializable(
             "", dict(self._methods()), context=context, deserializer=lambda _: request, validator=lambda checked: checked
         )
-        inner = getattr(outcome, "_value", None) or getattr(outcome, "_error", None)
-        if inner is None or not hasattr(inner, "id"):
+        if not isinstance(outcome, dict):
             return _error(INTERNAL_ERROR, item.get("id"), data="no response from the dispatcher")
-        if hasattr(inner, "result"):
-            return {"jsonrpc": "2.0", "result": inner.result, "id": item.get("id")}
-        return _error(inner.code, item.get("id"), inner.message, inner.data)
+        if "result" in outcome:
+            return {"jsonrpc": "2.0", "result": outcome["result"], "id": item.get("id")}
+        error = outcome.get("error", {})
+        return _error(error.get("code", INTERNAL_ERROR), item.get("id"), error.get("message", ""), error.get("data", NODATA))

@@ -1,15 +1,12 @@
 """Admin API routes over the mail store: list, read, wait for and delete messages.
 
-SMTP and POP3 (and IMAP) each return these same routes from ``admin_routes()``; the
-admin API keeps one of each pattern. Store work runs on an executor thread (it reads
+The mail store's admin routes (``MailStore.admin_routes``), mounted whenever a server
+using the store runs (SMTP, POP3, IMAP). Store work runs on an executor thread (it reads
 files and takes flocks), so the admin loop never blocks; ``/wait`` is a long poll
 that wakes on deliveries made in this process and re-reads the store every half
 second for deliveries made by other processes sharing it.
 
-Message ids are store keys (Maildir base names), unique across users and folders.
-The users endpoints edit the core user table (every protocol's logins); they live here
-because the mail servers are what the issue asked them for, and the admin keeps one
-copy of each route whichever server contributes it.
+Message ids are store keys (Maildir base names), unique across users and folders.The users endpoints belong to the user table (servers/core/users.py).
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ import email.policy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..core.users import User
 from ..core.web import ApiError, ApiRequest, Reply, Route
 from .store import MailStore, MailStoreError, MessageSummary
 
@@ -42,9 +38,6 @@ def mail_routes(core: Core) -> list[Route]:
         Route("GET", "/api/v1/messages/{id}/raw", api.raw, "a message as stored (message/rfc822)"),
         Route("GET", "/api/v1/messages/{id}", api.show, "a message parsed: headers, text, html, attachments, envelope"),
         Route("DELETE", "/api/v1/messages/{id}", api.delete, "delete one message"),
-        Route("GET", "/api/v1/users", api.users, "accounts of the user table (never passwords)"),
-        Route("POST", "/api/v1/users", api.add_user, "add an account: {name, password, read_only}"),
-        Route("DELETE", "/api/v1/users/{name}", api.remove_user, "remove an account (its mail stays)"),
     ]
 
 
@@ -122,37 +115,6 @@ class MessagesApi:
         return {"deleted": removed}
 
     # -- accounts: the core user table every protocol checks --------------------------
-    def users(self, request: ApiRequest) -> Any:
-        mailboxes = set(self.store.mailbox_users())
-        return {
-            "users": [
-                {"name": user.name, "read_only": user.read_only, "mailbox": user.name in mailboxes}
-                for user in sorted(self.store.users, key=lambda user: user.name)
-            ]
-        }
-
-    def add_user(self, request: ApiRequest) -> Reply:
-        body = request.json()
-        if not isinstance(body, dict):
-            raise ApiError(400, "expected a JSON object {name, password, read_only}")
-        name, password, read_only = body.get("name"), body.get("password"), body.get("read_only", False)
-        if not isinstance(name, str) or not name or any(c in name for c in "/\0\r\n") or name.strip() != name:
-            raise ApiError(400, "name: expected a non-empty string without '/', NUL, CR, LF or outer spaces")
-        if not isinstance(password, str):
-            raise ApiError(400, "password: expected a string")
-        if not isinstance(read_only, bool):
-            raise ApiError(400, "read_only: expected true or false")
-        if name in self.store.users:
-            raise ApiError(409, f"user {name!r} exists")
-        self.store.users.add(User(name, password, read_only))
-        return Reply(201, {"name": name, "read_only": read_only})
-
-    def remove_user(self, request: ApiRequest) -> Any:
-        name = request.params["name"]
-        if not self.store.users.remove(name):
-            raise ApiError(404, f"no user {name!r}")
-        return {"removed": name}
-
     def _locate(self, message_id: str) -> tuple[str, str, Any]:
         try:
             return self.store.locate(message_id)

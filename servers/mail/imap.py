@@ -791,6 +791,7 @@ class ImapProtocol(imap4.IMAP4Server):
     account: Any = None
     transport: Any = None
     tags: Any = None
+    # Twisted private: IMAP4Server queues lines in `blocked` and replays them with `_unblock()` (checked against the pinned Twisted 26.10; tests/core/test_library_internals.py fails if it moves)
     blocked: Any = None
     _pendingLiteral: Any = None
     _onLogout: Any = None
@@ -1046,6 +1047,7 @@ class ImapProtocol(imap4.IMAP4Server):
 
     select_FETCH = _command(do_FETCH, _S.arg_seqset, _S.arg_fetchatt)
 
+    # Twisted internal (spew_*: undocumented FETCH writers) (checked against the pinned Twisted 26.10; tests/core/test_library_internals.py fails if it moves)
     def spew_body(self, part: Any, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
         if not (part.header or part.text or part.mime or part.empty or part.part):
             _w(b"BODY " + imap4.collapseNestedLists([imap4.getBodyStructure(msg)]))
@@ -1095,7 +1097,7 @@ class ImapProtocol(imap4.IMAP4Server):
 
     # -- APPEND, COPY, MOVE, UID EXPUNGE with UIDPLUS response codes (RFC 4315)
     def do_APPEND(self, tag: bytes, mailbox: bytes, flags: Any, date: Any, message: Any) -> None:
-        folder = _folder_key(imap4._parseMbox(mailbox))
+        folder = _folder_key(imap4._parseMbox(mailbox))  # Twisted private, as Twisted decodes names
         if not self.server.store.folder_exists(self.account.user, folder):
             self.sendNegativeResponse(tag, b"[TRYCREATE] No such mailbox")
             return
@@ -1224,6 +1226,7 @@ class ImapServer(TwistedServer):
         Option("port", PORT, 1143, "IMAP port (STARTTLS offered)"),
         Option("tls_port", PORT, 1993, "IMAP over implicit TLS (imaps)"),
     )
+    stores = ("users", "mail")
     fault_actions = ("error", "delay", "disconnect")
 
     def __init__(self, *args: Any, **kwargs: Any):

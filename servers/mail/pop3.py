@@ -45,7 +45,6 @@ from ..core.lifecycle import ProbeError, retry_until
 from ..core.logs import mask_credentials
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer, peer_of
-from .api import mail_routes
 from .store import INBOX, MailStore, MessageInfo
 
 AUTHORIZATION, TRANSACTION = "authorization", "transaction"
@@ -376,6 +375,7 @@ class Pop3Protocol(pop3.POP3):
 
     def _cbMailbox(self, result: Any, user: bytes) -> None:
         self.server.record("auth", self.peer, ok=True, user=self._login_name)
+        # Twisted private (checked against the pinned Twisted 26.10; tests/core/test_library_internals.py fails if it moves)
         super()._cbMailbox(result, user)
 
     def _ebMailbox(self, failure: Any) -> None:
@@ -482,6 +482,7 @@ class Pop3Server(TwistedServer):
         Option("tls_port", PORT, 1995, "POP3S port (implicit TLS, RFC 8314)"),
         Option("idle_timeout", FLOAT, 600.0, "seconds of client silence before the connection is closed (RFC 1939: at least 600)"),
     )
+    stores = ("users", "mail")
     fault_actions = ("error", "delay", "disconnect")
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -515,6 +516,4 @@ class Pop3Server(TwistedServer):
 
         return retry_until(timeout, attempt)
 
-    def admin_routes(self) -> list[Any]:
-        return mail_routes(self.core)
 

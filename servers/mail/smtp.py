@@ -39,8 +39,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from ..core.config import BOOL, FLOAT, PORT, STR, Option, int_range
 from ..core.lifecycle import BindError, ProbeError, Server, retry_until
 from ..core.logs import mask_credentials
-from .api import mail_routes
-from .store import POLICY_OPTIONS, MailStore
+from .store import MailStore
 
 DEFAULT_MAX_SIZE = 50 * 1024 * 1024
 # Delivery threads: each mostly waits in fsync, so this bounds parallel deliveries, not
@@ -154,6 +153,7 @@ class SmtpProtocol(SMTP):
             authenticator=server.authenticate,
             loop=server.core.loop.loop,
         )
+        # aiosmtpd private command table (checked against the pinned aiosmtpd 1.4.6; tests/core/test_library_internals.py fails if it moves)
         self._smtp_methods = {verb: self._guard(verb, method) for verb, method in self._smtp_methods.items()}
         self.peer_text = ""
         self._greeted = False
@@ -180,10 +180,12 @@ class SmtpProtocol(SMTP):
         self.server.record("disconnect", self.peer_text)
         super().connection_lost(error)
 
+    # aiosmtpd private: no public hook sees the stream reader (checked against the pinned aiosmtpd 1.4.6; tests/core/test_library_internals.py fails if it moves)
     def _cb_client_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         super()._cb_client_connected(reader, writer)
         self._reader = TracingReader(reader, self)  # type: ignore[assignment]
 
+    # aiosmtpd private: no public hook runs before the greeting (checked against the pinned aiosmtpd 1.4.6; tests/core/test_library_internals.py fails if it moves)
     async def _handle_client(self) -> None:
         rule = self.server.core.faults.check(self.server.name, "connect", self.peer_text)
         if rule is not None and not await self._carry_out(rule):
@@ -369,16 +371,13 @@ class SmtpServer(Server):
         Option("require_auth", BOOL, False, "refuse MAIL/RCPT/DATA before AUTH (530)"),
         Option("require_tls", BOOL, False, "refuse AUTH and MAIL before STARTTLS on the plain port (530)"),
         Option("idle_timeout", FLOAT, 300.0, "seconds of client silence before the connection is closed"),
-        *POLICY_OPTIONS,
     )
+    stores = ("users", "mail")
     fault_actions = ("error", "delay", "disconnect")
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.store = self.core.shared(MailStore)
-        # These settings are the policy of the whole mail store (POP3 and IMAP read it
-        # too); applying them here makes refservers_start("smtp", ...) overrides count.
-        self.store.configure(self.settings.domains, self.settings.unknown_recipients, self.settings.catchall_user)
         self.handler = SmtpHandler(self)
         self.connections: set[SmtpProtocol] = set()
         self._servers: list[asyncio.AbstractServer] = []
@@ -454,7 +453,4 @@ class SmtpServer(Server):
                 raise ProbeError(f"{host}:{port}: {error}") from None
 
         return retry_until(timeout, attempt)
-
-    def admin_routes(self) -> list[Any]:
-        return mail_routes(self.core)
 

@@ -85,10 +85,12 @@ from urllib.parse import quote, unquote
 
 from ..core.config import STR, STR_LIST, ConfigError, Option, choice
 from ..core.durable import fsync_dir, write_atomic
+from ..core.store import Store
 from ..core.users import User
 
 if TYPE_CHECKING:
     from ..core.context import Core
+    from ..core.web import Route
 
 INBOX = "INBOX"
 UIDLIST = "refservers-uidlist"
@@ -103,7 +105,7 @@ UIDVALIDITY_FILE = "refservers-uidvalidity"
 SCAN_SETTLE_NS = 2_000_000_000
 SCANS_KEPT = 256  # folders whose last scan is kept (a test server has a handful)
 
-# Options shared by SMTP, POP3 and IMAP; they live in the [smtp] section.
+# The store's options: the [mail] section (REFSERVERS_MAIL_*).
 POLICY_OPTIONS = (
     Option("domains", STR_LIST, ("localhost", "example.com"), "mail domains of the users in the user table"),
     Option(
@@ -224,7 +226,11 @@ def to_crlf(data: bytes) -> bytes:
     return re.sub(rb"\r?\n", b"\r\n", data)
 
 
-class MailStore:
+class MailStore(Store):
+    name = "mail"
+    description = "per-user Maildir store: SMTP delivers, POP3 and IMAP read"
+    options = POLICY_OPTIONS
+
     def __init__(
         self,
         root: Path,
@@ -247,16 +253,21 @@ class MailStore:
 
     @classmethod
     def from_core(cls, core: Core) -> MailStore:
-        section = core.config.sections.get("smtp")
+        section = core.config.sections.get(cls.name)
         policy = {o.key: o.default for o in POLICY_OPTIONS}
         if section is not None:
             policy = {key: getattr(section, key) for key in policy}
         return cls(core.data_dir / "mail", core.users, **policy)
 
+    def admin_routes(self, core: Core) -> list[Route]:
+        from .api import mail_routes
+
+        return mail_routes(core)
+
     def configure(self, domains: Iterable[str], unknown_recipients: str, catchall_user: str) -> None:
-        """Set the recipient policy (the SMTP server applies its own settings on start)."""
+        """Set the recipient policy ([mail] options; the pytest plugin's refservers_store too)."""
         if unknown_recipients == "catchall" and not catchall_user:
-            raise ConfigError("[smtp] unknown_recipients = catchall needs catchall_user")
+            raise ConfigError("[mail] unknown_recipients = catchall needs catchall_user")
         self.domains = {domain.lower() for domain in domains}
         self.unknown_recipients = unknown_recipients
         self.catchall_user = catchall_user

@@ -23,8 +23,6 @@ import asyncssh
 
 from ..core.config import BOOL, PATH, PORT, STR, STR_TABLE, Option
 from ..core.lifecycle import BindError, Server, probe_greeting
-from ..core.web import Route
-from ..files.api import file_routes
 from ..files.root import FileRoot
 from . import keys
 from .connection import SshConnection
@@ -40,6 +38,7 @@ class SftpServer(Server):
     description = "SFTP, scp (legacy and SFTP-based) and SSH exec/shell on the shared file root"
     scheme = "sftp"
     # SFTP operations ("OPEN /path", storage.py) and exec/shell command lines (session.py).
+    stores = ("users", "files")
     fault_actions = ("error", "delay", "disconnect")
     options = (
         Option("port", PORT, 2222, "SSH port (SFTP, scp, exec, shell)"),
@@ -114,9 +113,6 @@ class SftpServer(Server):
         """A ``known_hosts`` line pinning this server's host key at its bound port."""
         assert self.host_key is not None, "start the server first"
         return keys.known_hosts_line(self.host_key, self.probe_host, self.port)
-
-    def admin_routes(self) -> list[Route]:
-        return file_routes(self.core)  # the same files API as FTP: one root, one view of it
 
     def peer_text(self, peername: Any) -> str:
         if not peername:

@@ -401,6 +401,7 @@ class TelnetServer(TwistedServer):
     name = "telnet"
     description = "Telnet login (RFC 854) against the user table, then a small scripted shell"
     scheme = "telnet"
+    stores = ("users", "files")
     fault_actions = ("delay", "disconnect", "error")
     options = (
         Option("port", PORT, 2323, "Telnet port"),

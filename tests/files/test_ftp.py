@@ -195,8 +195,9 @@ def test_anonymous_is_off_by_default(refservers_ftp: Server) -> None:
             client.login()  # ftplib's anonymous login
 
 
-def test_anonymous_switch_gives_read_only_public_dir(refservers_start) -> None:
-    server = refservers_start("ftp", anonymous="true")
+def test_anonymous_switch_gives_read_only_public_dir(refservers_start, refservers_store) -> None:
+    refservers_store("files", anonymous="true")
+    server = refservers_start("ftp")
     public = root_of(server).public_dir
     (public / "pub.txt").write_text("public")
     with ftplib.FTP(timeout=TIMEOUT) as client:
@@ -310,11 +311,12 @@ def test_stop_drops_connections_and_frees_the_ports(refservers_ftp: Server, ftp_
             again.bind(("127.0.0.1", port))
 
 
-def test_seed_dir_is_copied_into_homes(refservers_start, tmp_path: Path) -> None:
+def test_seed_dir_is_copied_into_homes(refservers_start, refservers_store, tmp_path: Path) -> None:
     seed = tmp_path / "seed"
     (seed / "docs").mkdir(parents=True)
     (seed / "docs" / "guide.txt").write_text("seeded")
-    server = refservers_start("ftp", seed_dir=str(seed))
+    refservers_store("files", seed_dir=str(seed))
+    server = refservers_start("ftp")
     with ftplib.FTP(timeout=TIMEOUT) as client:
         client.connect("127.0.0.1", server.port)
         client.login("demo", "demo")
@@ -324,20 +326,22 @@ def test_seed_dir_is_copied_into_homes(refservers_start, tmp_path: Path) -> None
     assert (seed / "docs" / "guide.txt").read_text() == "seeded"
 
 
-@pytest.mark.parametrize(
-    ("setting", "message"),
-    [
-        ({"masquerade_address": "not-an-ip"}, "[ftp] masquerade_address: expected an IPv4 address"),
-        ({"seed_dir": "/nonexistent/seed"}, "[ftp] seed_dir: /nonexistent/seed is not a directory"),
-    ],
-)
-def test_bad_settings_fail_at_start_with_one_line(refservers_start, setting: dict[str, str], message: str) -> None:
+def test_bad_settings_fail_at_start_with_one_line(refservers_start) -> None:
     from servers.core import ConfigError
 
     with pytest.raises(ConfigError) as failure:
-        refservers_start("ftp", **setting)
-    assert str(failure.value).startswith(message)
+        refservers_start("ftp", masquerade_address="not-an-ip")
+    assert str(failure.value).startswith("[ftp] masquerade_address: expected an IPv4 address")
     assert "\n" not in str(failure.value)
+
+
+@pytest.mark.parametrize("refservers_settings", [["files.seed_dir=/nonexistent/seed"]])
+def test_bad_store_setting_fails_at_start_with_one_line(refservers_start, refservers_settings) -> None:
+    from servers.core import ConfigError
+
+    with pytest.raises(ConfigError) as failure:
+        refservers_start("ftp")
+    assert str(failure.value) == "[files] seed_dir: /nonexistent/seed is not a directory"
 
 
 @pytest.mark.parametrize(("text", "ports"), [("0", None), ("30000-30009", (30000, 30009)), ("2121", (2121, 2121))])

@@ -63,26 +63,23 @@ def test_digest_auth_refuses_a_wrong_password_and_a_forged_nonce(refservers_http
     assert challenge.startswith('Digest realm="refservers", qop="auth", nonce="')
 
 
-def test_digest_auth_rejects_unknown_qop_and_algorithm(refservers_http):
-    assert requests.get(f"{refservers_http.url}/digest-auth/bogus/u/p", timeout=10).status_code == 400
-    assert requests.get(f"{refservers_http.url}/digest-auth/auth/u/p/SHA-1", timeout=10).status_code == 400
+def test_digest_auth_is_lenient_like_httpbin(refservers_http):
+    # httpbin's behaviour is the spec here (issue 15): an unknown qop offers both qops and an
+    # unknown algorithm (names are case-sensitive, as there) is MD5, where refservers used to answer 400.
+    base = refservers_http.url
+    challenge = requests.get(f"{base}/digest-auth/bogus/u/p/SHA-1", timeout=10)
+    assert challenge.status_code == 401
+    offered = challenge.headers["WWW-Authenticate"]
+    assert 'qop="auth, auth-int"' in offered and offered.endswith("algorithm=MD5")
+    assert challenge.cookies.get("stale_after") == "never" and challenge.cookies.get("fake") == "fake_value"
+    for path in ("/digest-auth/bogus/u/p", "/digest-auth/auth/u/p/SHA-1", "/digest-auth/auth/u/p/sha-256"):
+        reply = requests.get(base + path, auth=HTTPDigestAuth("u", "p"), timeout=10)
+        assert reply.json() == {"authenticated": True, "user": "u"}, path
 
 
-def test_bearer(refservers_http):
-    url = f"{refservers_http.url}/bearer"
-    missing = requests.get(url, timeout=10)
-    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"] == "Bearer"
-    ok = requests.get(url, headers={"Authorization": "Bearer tok-123"}, timeout=10)
-    assert ok.json() == {"authenticated": True, "token": "tok-123"}
-    assert requests.get(url, headers={"Authorization": "Basic eDp5"}, timeout=10).status_code == 401
-
-
-def test_journal_keeps_header_names_but_never_authorization_values(refservers_http):
-    since = refservers_http.journal.last_id
-    requests.get(f"{refservers_http.url}/bearer", headers={"Authorization": "Bearer very-secret-token"}, timeout=10)
-    event = refservers_http.journal.wait_for(
-        lambda e: e.details.get("path") == "/bearer", since=since, server="http", kind="request"
-    )
-    assert "authorization" in event.details["headers"]
-    assert "very-secret-token" not in json.dumps(event.as_json())
-    assert event.details["status"] == 200 and event.details["method"] == "GET"
+def test_digest_require_cookie_refuses_a_client_without_cookies(curl):
+    # The stale_after count lives in cookies too; httpbin's suite (test_httpbin_suite.py) covers it.
+    path = "/digest-auth/auth/hal/pw?require-cookie=true"
+    args = ("--digest", "-u", "hal:pw", "--write-out", "\n%{http_code}")
+    assert curl(path, *args).stdout.decode().endswith("\n401")  # curl without its cookie engine
+    assert curl(path, "--cookie", "", *args).stdout.decode().endswith("\n200")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import random
 import socket
 import zlib
 
@@ -81,6 +82,17 @@ def test_stream_bytes_and_bytes_are_reproducible_with_a_seed(refservers_http):
     assert streamed.headers["Transfer-Encoding"] == "chunked"
     assert len(streamed.content) == 300
     assert streamed.content == requests.get(f"{base}/stream-bytes/300?seed=7", timeout=10).content
+
+
+def test_seeded_bytes_are_httpbins_bytes(refservers_http):
+    # httpbin seeds Python's random and draws randint(0, 255) per byte: the same seed, the same bytes.
+    oracle = random.Random(42)
+    expected = bytes(oracle.randint(0, 255) for _ in range(1000))
+    base = refservers_http.url
+    assert requests.get(f"{base}/bytes/1000?seed=42", timeout=10).content == expected
+    assert requests.get(f"{base}/stream-bytes/1000?seed=42&chunk_size=7", timeout=10).content == expected
+    assert requests.get(f"{base}/bytes/10?seed=0", timeout=10).content == b"\xc5\xd7\x14\x84\xf8\xcf\x9b\xf4\xb7o"
+    assert requests.get(f"{base}/bytes/10?seed=x", timeout=10).status_code == 400
 
 
 def test_range_with_http_client_and_curl(refservers_http, curl):

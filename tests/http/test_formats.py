@@ -117,3 +117,24 @@ def test_rss_feed_is_rss_2_with_items_linking_back(refservers_http):
     links = [item.findtext("link") for item in channel.findall("item")]
     assert links and all(link.startswith(refservers_http.url) for link in links)
     assert requests.get(links[0], timeout=10).status_code == 200
+
+
+def test_index_is_httpbins_landing_page_listing_the_endpoints(refservers_http):
+    reply = requests.get(f"{refservers_http.url}/", timeout=10)
+    assert reply.status_code == 200 and reply.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "<title>httpbin(1): HTTP Client Testing Service</title>" in reply.text
+    assert "GET /base64/{value}" in reply.text and "/digest-auth/{qop}/{user}/{password}/{algorithm}/{stale_after}" in reply.text
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        ("SFRUUEJJTiBpcyBhd2Vzb21l", "HTTPBIN is awesome"),
+        ("0JfQtNGA0LDQstGB0YLQstGD0LksINC80LjRgCE=", "Здравствуй, мир!"),
+        ("0JfQtNGA0LDQstGB0YLQstGD0LksINC80LjRgCE%3D", "Здравствуй, мир!"),  # %-encoded padding
+        ("_-8", "Incorrect Base64 data try: SFRUUEJJTiBpcyBhd2Vzb21l"),  # not UTF-8 once decoded
+    ],
+)
+def test_base64_decodes_url_safe_base64(refservers_http, value, text):
+    reply = requests.get(f"{refservers_http.url}/base64/{value}", timeout=10)
+    assert reply.status_code == 200 and reply.content.decode("utf-8") == text

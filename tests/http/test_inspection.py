@@ -111,3 +111,26 @@ def test_head_has_headers_and_no_body_and_options_answers_cors(refservers_http):
         assert options.headers["Access-Control-Allow-Headers"] == "X-Custom"
     finally:
         connection.close()
+
+
+def test_cors_echoes_the_origin_so_credentialed_browser_requests_work(refservers_http):
+    # A browser refuses "Access-Control-Allow-Origin: *" together with credentials; httpbin echoes Origin.
+    reply = requests.get(f"{refservers_http.url}/get", headers={"Origin": "http://app.test:3000"}, timeout=10)
+    assert reply.headers["Access-Control-Allow-Origin"] == "http://app.test:3000"
+    assert reply.headers["Access-Control-Allow-Credentials"] == "true"
+    assert requests.get(f"{refservers_http.url}/get", timeout=10).headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize(
+    "headers, scheme",
+    [
+        ({"X-Forwarded-Proto": "https"}, "https"),
+        ({"X-Forwarded-Protocol": "https"}, "https"),
+        ({"X-Forwarded-Ssl": "on"}, "https"),
+        ({"X-Forwarded-Ssl": "off"}, "http"),
+        ({}, "http"),
+    ],
+)
+def test_url_takes_the_scheme_a_proxy_forwarded(refservers_http, headers, scheme):
+    body = requests.get(f"{refservers_http.url}/get?x=1", headers=headers, timeout=10).json()
+    assert body["url"] == f"{scheme}://{refservers_http.host}:{refservers_http.port}/get?x=1"

@@ -105,6 +105,33 @@ def test_cookies_with_urllib_cookie_jar(refservers_http):
     assert [cookie.name for cookie in jar] == ["session"]
 
 
+def test_cookie_values_are_quoted_as_httpbin_sets_them_and_read_back(refservers_http):
+    # Werkzeug's rules (httpbin): bare when token-like, else quoted with octal escapes; never %-encoded.
+    base = refservers_http.url
+    set_reply = requests.get(f"{base}/cookies/set", params={"plain": "a=b", "spaced": "hello world", "semi": "a;b"}, allow_redirects=False, timeout=10)
+    assert set_reply.raw.headers.getlist("Set-Cookie") == [
+        "plain=a=b; Path=/",
+        'spaced="hello world"; Path=/',
+        'semi="a\\073b"; Path=/',
+    ]
+    with requests.Session() as session:
+        read = session.get(f"{base}/cookies/set", params={"spaced": "hello world", "accent": "café"}, timeout=10)
+    assert read.json() == {"cookies": {"spaced": "hello world", "accent": "café"}}
+
+
+def test_trace_is_answered_by_status_and_anything(refservers_http):
+    connection = http.client.HTTPConnection(refservers_http.host, refservers_http.port, timeout=10)
+    try:
+        connection.request("TRACE", "/status/418")
+        teapot = connection.getresponse()
+        assert teapot.status == 418 and b"teapot" in teapot.read()
+        connection.request("TRACE", "/anything/x")
+        echoed = connection.getresponse()
+        assert echoed.status == 200 and json.loads(echoed.read())["method"] == "TRACE"
+    finally:
+        connection.close()
+
+
 def test_redirect_zero_is_a_client_error(refservers_http):
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(f"{refservers_http.url}/relative-redirect/0")

@@ -177,8 +177,9 @@ def test_unknown_recipient_created_with_address_login(refservers_smtp: SmtpServe
     assert refservers_smtp.core.users.check_password("Someone@elsewhere.org", "Someone@elsewhere.org")
 
 
-def test_unknown_recipient_rejected_550(refservers_start: Callable[..., SmtpServer]) -> None:
-    server = refservers_start("smtp", unknown_recipients="reject")
+def test_unknown_recipient_rejected_550(refservers_start: Callable[..., SmtpServer], refservers_store) -> None:
+    refservers_store("mail", unknown_recipients="reject")
+    server = refservers_start("smtp")
     with smtp(server) as client:
         with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
             client.sendmail("a@example.com", ["nobody@example.com"], MESSAGE)
@@ -189,8 +190,9 @@ def test_unknown_recipient_rejected_550(refservers_start: Callable[..., SmtpServ
         }
 
 
-def test_unknown_recipient_catchall(refservers_start: Callable[..., SmtpServer], mail_store: MailStore) -> None:
-    server = refservers_start("smtp", unknown_recipients="catchall", catchall_user="demo")
+def test_unknown_recipient_catchall(refservers_start: Callable[..., SmtpServer], mail_store: MailStore, refservers_store) -> None:
+    refservers_store("mail", unknown_recipients="catchall", catchall_user="demo")
+    server = refservers_start("smtp")
     store = mail_store
     with smtp(server) as client:
         client.sendmail("a@example.com", ["nobody@example.com"], MESSAGE)

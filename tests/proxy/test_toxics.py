@@ -15,7 +15,7 @@ import requests
 
 from servers.core import Core, load_config
 from servers.core.config import ConfigError
-from servers.registry import schema, server_class
+from servers.registry import schema, server_class, store_loaders
 
 from .conftest import add_toxic, raw_request
 
@@ -181,7 +181,7 @@ def test_rules_from_config_file_and_environment(tmp_path, origin):
     )
     env = {"REFSERVERS_FAULTS": '[{"server": "proxy", "action": "add_headers", "params": {"headers": {"X-Env": "1"}}}]'}
     overrides = [f"core.data_dir={tmp_path / 'data'}", "proxy.port=0"]
-    core = Core(load_config(schema(), files=[config_file], env=env, overrides=overrides))
+    core = Core(load_config(schema(), files=[config_file], env=env, overrides=overrides), stores=store_loaders())
     try:
         proxy = server_class("proxy")(core.config["proxy"], core).start()
         proxy_url = f"http://127.0.0.1:{proxy.port}"

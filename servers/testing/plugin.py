@@ -8,8 +8,8 @@ see the same mail store. Override ``refservers_settings`` (a list of
 ``section.key=value`` strings) to configure them.
 
 Remote targets (``REFSERVERS_TARGET=container``, ``REFSERVERS_TARGET_<NAME>=host:port``):
-the fixtures yield a :class:`~servers.remote_target.RemoteServer` for servers already
-running elsewhere (the compose stack) instead of starting them; see remote_target.py.
+the fixtures yield a :class:`~servers.testing.remote.RemoteServer` for servers already
+running elsewhere (the compose stack) instead of starting them; see remote.py.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from . import registry
-from .core import Core, Server, load_config
-from .core.config import PORT
-from .remote_target import CONTAINER_MODE, TARGET, RemoteServer, remote_address
+from .. import registry
+from ..core import Core, Server, load_config
+from ..core.config import PORT
+from .remote import CONTAINER_MODE, TARGET, RemoteServer, remote_address
 
 
 @pytest.fixture
@@ -41,9 +41,11 @@ def refservers_core(tmp_path_factory: pytest.TempPathFactory, refservers_setting
     overrides = [f"core.data_dir={tmp_path_factory.mktemp('refservers')}"]
     for section, options in schema.items():
         overrides += [f"{section}.{o.key}=0" for o in options if o.kind is PORT]
-        overrides += [f"{section}.{key}={value}" for key, value in registry.server_class(section).test_settings.items()]
+        if section in registry.SERVERS or section == "admin":
+            overrides += [f"{section}.{key}={value}" for key, value in registry.server_class(section).test_settings.items()]
     # The environment is not consulted: fixtures must not depend on the caller's shell.
-    core = Core(load_config(schema, env={}, overrides=overrides + list(refservers_settings)))
+    config = load_config(schema, env={}, overrides=overrides + list(refservers_settings), renamed=registry.RENAMED_OPTIONS)
+    core = Core(config, stores=registry.store_loaders())
     yield core
     core.stop_all()
 
@@ -52,7 +54,7 @@ def refservers_core(tmp_path_factory: pytest.TempPathFactory, refservers_setting
 def refservers_start(request: pytest.FixtureRequest) -> Callable[..., Server]:
     """``refservers_start("smtp", require_auth="true")``: start a server with extra settings.
 
-    For a remote target (see remote_target.py) it returns the running remote server;
+    For a remote target (see remote.py) it returns the running remote server;
     asking for other settings skips the test, as a running container cannot take them.
     """
     started: dict[str, Server] = {}
@@ -85,6 +87,31 @@ def _coerce(cls: type[Server], key: str, value: Any) -> Any:
     return option.kind.from_text(value) if isinstance(value, str) else value
 
 
+@pytest.fixture
+def refservers_store(refservers_core: Core) -> Callable[..., Any]:
+    """``refservers_store("mail", unknown_recipients="reject")``: this test's store of that
+    name (``mail``, ``files``, ``users``), with settings of its section changed first.
+
+    Stores are shared by every server of the test, so set them before starting the
+    servers that use them (or between their uses).
+    """
+
+    def store(name: str, **settings: Any) -> Any:
+        instance = refservers_core.store(name)
+        if settings:
+            cls = registry.store_class(name)
+            options = {o.key: o for o in cls.options}
+            current = {key: getattr(refservers_core.config[name], key) for key in options}
+            for key, value in settings.items():
+                if key not in options:
+                    raise KeyError(f"store {name} has no option {key!r} (known: {', '.join(options)})")
+                current[key] = options[key].kind.from_text(value) if isinstance(value, str) else value
+            instance.configure(**current)  # type: ignore[attr-defined]
+        return instance
+
+    return store
+
+
 @dataclass(frozen=True)
 class FileServers:
     """FTP and SFTP started on one core, so both serve the same :class:`FileRoot`."""
@@ -97,7 +124,7 @@ class FileServers:
 @pytest.fixture
 def refservers_files(refservers_start: Callable[..., Server]) -> FileServers:
     """``.ftp`` and ``.sftp`` running on one shared file root (``.root``)."""
-    from .files.root import FileRoot
+    from ..files.root import FileRoot
 
     ftp = refservers_start("ftp")
     sftp = refservers_start("sftp")
@@ -117,7 +144,7 @@ class MailServers:
 @pytest.fixture
 def refservers_mail(refservers_start: Callable[..., Server]) -> MailServers:
     """``.smtp``, ``.pop3`` and ``.imap`` running on one shared mail store (``.store``)."""
-    from .mail.store import MailStore
+    from ..mail.store import MailStore
 
     smtp = refservers_start("smtp")
     return MailServers(smtp, refservers_start("pop3"), refservers_start("imap"), smtp.core.shared(MailStore))

@@ -1,0 +1,64 @@
+"""The private internals of our libraries that refservers still relies on, checked by name.
+
+Each one has no public equivalent (the use site says why). The pinned set in
+requirements/ is what they were checked against; a newer release that moves one fails
+here by name, under `make test-latest`, before users meet it as a strange runtime error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+
+import pytest
+
+# (module, dotted attribute, where refservers uses it and why there is no public way)
+INTERNALS = [
+    ("aiosmtpd.smtp", "SMTP._handle_client", "smtp.py: a connect-time fault rule runs before the 220 greeting"),
+    ("aiosmtpd.smtp", "SMTP._cb_client_connected", "smtp.py: the wire trace wraps the stream reader"),
+    ("twisted.mail.imap4", "IMAP4Server.blocked", "imap.py: lines queued while a fault rule's delay runs"),
+    ("twisted.mail.imap4", "IMAP4Server._unblock", "imap.py: replaying those queued lines"),
+    ("twisted.mail.imap4", "IMAP4Server.spew_body", "imap.py: byte-exact BODY[] sections (Twisted's were wrong)"),
+    ("twisted.mail.imap4", "IMAP4Server.spew_rfc822", "imap.py: RFC822 fetch items from the store's bytes"),
+    ("twisted.mail.imap4", "_parseMbox", "imap.py: mailbox names decoded (modified UTF-7) as Twisted does"),
+    ("twisted.mail.pop3", "POP3._cbMailbox", "pop3.py: the login journal entry once the mailbox is open"),
+    ("twisted.web.http", "Request._disconnected", "core/web.py, http/: no write to a request whose client left"),
+]
+
+
+@pytest.mark.parametrize(("module", "attribute", "use"), INTERNALS, ids=[f"{m}.{a}" for m, a, _ in INTERNALS])
+def test_private_internal_still_exists(module, attribute, use):
+    target = importlib.import_module(module)
+    for part in attribute.split("."):
+        assert hasattr(target, part), f"{module}.{attribute} is gone; refservers uses it in {use}"
+        target = getattr(target, part)
+
+
+def test_aiosmtpd_session_still_has_its_command_table():
+    """smtp.py wraps every ``smtp_<VERB>`` method once through ``SMTP._smtp_methods``, and
+    reads ``_tls_protocol`` to know a session is secure; both are set in ``__init__``."""
+    from aiosmtpd.smtp import SMTP
+
+    loop = asyncio.new_event_loop()
+    try:
+        session = SMTP(handler=object(), loop=loop)
+        assert "EHLO" in session._smtp_methods and "DATA" in session._smtp_methods
+        assert hasattr(session, "_tls_protocol")
+    finally:
+        loop.close()
+
+
+def test_jsonrpcserver_public_dispatch_gives_plain_dicts():
+    """protocol.py reads results through ``dispatch_to_serializable`` (public), not the
+    ``_value`` of jsonrpcserver's Either results it once used."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from jsonrpcserver import Success, dispatch_to_serializable
+
+    def ping() -> object:
+        return Success("pong")
+
+    reply = dispatch_to_serializable('{"jsonrpc": "2.0", "method": "ping", "id": 1}', {"ping": ping})
+    assert reply == {"jsonrpc": "2.0", "result": "pong", "id": 1}
