@@ -7,7 +7,11 @@ Endpoints of its own:
   are ready, 503 otherwise.
 - ``GET /api/v1/events?server=&kind=&since=&limit=``; ``DELETE /api/v1/events``.
 - ``GET /api/v1/servers``: the same list as /health, always 200.
-- ``GET/POST/DELETE /api/v1/faults``, ``DELETE /api/v1/faults/{id}``: fault rules.
+- ``GET/POST/DELETE /api/v1/faults``, ``DELETE /api/v1/faults/{id}``: fault rules
+  (a rule is checked against its server's declared actions when it is added: 400 and
+  the field or ``params.<name>`` at fault otherwise).
+- ``GET /api/v1/faults/actions?server=``: every server's fault actions and their
+  params (type, range, default, required, help), to build a rule form from.
 - ``GET /api/v1/tls/ca.pem``: the local CA certificate every TLS listener chains to.
 - ``GET /``: the web console (servers/console), which reads only the endpoints above
   and those the servers contribute.
@@ -19,7 +23,7 @@ from typing import Any
 
 from .console import console_routes
 from .core.config import INT, PORT, STR, STR_LIST, Option
-from .core.faults import FaultError
+from .core.faults import RULE_FIELD_HELP, FaultError
 from .core.guard import AdminGuard, guarded_site, is_loopback
 from .core.lifecycle import probe_http
 from .core.twisted_listen import TwistedServer
@@ -51,6 +55,7 @@ class AdminServer(TwistedServer):
             Route("GET", "/api/v1/faults", self._faults, "fault rules (?server=)"),
             Route("POST", "/api/v1/faults", self._add_faults, "add a fault rule (or a list of them)"),
             Route("DELETE", "/api/v1/faults", self._clear_faults, "remove all fault rules (?server=)"),
+            Route("GET", "/api/v1/faults/actions", self._fault_actions, "fault actions and their params (?server=)"),
             Route("DELETE", "/api/v1/faults/{id}", self._remove_fault, "remove one fault rule"),
             Route("GET", "/api/v1/tls/ca.pem", self._ca_certificate, "the local CA certificate (PEM)"),
             Route("GET", "/api/v1", self._index, "this list of endpoints"),
@@ -111,15 +116,18 @@ class AdminServer(TwistedServer):
     def _add_faults(self, request: ApiRequest) -> Reply:
         body = request.json()
         specs = body if isinstance(body, list) else [body]
-        added = []
-        for index, spec in enumerate(specs):
-            if not isinstance(spec, dict):
-                raise ApiError(400, f"rule {index}: expected a JSON object")
-            try:
-                added.append(self.core.faults.add(spec).as_json())
-            except FaultError as error:
-                raise ApiError(400, f"rule {index}: {error}") from None
-        return Reply(201, {"faults": added})
+        try:
+            added = self.core.faults.add_all(specs)  # all of them or none
+        except FaultError as error:
+            raise ApiError(400, str(error)) from None
+        return Reply(201, {"faults": [rule.as_json() for rule in added]})
+
+    def _fault_actions(self, request: ApiRequest) -> Any:
+        server = request.arg("server")
+        servers = self.core.faults.schema(server)
+        if server is not None and not servers:
+            raise ApiError(404, f"no server {server!r} takes fault rules")
+        return {"rule_fields": RULE_FIELD_HELP, "servers": servers}
 
     def _clear_faults(self, request: ApiRequest) -> Any:
         self.core.faults.clear(request.arg("server"))

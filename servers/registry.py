@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import cache, partial
 
 from .core.config import Option
+from .core.faults import FaultTable
 from .core.lifecycle import Server
 from .core.store import Store
 
@@ -89,5 +90,6 @@ def schema() -> dict[str, tuple[Option, ...]]:
     return sections
 
 
-def fault_actions() -> dict[str, tuple[str, ...]]:
-    return {name: server_class(name).fault_actions for name in SERVERS}
+def fault_tables() -> dict[str, FaultTable]:
+    """Every server's fault declaration (see core/faults.py), keyed by server name."""
+    return {name: server_class(name).fault_table() for name in SERVERS}

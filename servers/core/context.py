@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .config import Config, ConfigError
-from .faults import FaultBook, FaultError
+from .faults import FaultBook, FaultError, FaultTable
 from .journal import EventJournal
 from .logs import WireTrace, server_logger
 from .loop import EventLoop
@@ -41,7 +41,7 @@ class Core:
         self,
         config: Config,
         loop: EventLoop | None = None,
-        fault_actions: dict[str, tuple[str, ...]] | None = None,
+        fault_tables: Mapping[str, FaultTable] | None = None,
         stores: Mapping[str, Callable[[], type[Store]]] | None = None,
     ):
         """``stores`` maps each store name to a loader of its class (registry.STORES)."""
@@ -53,11 +53,11 @@ class Core:
             self.data_dir / "tls", config.core.tls_names, config.core.tls_cert, config.core.tls_key
         )
         self.loop = loop or EventLoop.shared()
-        if fault_actions is None:
-            from ..registry import fault_actions as registered_actions
+        if fault_tables is None:
+            from ..registry import fault_tables as registered_tables
 
-            fault_actions = registered_actions()
-        self.faults = FaultBook(self.journal, fault_actions)
+            fault_tables = registered_tables()
+        self.faults = FaultBook(self.journal, fault_tables)
         for source, spec in config.faults:
             try:
                 self.faults.add(spec)

@@ -19,7 +19,6 @@ from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from zope.interface import implementer
 
 from ..core.config import BOOL, FLOAT, PORT, STR, STR_LIST, ConfigError, Option
-from ..core.faults import FaultRule
 from ..core.lifecycle import BindError, probe_http
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer
@@ -27,7 +26,7 @@ from ..core.web import ApiError, ApiRequest, Reply, Route
 from .access import PORT_PATTERNS, AccessPolicy
 from .forward import ForwardProxyFactory
 from .tcp import TCP_ROUTES, TcpProxyFactory, TcpRoute, parse_route, parse_upstream
-from .toxics import TOXICS, ActiveToxic, draw_toxics, resolve_params
+from .toxics import TOXIC_ACTIONS, ActiveToxic, draw_toxics
 
 
 @implementer(IHalfCloseableProtocol)
@@ -80,7 +79,8 @@ class ProxyServer(TwistedServer):
         Option("via", STR, "refservers", "pseudonym in the Via header (RFC 9110 section 7.6.3)"),
         Option("tcp", TCP_ROUTES, (), "plain TCP proxies: listen_port=upstream_host:upstream_port entries"),
     )
-    fault_actions = tuple(TOXICS)
+    fault_actions = TOXIC_ACTIONS  # action = the toxic's name
+    fault_subject = '"host:port/path" of an HTTP request, "host:port" of a CONNECT, the name of a TCP proxy'
     test_settings = {"upstream_timeout": "10"}
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -97,7 +97,6 @@ class ProxyServer(TwistedServer):
 
     # -- lifecycle -----------------------------------------------------------------------
     def _bind(self) -> None:
-        self._check_config_faults()
         # Not TwistedServer.listen: its wrapper would turn a client's half-close into a
         # full close, and a tunnel must pass the FIN on while the answer still flows back.
         self._main = self.core.loop.call(self._open_port, ForwardProxyFactory(self), self.settings.port, "main")
@@ -135,13 +134,6 @@ class ProxyServer(TwistedServer):
         # An origin-form GET is answered by the proxy itself (400 and how to use it).
         return probe_http(host, port, timeout, "/")
 
-    def _check_config_faults(self) -> None:
-        for rule in self.core.faults.rules(self.name):
-            try:
-                resolve_params(rule.action, rule.params)
-            except ValueError as error:
-                raise ConfigError(f"fault rule {rule.id} (proxy): {error}") from None
-
     # -- TCP listeners (run on the loop thread) ------------------------------------------
     def open_tcp_listener(self, route: TcpRoute, source: str) -> TcpListener:
         if route.name and route.name in self.tcp_listeners:
@@ -168,11 +160,7 @@ class ProxyServer(TwistedServer):
 
     # -- used by the protocols -------------------------------------------------------------
     def draw_toxics(self, subject: str, peer: str, kinds: Any) -> list[ActiveToxic]:
-        return draw_toxics(self.core.faults, self.name, subject, peer, kinds, self._invalid_rule)
-
-    def _invalid_rule(self, rule: FaultRule, error: str) -> None:
-        self.log.warning("fault rule %s skipped: %s", rule.id, error)
-        self.record("fault", "", rule=rule.id, action=rule.action, skipped=error)
+        return draw_toxics(self.core.faults, self.name, subject, peer, kinds)
 
     def is_own_address(self, host: str, port: int) -> bool:
         """Whether ``host:port`` is one of our own listeners (a request would loop)."""

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
-from ..core.faults import FaultBook, FaultRule
+from ..core.faults import INTEGER, NUMBER, STRING, STRING_TABLE, FaultAction, FaultBook, FaultRule, Param
 
 STREAMS = ("upstream", "downstream")
 
@@ -229,124 +229,88 @@ class LimitData(Stage):
 # -- the table ------------------------------------------------------------------------
 
 
-def _number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and value >= 0
+def _stream(default: str) -> Param:
+    return Param("stream", STRING, choices=STREAMS, default=default, help="upstream (client to server) or downstream")
 
 
-def _integer(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int) and value >= 0
-
-
-def _positive(value: Any) -> bool:
-    return _number(value) and value > 0
-
-
-def _status(value: Any) -> bool:
-    return _integer(value) and 200 <= value <= 599
-
-
-def _text(value: Any) -> bool:
-    return isinstance(value, str)
-
-
-def _headers(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
-
-
-@dataclass(frozen=True)
-class ToxicSpec:
-    """A toxic kind: its stage (None: carried out by the HTTP proxy), its params and defaults."""
-
-    stage: type[Stage] | None
-    params: dict[str, tuple[Callable[[Any], bool], str, Any]]  # name -> (check, expected, default)
-    summary: str
-    default_stream: str = "downstream"
-    http_only: bool = field(default=False)
-
-
-TOXICS: dict[str, ToxicSpec] = {
-    "http_status": ToxicSpec(
-        None,
-        {
-            "status": (_status, "an HTTP status 200-599", 503),
-            "body": (_text, "a string", "refservers proxy: fault injected\n"),
-            "content_type": (_text, "a string", "text/plain; charset=utf-8"),
-        },
+# The proxy's fault actions (Server.fault_actions): plain data, checked by the FaultBook
+# when a rule is added, so a rule's params arrive here complete and valid.
+TOXIC_ACTIONS: dict[str, FaultAction] = {
+    "http_status": FaultAction(
         "answer with a fixed status and body, without contacting the upstream",
-        http_only=True,
+        (
+            Param("status", INTEGER, 200, 599, default=503, help="the HTTP status"),
+            Param("body", STRING, default="refservers proxy: fault injected\n", help="the response body"),
+            Param("content_type", STRING, default="text/plain; charset=utf-8", help="its Content-Type"),
+            _stream("downstream"),
+        ),
     ),
-    "add_headers": ToxicSpec(
-        None,
-        {"headers": (_headers, "an object of header name -> value", {})},
+    "add_headers": FaultAction(
         "add headers to the response (stream upstream: to the request)",
-        http_only=True,
+        (Param("headers", STRING_TABLE, default={}, help="header name -> value"), _stream("downstream")),
     ),
-    "timeout": ToxicSpec(
-        Timeout,
-        {"timeout": (_number, "milliseconds >= 0", 0)},
+    "timeout": FaultAction(
         "drop all data, close after timeout ms (0: hold until the client closes)",
+        (Param("timeout", NUMBER, 0, 3_600_000, default=0, help="milliseconds"), _stream("downstream")),
     ),
-    "reset_peer": ToxicSpec(
-        ResetPeer,
-        {"timeout": (_number, "milliseconds >= 0", 0)},
+    "reset_peer": FaultAction(
         "TCP RST to the receiving side after timeout ms",
+        (Param("timeout", NUMBER, 0, 3_600_000, default=0, help="milliseconds (0: at once)"), _stream("downstream")),
     ),
-    "limit_data": ToxicSpec(
-        LimitData,
-        {"bytes": (_integer, "a byte count >= 0", 0)},
+    "limit_data": FaultAction(
         "close the connection after this many bytes",
+        (Param("bytes", INTEGER, 0, default=0, help="bytes let through"), _stream("downstream")),
     ),
-    "slicer": ToxicSpec(
-        Slicer,
-        {
-            "average_size": (_positive, "a size > 0 in bytes", 64),
-            "size_variation": (_integer, "bytes >= 0", 0),
-            "delay": (_integer, "microseconds >= 0", 0),
-        },
+    "slicer": FaultAction(
         "cut data into small slices with a delay between them",
+        (
+            Param("average_size", INTEGER, 1, default=64, help="slice size in bytes"),
+            Param("size_variation", INTEGER, 0, default=0, below="average_size", help="plus or minus bytes"),
+            Param("delay", INTEGER, 0, 60_000_000, default=0, help="microseconds between slices"),
+            _stream("downstream"),
+        ),
     ),
-    "bandwidth": ToxicSpec(
-        Bandwidth,
-        {"rate": (_positive, "KB/s > 0", 100)},
+    "bandwidth": FaultAction(
         "limit throughput to rate KB/s",
+        (Param("rate", NUMBER, 0.001, default=100, help="KB/s (1 KB = 1000 bytes)"), _stream("downstream")),
     ),
-    "latency": ToxicSpec(
-        Latency,
-        {"latency": (_number, "milliseconds >= 0", 0), "jitter": (_number, "milliseconds >= 0", 0)},
+    "latency": FaultAction(
         "delay every chunk by latency ms, plus or minus jitter ms",
+        (
+            Param("latency", NUMBER, 0, 3_600_000, default=0, help="milliseconds"),
+            Param("jitter", NUMBER, 0, 3_600_000, default=0, help="plus or minus milliseconds"),
+            _stream("downstream"),
+        ),
     ),
 }
 
-BYTE_TOXICS = tuple(name for name, spec in TOXICS.items() if not spec.http_only)
+
+@dataclass(frozen=True)
+class ToxicKind:
+    """How a toxic is carried out: its stage (None: by the HTTP proxy itself)."""
+
+    stage: type[Stage] | None
+    http_only: bool = field(default=False)
 
 
-def resolve_params(action: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Check a rule's params for toxic ``action`` and fill in the defaults.
+# In the order toxics apply (see the module docstring); the same names as TOXIC_ACTIONS.
+TOXICS: dict[str, ToxicKind] = {
+    "http_status": ToxicKind(None, http_only=True),
+    "add_headers": ToxicKind(None, http_only=True),
+    "timeout": ToxicKind(Timeout),
+    "reset_peer": ToxicKind(ResetPeer),
+    "limit_data": ToxicKind(LimitData),
+    "slicer": ToxicKind(Slicer),
+    "bandwidth": ToxicKind(Bandwidth),
+    "latency": ToxicKind(Latency),
+}
 
-    :raises ValueError: with a message naming the param and what was expected.
-    """
-    spec = TOXICS[action]
-    known = {*spec.params, "stream"}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"{action}: unknown param {unknown[0]!r} (known: {', '.join(sorted(known))})")
-    stream = params.get("stream", spec.default_stream)
-    if stream not in STREAMS:
-        raise ValueError(f"{action}: params.stream: expected upstream or downstream, got {stream!r}")
-    resolved: dict[str, Any] = {"stream": stream}
-    for name, (check, expected, default) in spec.params.items():
-        value = params.get(name, default)
-        if not check(value):
-            raise ValueError(f"{action}: params.{name}: expected {expected}, got {value!r}")
-        resolved[name] = value
-    if action == "slicer" and resolved["size_variation"] >= resolved["average_size"]:
-        raise ValueError("slicer: params.size_variation must be smaller than average_size")
-    return resolved
+BYTE_TOXICS = tuple(name for name, kind in TOXICS.items() if not kind.http_only)
 
 
 @dataclass(frozen=True)
 class ActiveToxic:
-    """A rule that fired for one connection or request, with its params resolved."""
+    """A rule that fired for one connection or request, with its params (checked, complete)."""
 
     rule: FaultRule
     params: dict[str, Any]
@@ -360,28 +324,13 @@ class ActiveToxic:
         return str(self.params["stream"])
 
 
-def draw_toxics(
-    faults: FaultBook,
-    server: str,
-    subject: str,
-    peer: str,
-    kinds: Iterable[str],
-    on_invalid: Callable[[FaultRule, str], None],
-) -> list[ActiveToxic]:
-    """The toxics that fire now for ``subject``: at most one rule per kind, in table order.
-
-    A rule with bad params (added at runtime: the FaultBook does not know our params)
-    is reported through ``on_invalid`` and skipped.
-    """
+def draw_toxics(faults: FaultBook, server: str, subject: str, peer: str, kinds: Iterable[str]) -> list[ActiveToxic]:
+    """The toxics that fire now for ``subject``: at most one rule per kind, in table order."""
     drawn = []
     for kind in kinds:
         rule = faults.check(server, subject, peer, actions=(kind,))
-        if rule is None:
-            continue
-        try:
-            drawn.append(ActiveToxic(rule, resolve_params(kind, rule.params)))
-        except ValueError as error:
-            on_invalid(rule, str(error))
+        if rule is not None:
+            drawn.append(ActiveToxic(rule, rule.params))
     return drawn
 
 
