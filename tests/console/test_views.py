@@ -140,12 +140,9 @@ def test_a_fault_rule_added_in_the_form_makes_smtplib_fail_until_removed(refserv
     page.goto(admin.url + "/#/faults")
     form = page.get_by_role("form", name="Add a fault rule")
     form.get_by_label("Server").select_option("smtp")
-    action = form.get_by_label("Action")
-    if action.evaluate("element => element.tagName") == "SELECT":
-        action.select_option("error")
-    else:
-        action.fill("error")
+    form.get_by_label("Action").select_option("error")  # from the schema's actions of smtp
     form.get_by_label("Match").fill("MAIL FROM:*")
+    form.get_by_label("reply").fill("554 5.7.1 refused by the console test")  # a field of the action's params
     form.get_by_role("button", name="Add rule").click()
     rules = page.get_by_role("table", name="Fault rules")
     row = rules.get_by_role("row", name=re.compile(r"smtp MAIL FROM:\*"))
@@ -153,7 +150,7 @@ def test_a_fault_rule_added_in_the_form_makes_smtplib_fail_until_removed(refserv
     with smtplib.SMTP(smtp.host, smtp.port, timeout=10) as client:
         with pytest.raises(smtplib.SMTPSenderRefused) as refused:
             client.sendmail("a@example.com", ["demo@example.com"], b"Subject: x\r\n\r\nbody\r\n")
-    assert 400 <= refused.value.smtp_code < 600
+    assert refused.value.smtp_code == 554 and b"refused by the console test" in refused.value.smtp_error
 
     page.on("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name=re.compile("Remove")).click()
@@ -162,21 +159,24 @@ def test_a_fault_rule_added_in_the_form_makes_smtplib_fail_until_removed(refserv
         assert client.sendmail("a@example.com", ["demo@example.com"], b"Subject: x\r\n\r\nbody\r\n") == {}
 
 
-def test_a_bad_value_shows_the_api_error_next_to_its_field(refservers_start, page):
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("Probability", "2", "probability: expected a number 0-1"),
+        ("reply", "hello", "params.reply: expected an SMTP reply"),
+    ],
+)
+def test_a_bad_value_shows_the_api_error_next_to_its_field(refservers_start, page, field, value, error):
     refservers_start("smtp")
     admin = refservers_start("admin")
     page.goto(admin.url + "/#/faults")
     form = page.get_by_role("form", name="Add a fault rule")
     form.get_by_label("Server").select_option("smtp")
-    action = form.get_by_label("Action")
-    if action.evaluate("element => element.tagName") == "SELECT":
-        action.select_option("error")
-    else:
-        action.fill("error")
-    form.get_by_label("Probability").fill("2")
+    form.get_by_label("Action").select_option("error")
+    form.get_by_label(field).fill(value)
     form.get_by_role("button", name="Add rule").click()
-    error = form.locator("[data-field=probability] [role=alert]")
-    expect(error).to_contain_text("probability: expected a number 0-1")
+    slot = form.locator(f"[data-field='{'params.reply' if field == 'reply' else field.lower()}'] [role=alert]")
+    expect(slot).to_contain_text(error)
     expect(page.get_by_role("table", name="Fault rules")).to_contain_text("No fault rules")
 
 

@@ -1,9 +1,10 @@
 // Faults and toxics: the fault rules of every server (GET/POST/DELETE /api/v1/faults)
 // and the proxy's TCP listeners (/api/v1/proxies); toxics are fault rules of the proxy
 // server. The add form is generated from the action and parameter schema the API
-// publishes (GET /api/v1/faults/actions: server -> action -> {help, params}); an
-// error of the API is shown next to the field it names. Without a schema endpoint the
-// form falls back to a free action name and a JSON object of params.
+// publishes (GET /api/v1/faults/actions: {rule_fields, servers: {name: {subject, user,
+// actions: {action: {help, params}}}}}); an error of the API is shown next to the
+// field it names. Without a schema endpoint the form falls back to a free action name
+// and a JSON object of params.
 
 import { api, health } from "./api.js";
 import { announce, confirmAction, fill, h } from "./dom.js";
@@ -27,7 +28,8 @@ function describeRule(rule) {
 
 export function mount(container) {
   let stopped = false;
-  let schema = null; // server -> action -> {help, params}
+  let schema = null; // server -> {subject, user, actions: {action: {help, params}}}
+  let fieldHelp = {}; // rule field -> what it means (the schema's rule_fields)
   const rulesBody = h("tbody");
   const proxiesBody = h("tbody");
   const ruleForm = h("form", { class: "rule-form", "aria-label": "Add a fault rule" });
@@ -127,8 +129,8 @@ export function mount(container) {
     }
   }
 
-  function field(label, control, name) {
-    return h("div", { class: "field", dataset: { field: name } }, h("label", {}, h("span", {}, label), control), h("span", { class: "field-error", role: "alert" }));
+  function field(label, control, name, hint = null) {
+    return h("div", { class: "field", dataset: { field: name } }, h("label", {}, h("span", {}, label), control), hint, h("span", { class: "field-error", role: "alert" }));
   }
 
   function paramControl(param) {
@@ -171,7 +173,11 @@ export function mount(container) {
   }
 
   function buildRuleForm(serverNames) {
-    const servers = schema ? Object.keys(schema) : serverNames;
+    // every server that takes rules (a rule may wait for its server), running ones first
+    const running = new Set(serverNames);
+    const servers = schema
+      ? Object.keys(schema).sort((a, b) => Number(running.has(b)) - Number(running.has(a)) || a.localeCompare(b))
+      : serverNames;
     const serverSelect = h("select", { name: "server" }, servers.map((name) => h("option", { value: name }, name)));
     const actionSelect = h("select", { name: "action" });
     const actionFree = h("input", { name: "action", type: "text", placeholder: "error, delay, disconnect…" });
@@ -182,11 +188,23 @@ export function mount(container) {
     const probability = h("input", { name: "probability", type: "text", inputmode: "decimal", value: "1" });
     const times = h("input", { name: "times", type: "text", inputmode: "numeric", placeholder: "unlimited" });
     const formError = h("p", { class: "field-error", role: "alert" });
+    const matchHint = h(
+      "p",
+      { class: "hint", id: "match-hint" },
+      fieldHelp.match || "A glob over what the server handles: an SMTP command line (MAIL FROM:*), an HTTP path (/api/*), a DNS name, a proxy target.",
+    );
+    const userHint = h("span", { class: "hint" });
 
     function actionsOf(server) {
-      return schema?.[server] || {};
+      return schema?.[server]?.actions || {};
     }
     function renderActions() {
+      const table = schema?.[serverSelect.value] || {};
+      matchHint.textContent = table.subject ? `Matched against ${table.subject}.` : fieldHelp.match || matchHint.textContent;
+      // a server without users refuses a user-scoped rule: no field to fill in wrongly
+      userField.disabled = schema !== null && !table.user;
+      userField.placeholder = userField.disabled ? "this server has no users" : "any user";
+      userHint.textContent = table.user ? `The user is ${table.user}.` : "";
       const actions = actionsOf(serverSelect.value);
       fill(actionSelect, Object.keys(actions).map((name) => h("option", { value: name, title: actions[name].help || "" }, name)));
       renderParams();
@@ -203,8 +221,8 @@ export function mount(container) {
       field("Server", serverSelect, "server"),
       field("Action", schema ? actionSelect : actionFree, "action"),
       field("Match", matchField, "match"),
-      h("p", { class: "hint", id: "match-hint" }, "A glob over what the server handles: an SMTP command line (MAIL FROM:*), an HTTP path (/api/*), a DNS name, a proxy target."),
-      field("User", userField, "user"),
+      matchHint,
+      field("User", userField, "user", userHint),
       schema ? paramsBox : field("Parameters (JSON)", paramsJson, "params"),
       field("Probability", probability, "probability"),
       field("Times", times, "times"),
@@ -217,7 +235,7 @@ export function mount(container) {
       event.preventDefault();
       for (const element of ruleForm.querySelectorAll(".field-error")) element.textContent = "";
       const spec = { server: serverSelect.value, action: schema ? actionSelect.value : actionFree.value.trim(), match: matchField.value || "*" };
-      if (userField.value.trim()) spec.user = userField.value.trim();
+      if (!userField.disabled && userField.value.trim()) spec.user = userField.value.trim();
       const chance = probability.value.trim();
       if (chance !== "" && chance !== "1") spec.probability = Number.isNaN(Number(chance)) ? chance : Number(chance);
       if (times.value.trim()) spec.times = Number.isNaN(Number(times.value)) ? times.value : Number(times.value);
@@ -318,7 +336,8 @@ export function mount(container) {
   async function start() {
     try {
       const body = await api("/api/v1/faults/actions");
-      schema = body.actions || body.servers || body;
+      schema = body.servers || null;
+      fieldHelp = body.rule_fields || {};
     } catch {
       schema = null; // an API without the schema endpoint: free-form form
     }
