@@ -6,6 +6,7 @@ from __future__ import annotations
 import ftplib
 import re
 import smtplib
+import time
 import urllib.request
 
 import paramiko
@@ -178,6 +179,45 @@ def test_a_bad_value_shows_the_api_error_next_to_its_field(refservers_start, pag
     slot = form.locator(f"[data-field='{'params.reply' if field == 'reply' else field.lower()}'] [role=alert]")
     expect(slot).to_contain_text(error)
     expect(page.get_by_role("table", name="Fault rules")).to_contain_text("No fault rules")
+
+
+def test_a_tcp_proxy_and_a_latency_toxic_from_the_console(refservers_start, page):
+    http, proxy = refservers_start("http"), refservers_start("proxy")
+    admin = refservers_start("admin")
+    page.goto(admin.url + "/#/faults")
+    proxy_form = page.get_by_role("form", name="Add a TCP proxy")
+    proxy_form.get_by_label("Name").fill("slow-web")
+    proxy_form.get_by_label("Upstream").fill(f"127.0.0.1:{http.port}")
+    proxy_form.get_by_role("button", name="Add proxy").click()
+    proxies = page.get_by_role("table", name="TCP proxies")
+    row = proxies.get_by_role("row", name=re.compile(rf"^slow-web \d+ 127\.0\.0\.1:{http.port}"))
+    expect(row).to_be_visible()
+    port = int(row.locator("td").nth(1).inner_text())
+    assert port == proxy.tcp_listeners["slow-web"].route.listen_port
+
+    form = page.get_by_role("form", name="Add a fault rule")
+    form.get_by_label("Server").select_option("proxy")
+    form.get_by_label("Action").select_option("latency")
+    form.get_by_label("Match").fill("slow-web")
+    form.get_by_label("latency").fill("1000")
+    form.get_by_role("button", name="Add rule").click()
+    rule = page.get_by_role("table", name="Fault rules").get_by_role("row", name=re.compile(r"proxy slow-web latency"))
+    expect(rule).to_contain_text("latency=1000")
+
+    def timed_get() -> float:
+        started = time.monotonic()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/get", timeout=10) as reply:
+            reply.read()
+        return time.monotonic() - started
+
+    assert timed_get() >= 1.0
+    page.on("dialog", lambda dialog: dialog.accept())
+    rule.get_by_role("button", name=re.compile("Remove")).click()
+    expect(rule).to_have_count(0)
+    assert timed_get() < 1.0
+    row.get_by_role("button", name="Remove proxy slow-web").click()
+    expect(row).to_have_count(0)
+    assert "slow-web" not in proxy.tcp_listeners
 
 
 def test_servers_view_lists_every_server_with_its_port(refservers_start, page):

@@ -129,8 +129,20 @@ export function mount(container) {
     }
   }
 
+  let fieldCount = 0;
   function field(label, control, name, hint = null) {
-    return h("div", { class: "field", dataset: { field: name } }, h("label", {}, h("span", {}, label), control), hint, h("span", { class: "field-error", role: "alert" }));
+    // label[for], not a wrapping label: a wrapped select would take its options' text
+    // into its accessible name
+    fieldCount += 1;
+    control.id = control.id || `fault-field-${fieldCount}`;
+    return h(
+      "div",
+      { class: "field", dataset: { field: name } },
+      h("label", { for: control.id }, label),
+      control,
+      hint,
+      h("span", { class: "field-error", role: "alert" }),
+    );
   }
 
   function paramControl(param) {
