@@ -47,8 +47,10 @@ def test_no_console_file_writes_html_or_loads_anything_from_another_origin():
     for entry in packaged.iterdir():
         lines = [line for line in entry.read_text("utf-8").splitlines() if not line.lstrip().startswith(("//", "*", "/*"))]
         code = "\n".join(lines)
-        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
-            assert sink not in code, f"{entry.name} uses {sink}"
+        # Markup may be read (the inert copy of a mail for its sandboxed frame), never written.
+        for sink in (r"\.(inner|outer)HTML\s*\+?=(?!=)", r"insertAdjacentHTML", r"document\.write", r"createContextualFragment",
+                     r"setHTMLUnsafe", r"\beval\(", r"new Function"):
+            assert not re.search(sink, code), f"{entry.name} uses {sink}"
         for line in lines:
             # Addresses in the code are templated on the servers' own host, the SVG
             # namespace, or example.com inside a command shown for copying (RFC 2606).

@@ -62,12 +62,25 @@ def test_hostile_mail_runs_no_script_in_the_console(console, page, send_mail):
 def test_the_console_makes_no_request_beyond_loopback(console, page, send_mail, refservers_start):
     for name in ("ftp", "sftp", "http"):
         refservers_start(name)
-    send_mail("Remote content inside", html='<p>pixel</p><img src="https://tracker.example.net/p.gif"><link rel="stylesheet" href="https://cdn.example.net/x.css">')
+    send_mail(
+        "Remote content inside",
+        html=(
+            '<html><head><base href="https://base.example.net/"><link rel="stylesheet" href="https://cdn.example.net/x.css">'
+            "<style>@import url('https://cdn.example.net/y.css'); body { background: url(//cdn.example.net/bg.png) }</style>"
+            '<meta http-equiv="refresh" content="0; url=https://refresh.example.net/"></head>'
+            '<body><p>pixel</p><img src="https://tracker.example.net/p.gif"><img src="relative.gif">'
+            '<img srcset="a.png 1x, https://tracker.example.net/2x.png 2x">'
+            '<div style="background-image: url(&quot;https://tracker.example.net/div.png&quot;)">styled</div>'
+            '<table background="http://tracker.example.net/t.png"><tr><td>old</td></tr></table>'
+            '<video poster="https://tracker.example.net/poster.png"></video></body></html>'
+        ),
+    )
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
     page.goto(console.url + "/")
     page.get_by_role("link", name="Remote content inside").click()
     expect(page.frame_locator("iframe[title='Message HTML']").get_by_text("pixel")).to_be_visible()
+    expect(page.get_by_text("7 remote references are blocked")).to_be_visible()
     for view in ("Traffic", "Files", "Faults", "Servers", "Inbox"):
         page.get_by_role("link", name=view).click()
         expect(page.get_by_role("link", name=view)).to_have_attribute("aria-current", "page")

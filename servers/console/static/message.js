@@ -17,7 +17,58 @@ function partUrl(id, partId) {
   return `/api/v1/message/${encodeURIComponent(id)}/part/${encodeURIComponent(partId)}`;
 }
 
-/** The document the frame shows: our CSP and base first, then the mail's HTML as it is. */
+// Attributes through which a document loads something by itself (links are followed
+// only when clicked, so <a href> stays).
+const LOADING_ATTRIBUTES = new Set(["src", "srcset", "background", "poster", "data", "xlink:href", "lowsrc", "dynsrc", "imagesrcset"]);
+const REMOTE_URL = /(^|[\s,("'])(?:https?:)?\/\//i;
+const REMOTE_CSS_URL = /url\(\s*(['"]?)\s*(?:https?:)?\/\/[^)]*\)/gi;
+const REMOTE_CSS_IMPORT = /@import\s+(?:url\()?\s*['"]?\s*(?:https?:)?\/\/[^;]*;?/gi;
+
+/**
+ * The mail's HTML with every way of loading remote content taken out, parsed in an
+ * inert document (DOMParser: no browsing context, so nothing loads or runs there).
+ * The frame's own CSP blocks the same things; this is the second lock, and it does not
+ * depend on the browser's preload scanner honouring a <meta> policy in time.
+ * Returns [html, how many remote references were removed].
+ */
+export function withoutRemoteContent(html, keepRemote) {
+  const doc = new DOMParser().parseFromString(html, "text/html");
+  let removed = 0;
+  // A mail's <base> would re-root its relative URLs elsewhere; a refresh would navigate.
+  for (const element of doc.querySelectorAll("base, meta[http-equiv]")) element.remove();
+  if (keepRemote) return [serialize(doc), 0];
+  for (const element of doc.querySelectorAll("*")) {
+    for (const attribute of [...element.attributes]) {
+      const name = attribute.name.toLowerCase();
+      const loads = LOADING_ATTRIBUTES.has(name) || (name === "href" && !["a", "area"].includes(element.localName));
+      if (loads && REMOTE_URL.test(attribute.value)) {
+        element.removeAttribute(attribute.name);
+        removed += 1;
+      } else if (name === "style" && REMOTE_CSS_URL.test(attribute.value)) {
+        element.setAttribute("style", attribute.value.replace(REMOTE_CSS_URL, "none"));
+        removed += 1;
+      }
+      REMOTE_CSS_URL.lastIndex = 0;
+    }
+  }
+  for (const style of doc.querySelectorAll("style")) {
+    const css = style.textContent;
+    const cleaned = css.replace(REMOTE_CSS_IMPORT, "").replace(REMOTE_CSS_URL, "none");
+    if (cleaned !== css) {
+      style.textContent = cleaned;
+      removed += 1;
+    }
+  }
+  return [serialize(doc), removed];
+}
+
+function serialize(doc) {
+  // The inert document's markup (read, never assigned): it goes to the sandboxed frame only.
+  const head = doc.head ? doc.head.innerHTML : "";
+  return `${head ? `<head>${head}</head>` : ""}<body>${doc.body ? doc.body.innerHTML : ""}</body>`;
+}
+
+/** The document the frame shows: our CSP and base first, then the mail's HTML. */
 export function frameDocument(html, remoteImages) {
   const images = remoteImages ? `${location.origin} data: http: https:` : `${location.origin} data:`;
   const policy = `default-src 'none'; style-src 'unsafe-inline'; img-src ${images}; font-src data:; form-action 'none'`;
@@ -186,17 +237,21 @@ export function mount(container, params, rest) {
       referrerpolicy: "no-referrer",
       class: "html",
     });
-    frame.srcdoc = frameDocument(html, remoteImages);
+    const [shown, blocked] = withoutRemoteContent(html, remoteImages);
+    frame.srcdoc = frameDocument(shown, remoteImages);
     const load = h(
       "button",
       { type: "button", disabled: remoteImages },
       remoteImages ? "Remote images loaded" : "Load remote images",
     );
+    const note = remoteImages
+      ? "Scripts never run here."
+      : `Scripts never run here; ${blocked} remote reference${blocked === 1 ? " is" : "s are"} blocked until you load them.`;
     load.addEventListener("click", () => {
       remoteImages = true;
       renderHtml();
     });
-    fill(panels.HTML, h("div", { class: "toolbar" }, load, h("span", { class: "hint" }, "Scripts never run here; remote content is blocked until you load it.")), frame);
+    fill(panels.HTML, h("div", { class: "toolbar" }, load, h("span", { class: "hint" }, note)), frame);
   }
 
   function renderHeaders() {
