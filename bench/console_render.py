@@ -67,7 +67,7 @@ def main() -> int:
     schema = registry.schema()
     overrides = [f"core.data_dir={data_dir}"]
     overrides += [f"{section}.{o.key}=0" for section, options in schema.items() for o in options if o.kind is PORT]
-    core = Core(load_config(schema, env={}, overrides=overrides))
+    core = Core(load_config(schema, env={}, overrides=overrides, renamed=registry.RENAMED_OPTIONS), stores=registry.store_loaders())
     try:
         store = core.shared(MailStore)
         started = time.monotonic()

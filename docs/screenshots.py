@@ -97,7 +97,7 @@ def main() -> int:
     schema = registry.schema()
     overrides = [f"core.data_dir={tempfile.mkdtemp(prefix='refservers-screenshots-')}", "core.trace=true"]
     overrides += [f"{section}.{o.key}=0" for section, options in schema.items() for o in options if o.kind is PORT]
-    core = Core(load_config(schema, env={}, overrides=overrides))
+    core = Core(load_config(schema, env={}, overrides=overrides, renamed=registry.RENAMED_OPTIONS), stores=registry.store_loaders())
     try:
         servers = {name: registry.server_class(name)(core.config[name], core).start() for name in NAMES}
         admin = registry.server_class("admin")(core.config["admin"], core).start()

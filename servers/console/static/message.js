@@ -241,12 +241,13 @@ export function mount(container, params, rest) {
     frame.srcdoc = frameDocument(shown, remoteImages);
     const load = h(
       "button",
-      { type: "button", disabled: remoteImages },
+      { type: "button", disabled: remoteImages || !blocked },
       remoteImages ? "Remote images loaded" : "Load remote images",
     );
-    const note = remoteImages
-      ? "Scripts never run here."
-      : `Scripts never run here; ${blocked} remote reference${blocked === 1 ? " is" : "s are"} blocked until you load them.`;
+    let note = "Scripts never run here.";
+    if (!remoteImages && blocked) {
+      note = `Scripts never run here; ${blocked} remote reference${blocked === 1 ? " is" : "s are"} blocked until you load them.`;
+    }
     load.addEventListener("click", () => {
       remoteImages = true;
       renderHtml();
