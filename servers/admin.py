@@ -32,7 +32,7 @@ from .core.web import ApiError, ApiRequest, Reply, Route, RouteTable
 
 class AdminServer(TwistedServer):
     name = "admin"
-    description = "admin API: health, event journal, messages, files, faults"
+    description = "admin API and web console: health, event journal, messages, files, faults"
     scheme = "http"
     options = (
         Option("port", PORT, 8025, "admin API port"),
