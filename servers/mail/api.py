@@ -51,6 +51,10 @@ RESCAN_SECONDS = 0.5
 DEFAULT_LIMIT = 50  # apiv1 getStartLimit
 NOT_FOUND = "404 page not found"  # apiv1 fourOFour
 TEXT = "text/plain; charset=utf-8"
+# Mail content served as a document on the admin origin (an attachment of any type, a
+# message's HTML): sandboxed, so an HTML or SVG attachment opened in a tab cannot run
+# script with the admin API's origin (the web console's, too).
+SANDBOXED = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
 STARTED = time.time()
 # thumbnails.go blankImage: a white 180x120 JPEG (quality 70 there; a baseline JPEG here)
 BLANK_THUMBNAIL = base64.b64decode(
@@ -318,7 +322,7 @@ class MessagesApi:
         part = await self._off_loop(self._part, request)
         name = part.file_name or part.content_id
         disposition = f'inline; filename="{_path_escape(name)}"'
-        return Reply(200, part.content, content_type=part.content_type, headers={"Content-Disposition": disposition})
+        return Reply(200, part.content, content_type=part.content_type, headers={"Content-Disposition": disposition, **SANDBOXED})
 
     async def thumbnail(self, request: ApiRequest) -> Reply:
         """Mailpit answers a 180x120 JPEG: the image cropped or padded, a blank one for a
@@ -329,7 +333,7 @@ class MessagesApi:
         except PlainError:
             raise PlainError(400, "attachment not found") from None
         name = part.file_name or part.content_id
-        headers = {"Content-Disposition": f'filename="{name}"'}
+        headers = {"Content-Disposition": f'filename="{name}"', **SANDBOXED}
         if not part.content_type.startswith("image/"):
             return Reply(200, BLANK_THUMBNAIL, content_type="image/jpeg", headers=headers)
         return Reply(200, part.content, content_type=part.content_type, headers=headers)
@@ -593,7 +597,7 @@ class MessagesApi:
                 pattern = re.compile(r"(?i)(=[\"']?)(cid:" + re.escape(part.content_id) + r")([\"|'|\s|/|>|;])")
                 url = f"/api/v1/message/{entry.id}/part/{part.part_id}".replace("\\", "\\\\")
                 markup = pattern.sub(r"\g<1>" + url + r"\g<3>", markup)
-        return Reply(200, markup.encode(), content_type="text/html; charset=utf-8")
+        return Reply(200, markup.encode(), content_type="text/html; charset=utf-8", headers=dict(SANDBOXED))
 
     # -- MailHog -------------------------------------------------------------------------------
     async def mailhog_messages(self, request: ApiRequest) -> Reply:

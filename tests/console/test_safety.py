@@ -3,7 +3,9 @@ beyond loopback: every request the page makes is recorded and checked."""
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
@@ -88,3 +90,24 @@ def test_the_console_makes_no_request_beyond_loopback(console, page, send_mail, 
     assert any(re.search(r"/console/app\.js$", url) for url in requests)
     outside = [url for url in requests if not loopback(url)]
     assert outside == []
+
+
+def test_attachments_and_the_html_view_opened_in_a_tab_run_no_script(console, page, send_mail):
+    send_mail(
+        "Attachments opened directly",
+        html="<p>view</p><script>window.__pwned='view'</script><img src=x onerror=\"window.__pwned='view-onerror'\">",
+        attachments=(("evil.svg", "image/svg+xml", SVG_ATTACHMENT.replace(b"top.", b"window.")),
+                     ("page.html", "text/html", HTML_ATTACHMENT.replace(b"top.", b"window."))),
+    )
+    with urllib.request.urlopen(console.url + "/api/v1/messages", timeout=10) as reply:
+        (summary,) = json.load(reply)["messages"]
+    with urllib.request.urlopen(f"{console.url}/api/v1/message/{summary['ID']}", timeout=10) as reply:
+        parts = {part["FileName"]: part["PartID"] for part in json.load(reply)["Attachments"]}
+    for url in (
+        f"{console.url}/api/v1/message/{summary['ID']}/part/{parts['evil.svg']}",
+        f"{console.url}/api/v1/message/{summary['ID']}/part/{parts['page.html']}",
+        f"{console.url}/view/{summary['ID']}.html",
+    ):
+        response = page.goto(url)
+        assert response.headers["content-security-policy"] == "sandbox"
+        assert page.evaluate("window.__pwned") is None, url

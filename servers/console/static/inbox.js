@@ -7,7 +7,7 @@ import { announce, confirmAction, fill, formatAddress, formatDate, formatSize, h
 import { mailEventsConnected, onMailEvent } from "./events.js";
 
 export const PAGE_SIZE = 50;
-const LIVE_TYPES = new Set(["new", "update", "delete", "truncate", "prune", "connected"]);
+const LIVE_TYPES = new Set(["new", "update", "delete", "truncate", "prune"]);
 
 function inboxHash({ user, q, page }) {
   return `#/inbox${query({ user, q, page: page > 1 ? page : "" })}`;
@@ -129,6 +129,7 @@ export function mount(container, params) {
       if (stopped) return;
       state.messages = body.messages || [];
       state.total = body.messages_count ?? body.total ?? state.messages.length;
+      state.unread = state.q ? undefined : body.unread;
       render();
     } catch (error) {
       if (!stopped) announce(`Messages: ${error.message}`, true);
@@ -273,7 +274,11 @@ export function mount(container, params) {
     const entries = [{ name: "", label: "All mail" }, ...users.map((user) => ({ name: user.name, label: user.name }))];
     const counts = await Promise.all(
       entries.map((entry) =>
-        api(`/api/v1/messages${query({ user: entry.name, start: 0, limit: 1 })}`).then(
+        // the list already read says how many are unread in the mailbox it shows
+        (entry.name === state.user && state.unread !== undefined
+          ? Promise.resolve({ unread: state.unread })
+          : api(`/api/v1/messages${query({ user: entry.name, start: 0, limit: 1 })}`)
+        ).then(
           (body) => body.unread,
           () => undefined,
         ),
@@ -330,8 +335,13 @@ export function mount(container, params) {
   }
 
   document.addEventListener("keydown", onKey);
+  let socketWasDown = false;
   const unsubscribe = onMailEvent((event) => {
-    if (LIVE_TYPES.has(event.Type)) refresh();
+    if (event.Type === "disconnected") socketWasDown = true;
+    // after a reconnection, catch up on what the socket missed; the first connection
+    // needs nothing (the page has just read the list)
+    const caughtUp = event.Type === "connected" && socketWasDown;
+    if (LIVE_TYPES.has(event.Type) || caughtUp) refresh();
   });
   const poll = setInterval(() => {
     if (!mailEventsConnected()) load();
