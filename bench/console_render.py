@@ -88,7 +88,7 @@ def main() -> int:
                 page.add_init_script(FIRST_ROW_PROBE)
                 page.goto(admin.url + "/")
                 # (wait_for_function would need 'unsafe-eval', which the console's CSP refuses)
-                page.wait_for_selector("table.messages tbody tr", timeout=60_000)
+                page.wait_for_selector("table.messages tbody tr", timeout=300_000)
                 rows = page.locator("table.messages tbody tr").count()
                 timings.append(page.evaluate("window.__firstRow"))
                 # the list request as the page saw it: what of the time is the API's

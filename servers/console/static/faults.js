@@ -74,11 +74,16 @@ export function mount(container) {
     ),
   );
 
+  let shownRules = null; // the JSON last drawn: redraw only on a change, so a row under
+  // the pointer is not replaced every two seconds
   async function loadRules() {
     try {
       const body = await api("/api/v1/faults");
       if (stopped) return;
       const rules = body.faults || [];
+      const drawn = JSON.stringify(rules);
+      if (drawn === shownRules) return;
+      shownRules = drawn;
       fill(
         rulesBody,
         rules.length
