@@ -43,6 +43,8 @@ ADMIN_HOST_PORTS = {
     "sockets": 19010,
     "dns": 19011,
     "xmlrpc": 19012,
+    "toxiproxy": 19013,
+    "nntp": 19014,
 }
 # Named volumes and the store directory each is mounted on (under REFSERVERS_DATA_DIR=/data):
 # independent containers, one shared state, as in a single `refservers up`.

@@ -19,6 +19,7 @@ Endpoints of its own:
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from .console import console_routes
@@ -28,6 +29,8 @@ from .core.guard import AdminGuard, guarded_site, is_loopback
 from .core.lifecycle import probe_http
 from .core.twisted_listen import TwistedServer
 from .core.web import ApiError, ApiRequest, Reply, Route, RouteTable
+from .scenario import ScenarioError, ScenarioRunner
+from .scenario import parse as parse_scenario
 
 
 class AdminServer(TwistedServer):
@@ -58,6 +61,9 @@ class AdminServer(TwistedServer):
             Route("GET", "/api/v1/faults/actions", self._fault_actions, "fault actions and their params (?server=)"),
             Route("DELETE", "/api/v1/faults/{id}", self._remove_fault, "remove one fault rule"),
             Route("GET", "/api/v1/tls/ca.pem", self._ca_certificate, "the local CA certificate (PEM)"),
+            Route("GET", "/api/v1/scenario", self._export_scenario, "the current state as a scenario (users, messages, files, faults, proxies)"),
+            Route("POST", "/api/v1/scenario", self._apply_scenario, "apply a scenario (idempotent; 400 names the bad entry, nothing applied)"),
+            Route("POST", "/api/v1/reset", self._reset, "back to the start state: runtime data dropped, start scenario re-applied"),
             Route("GET", "/api/v1", self._index, "this list of endpoints"),
         ]
         stores = [route for name in self._stores_in_use() for route in self.core.store(name).admin_routes(self.core)]
@@ -72,6 +78,7 @@ class AdminServer(TwistedServer):
         return list(names)
 
     def _bind(self) -> None:
+        self._scenario_lock = asyncio.Lock()
         self._table = RouteTable(self.routes)
         guard = AdminGuard.build(self.host, self.settings.allowed_hosts, self.settings.auth, self.settings.max_body)
         self.listen("http", guarded_site(self._table, guard), self.settings.port)
@@ -144,6 +151,30 @@ class AdminServer(TwistedServer):
             raise ApiError(404, "no local CA: core.tls_cert names a certificate of your own")
         headers = {"Content-Disposition": 'attachment; filename="refservers-ca.pem"'}
         return Reply(200, self.core.tls.ca_file.read_bytes(), "application/x-pem-file", headers)
+
+    # Scenarios touch files and take store locks: off the admin loop, one at a time.
+    async def _scenario_call(self, function: Any, *args: Any) -> Any:
+        runner = self.core.shared(ScenarioRunner)
+        async with self._scenario_lock:
+            return await asyncio.get_running_loop().run_in_executor(None, function, runner, *args)
+
+    async def _export_scenario(self, request: ApiRequest) -> Any:
+        return await self._scenario_call(ScenarioRunner.export)
+
+    async def _apply_scenario(self, request: ApiRequest) -> Any:
+        try:
+            scenario = parse_scenario(request.json())
+            applied = await self._scenario_call(ScenarioRunner.apply, scenario)
+        except ScenarioError as error:
+            raise ApiError(400, str(error)) from None
+        return {"applied": applied}
+
+    async def _reset(self, request: ApiRequest) -> Any:
+        try:
+            applied = await self._scenario_call(ScenarioRunner.reset)
+        except ScenarioError as error:
+            raise ApiError(500, f"start scenario: {error}") from None
+        return {"reset": True, "applied": applied}
 
     def _index(self, request: ApiRequest) -> Any:
         return {

@@ -75,6 +75,7 @@ SMTP_REPLY = "smtp reply"  # RFC 5321 4.2: a 4yz/5yz code, a space, text
 POP3_ERROR = "pop3 error"  # RFC 1939 3: "-ERR", a space, text
 IMAP_REPLY = "imap reply"  # RFC 3501 7.1: "NO" or "BAD", a space, text (the tag is the server's)
 FTP_REPLY = "ftp reply"  # RFC 959 4.2: a 4yz/5yz code, a space, text
+NNTP_REPLY = "nntp reply"  # RFC 3977 3.2: a 4xx/5xx code, a space, text
 SFTP_STATUS = "sftp status"  # an SSH_FX_* number, or its name ("no_such_file")
 
 # SSH_FX_* status names of draft-ietf-secsh-filexfer-13 section 9.1 (asyncssh's FX_*),
@@ -99,6 +100,7 @@ _REPLY_PATTERNS = {
     POP3_ERROR: (re.compile(rf"-ERR {_LINE_TEXT}"), "a POP3 error: -ERR, a space and text (e.g. '-ERR [SYS/TEMP] busy')"),
     IMAP_REPLY: (re.compile(rf"(?i:NO|BAD) {_LINE_TEXT}"), "an IMAP reply without its tag: NO or BAD, a space and text (e.g. 'NO [UNAVAILABLE] try later')"),
     FTP_REPLY: (re.compile(rf"[45][0-5][0-9] {_LINE_TEXT}"), "an FTP reply: a 4xx or 5xx code, a space and text (e.g. '451 Local error')"),
+    NNTP_REPLY: (re.compile(rf"[45][0-9][0-9] {_LINE_TEXT}"), "an NNTP reply: a 4xx or 5xx code, a space and text (e.g. '400 service temporarily unavailable')"),
 }  # fmt: skip
 
 
@@ -356,7 +358,7 @@ class FaultBook:
     def __init__(self, journal: EventJournal, tables: Mapping[str, FaultTable]):
         """``tables`` maps each server name to its :class:`FaultTable`."""
         self._journal = journal
-        self._tables = dict(tables)
+        self._tables = tables  # may load each table on first use (registry.FaultTables)
         self._rules: dict[str, FaultRule] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -365,7 +367,9 @@ class FaultBook:
         """Every server's table as JSON: subject, user, actions and their params (a console
         builds its forms from it)."""
         return {
-            name: table.as_json() for name, table in sorted(self._tables.items()) if server is None or name == server
+            name: table.as_json()
+            for name, table in sorted(self._tables.items())
+            if (server is None and table.actions) or name == server
         }
 
     def add(self, spec: Mapping[str, Any]) -> FaultRule:
@@ -397,7 +401,7 @@ class FaultBook:
         if unknown:
             raise FaultError(f"unknown field {sorted(unknown)[0]!r} (known: {', '.join(sorted(RULE_FIELDS))})")
         server = spec.get("server")
-        if server not in self._tables:
+        if not isinstance(server, str) or server not in self._tables:
             raise FaultError(f"server: expected one of {', '.join(sorted(self._tables))}, got {server!r}")
         action = spec.get("action")
         table = self._tables[server]

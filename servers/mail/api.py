@@ -39,7 +39,7 @@ from ..core.web import ApiError, ApiRequest, Reply, Route
 from . import mailhog, mailpit_chaos
 from .mailpit import Entry, MailpitView, clean_tag, data_uri_payload, headers_json, message_json
 from .mailpit_events import VERSION, MailpitEvents
-from .mailpit_search import _date, compile_query
+from .mailpit_search import compile_query, parse_date
 from .store import MailStore
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ def mail_routes(core: Core) -> list[Route]:
             "Mailpit: image attachment (not resized)",
         ),
         Route("GET", "/api/v1/message/{id}/part/{part}", plain(api.part), "Mailpit: an attachment or inline part"),
-        Route("POST", "/api/v1/message/{id}/release", plain(api.release), "Mailpit: relay to another SMTP server"),
+        Route("POST", "/api/v1/message/{id}/release", plain(api.release), "Mailpit: relay to another SMTP server (none configured: 400)"),
         Route("GET", "/api/v1/message/{id}", plain(api.message), "Mailpit: a message (marks it read)"),
         Route("GET", "/api/v1/search", plain(api.search), "Mailpit: search (query, start, limit, tz)"),
         Route("DELETE", "/api/v1/search", plain(api.delete_search), "Mailpit: delete what a search matches"),
@@ -191,8 +191,14 @@ class MessagesApi:
             raise PlainError(404, NOT_FOUND)
         return entry
 
-    def _matching(self, request: ApiRequest, query: str) -> list[Entry]:
-        entries = self.mailbox.entries(request.arg("user") or None)
+    def _matching(self, request: ApiRequest, query: str, everything: list[Entry] | None = None) -> list[Entry]:
+        """The messages matching a search (and ``?user=``), newest first; ``everything``
+        is the whole mailbox when the caller already has it (one scan per request)."""
+        user = request.arg("user") or None
+        if everything is None:
+            entries = self.mailbox.entries(user)
+        else:
+            entries = [entry for entry in everything if not user or user in entry.users]
         if query.strip():
             test = compile_query(query, _zone(request.arg("tz")))
             entries = [entry for entry in entries if test(entry)]
@@ -229,7 +235,7 @@ class MessagesApi:
 
         def listing() -> dict[str, Any]:
             everything = self.mailbox.entries()
-            entries = _legacy_filters(request, self.mailbox.entries(request.arg("user") or None))
+            entries = _legacy_filters(request, self._matching(request, "", everything))
             if before is not None:
                 entries = [entry for entry in entries if entry.created < before]
             page = entries[start : start + limit] if limit > 0 else entries
@@ -367,7 +373,7 @@ class MessagesApi:
 
         def find() -> dict[str, Any]:
             everything = self.mailbox.entries()
-            found = self._matching(request, query)
+            found = self._matching(request, query, everything)
             if before is not None:
                 found = [entry for entry in found if entry.created < before]
             page = found[start : start + limit]
@@ -544,7 +550,10 @@ class MessagesApi:
 
     def events_socket(self, request: ApiRequest) -> Any:
         """The WebSocket upgrade: the route table hands the request to autobahn's resource
-        (one place, so the admin's Host/Origin checks apply to it as to every route)."""
+        (one place, so the admin's Host/Origin checks apply to it as to every route). A
+        plain GET gets what Mailpit's upgrader (gorilla/websocket) answers: 400."""
+        if "websocket" not in request.headers.get("upgrade", "").lower():
+            return Reply(400, b"Bad Request\n", content_type=TEXT, headers={"Sec-Websocket-Version": "13"})
         return self.hub.resource
 
     def livez(self, request: ApiRequest) -> Reply:
@@ -707,7 +716,7 @@ def _start_limit(request: ApiRequest) -> tuple[int, float | None, int]:
         return value if value >= minimum else default
 
     before_text = request.arg("before")
-    before = _date(before_text, None) if before_text else None
+    before = parse_date(before_text, None) if before_text else None
     return number("start", 0, 1), before, number("limit", DEFAULT_LIMIT, 0)
 
 

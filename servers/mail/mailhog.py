@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .mailpit import Entry, _body_offset, go_time, received_time
+from .mailpit import Entry, body_offset, go_time, received_time
 
 MAX_LIMIT = 250  # api/v2.go getStartLimit
 
@@ -77,7 +77,7 @@ def _helo(data: str) -> str:
 
 
 def message_json(entry: Entry, stored: bytes) -> dict[str, Any]:
-    data = stored[_body_offset(stored) :].decode("utf-8", "replace")
+    data = stored[body_offset(stored) :].decode("utf-8", "replace")
     content = content_json(data)
     mime = content.pop("MIME")
     content["MIME"] = None  # MailHog fills Message.MIME, and leaves Content.MIME empty at the top

@@ -216,7 +216,7 @@ class Parsed:
     derived_tags: tuple[str, ...]
 
 
-def _body_offset(data: bytes) -> int:
+def body_offset(data: bytes) -> int:
     """Where the message starts after the envelope headers the store prepends."""
     offset = 0
     while True:
@@ -294,11 +294,14 @@ def parse_mime(message: Message) -> MimeTree:
         target.append(Part(part_id, file_name, content_type, content_id, content, inline))
 
     visit(message, "0")
+    if not tree.text and tree.html:
+        # enmime down-converts the HTML when there is no text part (Mailpit shows that Text)
+        tree.text = strip_html(tree.html)
     return tree
 
 
 def parse_message(data: bytes) -> tuple[Parsed, EmailMessage, MimeTree]:
-    offset = _body_offset(data)
+    offset = body_offset(data)
     message = email.message_from_bytes(data, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
     tree = parse_mime(message)

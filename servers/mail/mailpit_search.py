@@ -14,6 +14,7 @@ Unparseable dates are ignored, as Mailpit does (it logs a warning).
 from __future__ import annotations
 
 import datetime
+import email.utils
 import re
 from collections.abc import Callable
 from typing import Any
@@ -59,15 +60,13 @@ def _size(text: str) -> int:
     return int(value * factor) if factor else 0
 
 
-def _date(text: str, zone: datetime.tzinfo | None) -> float | None:
+def parse_date(text: str, zone: datetime.tzinfo | None) -> float | None:
     """A subset of dateparse: ISO dates and times, RFC 2822 dates, epoch seconds."""
     text = text.strip()
     try:
         moment = datetime.datetime.fromisoformat(text)
     except ValueError:
         try:
-            import email.utils
-
             moment = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError):
             return None
@@ -131,7 +130,7 @@ def _word_test(word: str, zone: datetime.tzinfo | None) -> Predicate | None:  # 
         return simple[lower]
     if lower.startswith(("after:", "before:")):
         name, _, value = lower.partition(":")
-        moment = _date(search_clean(value).upper(), zone)
+        moment = parse_date(search_clean(value).upper(), zone)
         if moment is None:
             return None
         after = name == "after"

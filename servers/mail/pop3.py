@@ -34,6 +34,12 @@ from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
 
+from ..core.loop import EventLoop
+
+# twisted.mail.pop3 imports twisted.mail.smtp, which imports the reactor: Twisted's
+# asyncio reactor (the one loop every server shares) must be installed before it.
+EventLoop.shared()
+
 from twisted.cred import credentials, error, portal
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.internet import defer, protocol

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +35,16 @@ def refservers_settings() -> list[str]:
 
 
 @pytest.fixture
-def refservers_core(tmp_path_factory: pytest.TempPathFactory, refservers_settings: list[str]) -> Iterator[Core]:
+def refservers_scenario() -> Any:
+    """A scenario applied to this test's core before its servers start (override me):
+    a dict in the scenario format, or the path of a TOML/JSON scenario file."""
+    return None
+
+
+@pytest.fixture
+def refservers_core(
+    tmp_path_factory: pytest.TempPathFactory, refservers_settings: list[str], refservers_scenario: Any
+) -> Iterator[Core]:
     if os.environ.get(TARGET) == CONTAINER_MODE:
         pytest.skip(f"needs an in-process core; servers are remote targets here ({TARGET}={CONTAINER_MODE})")
     schema = registry.schema()
@@ -45,9 +55,22 @@ def refservers_core(tmp_path_factory: pytest.TempPathFactory, refservers_setting
             overrides += [f"{section}.{key}={value}" for key, value in registry.server_class(section).test_settings.items()]
     # The environment is not consulted: fixtures must not depend on the caller's shell.
     config = load_config(schema, env={}, overrides=overrides + list(refservers_settings), renamed=registry.RENAMED_OPTIONS)
-    core = Core(config, stores=registry.store_loaders())
+    core = registry.make_core(config)
+    if refservers_scenario is not None:
+        _apply_start_scenario(core, refservers_scenario)
     yield core
     core.stop_all()
+
+
+def _apply_start_scenario(core: Core, document: Any) -> None:
+    from ..scenario import ScenarioRunner, load, parse
+
+    scenario = parse(document) if isinstance(document, dict) else load(Path(document))
+    if scenario.proxies:  # TCP proxies live in the proxy server
+        registry.server_class("proxy")(core.config["proxy"], core).start()
+    runner = core.shared(ScenarioRunner)
+    runner.start = scenario
+    runner.apply(scenario)
 
 
 @pytest.fixture

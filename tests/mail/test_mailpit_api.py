@@ -207,6 +207,10 @@ def test_views(refservers_smtp: Any, refservers_admin: Any) -> None:
     assert (no_html.status_code, no_html.text) == (404, "This message does not contain a HTML part")
     redirect = requests.get(f"{base}/view/latest", allow_redirects=False, timeout=10)
     assert (redirect.status_code, redirect.headers["Location"]) == (302, f"/view/{newest['ID']}")
+    # No text part: the text is the HTML down-converted, as enmime does for Mailpit.
+    with smtplib.SMTP(refservers_smtp.probe_host, refservers_smtp.port, timeout=10) as client:
+        client.sendmail("a@example.com", ["demo@example.com"], b"Subject: html only\r\nContent-Type: text/html\r\n\r\n<p>Only <b>markup</b></p>\r\n")
+    assert requests.get(f"{base}/view/latest.txt", timeout=10).text == "Only markup"
 
 
 def test_health_info_webui_release(refservers_smtp: Any, refservers_admin: Any, api: str) -> None:

@@ -13,10 +13,10 @@ import time
 import pytest
 import requests
 
-from servers.core import Core, load_config
+from servers.core import load_config
 from servers.core.config import ConfigError
 from servers.core.faults import FaultError
-from servers.registry import schema, server_class, store_loaders
+from servers.registry import make_core, schema, server_class
 
 from .conftest import add_toxic, raw_request
 
@@ -168,7 +168,7 @@ def test_bad_params_in_config_fail_at_start(tmp_path):
     env = {"REFSERVERS_FAULTS": '[{"server": "proxy", "action": "slicer", "params": {"average_size": 0}}]'}
     config = load_config(schema(), env=env, overrides=[f"core.data_dir={tmp_path}"])
     with pytest.raises(ConfigError, match=r"^REFSERVERS_FAULTS\[0\]: params.average_size: expected an integer >= 1, got 0$"):
-        Core(config)
+        make_core(config)
 
 
 def test_unknown_toxic_is_refused_by_the_fault_book(proxy):
@@ -183,7 +183,7 @@ def test_rules_from_config_file_and_environment(tmp_path, origin):
     )
     env = {"REFSERVERS_FAULTS": '[{"server": "proxy", "action": "add_headers", "params": {"headers": {"X-Env": "1"}}}]'}
     overrides = [f"core.data_dir={tmp_path / 'data'}", "proxy.port=0"]
-    core = Core(load_config(schema(), files=[config_file], env=env, overrides=overrides), stores=store_loaders())
+    core = make_core(load_config(schema(), files=[config_file], env=env, overrides=overrides))
     try:
         proxy = server_class("proxy")(core.config["proxy"], core).start()
         proxy_url = f"http://127.0.0.1:{proxy.port}"
