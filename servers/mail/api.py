@@ -146,6 +146,7 @@ def mail_routes(core: Core) -> list[Route]:
         Route("GET", "/api/v1/chaos", plain(api.chaos), "Mailpit: chaos triggers (SMTP fault rules)"),
         Route("PUT", "/api/v1/chaos", plain(api.set_chaos), "Mailpit: set chaos triggers"),
         Route("GET", "/api/events", api.events_socket, "Mailpit: WebSocket of new/update/delete/stats events"),
+        Route("GET", "/api/v1/mailboxes", api.mailboxes, "refservers: every mailbox of the store: users and created addresses"),
         Route("GET", "/livez", api.livez, "Mailpit: liveness (200)"),
         Route("GET", "/readyz", api.readyz, "Mailpit: readiness (200 when every server is ready)"),
         Route("GET", "/view/latest", plain(api.view_latest), "Mailpit: redirect to the latest message's view"),
@@ -164,6 +165,13 @@ class MessagesApi:
         self.store = core.shared(MailStore)
         self.mailbox = core.shared(MailpitView)
         self.hub = core.shared(MailpitEvents)
+
+    async def mailboxes(self, request: ApiRequest) -> Any:
+        """Mailboxes on disk, with whether each is an account of this process's user table
+        (a mailbox made by another process sharing the store, or before a restart, is
+        not). The ``user`` filter of the messages API takes these names."""
+        names = await asyncio.get_running_loop().run_in_executor(None, self.store.mailbox_users)
+        return {"mailboxes": [{"name": name, "account": name in self.store.users} for name in names]}
 
     # -- plumbing ------------------------------------------------------------------------
     def plain(self, handler: Callable[[ApiRequest], Awaitable[Any]]) -> Callable[[ApiRequest], Awaitable[Any]]:

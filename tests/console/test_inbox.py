@@ -155,3 +155,20 @@ def test_a_dismissed_confirmation_deletes_nothing(console, page, send_mail):
     page.get_by_role("link", name="← Back").click()
     expect(page.get_by_role("link", name="Still here")).to_be_visible()
     assert message_count(console) == 1
+
+
+def test_mailboxes_list_users_and_created_addresses_with_unread_counts(console, page, send_mail):
+    send_mail("For demo one")
+    send_mail("For demo two")
+    send_mail("For a new address", to="newcomer@elsewhere.example")
+    page.goto(console.url + "/")
+    mailboxes = page.get_by_role("complementary", name="Mailboxes")
+    expect(mailboxes.get_by_role("link", name="All mail 3")).to_be_visible()
+    expect(mailboxes.get_by_role("link", name="demo 2")).to_be_visible()
+    created = mailboxes.get_by_role("link", name="newcomer@elsewhere.example 1")
+    expect(created).to_be_visible()
+    created.click()
+    rows = page.get_by_role("table", name="Messages").locator("tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("For a new address")
+    expect(created).to_have_attribute("aria-current", "page")

@@ -129,7 +129,8 @@ export function mount(container, params) {
       if (stopped) return;
       state.messages = body.messages || [];
       state.total = body.messages_count ?? body.total ?? state.messages.length;
-      state.unread = state.q ? undefined : body.unread;
+      // messages_unread counts what the filter (user) kept; unread is the whole store's
+      state.unread = state.q ? undefined : (body.messages_unread ?? body.unread);
       render();
     } catch (error) {
       if (!stopped) announce(`Messages: ${error.message}`, true);
@@ -265,13 +266,13 @@ export function mount(container, params) {
   }
 
   async function readMailboxes() {
-    let users = [];
-    try {
-      users = (await api("/api/v1/users")).users || [];
-    } catch {
-      users = []; // no mail server running: only "All mail"
-    }
-    const entries = [{ name: "", label: "All mail" }, ...users.map((user) => ({ name: user.name, label: user.name }))];
+    // users of the user table, and mailboxes made for addresses nobody created as users
+    const [users, boxes] = await Promise.all([
+      api("/api/v1/users").then((body) => body.users || [], () => []),
+      api("/api/v1/mailboxes").then((body) => body.mailboxes || [], () => []),
+    ]);
+    const names = [...new Set([...users.map((user) => user.name), ...boxes.map((box) => box.name)])].sort();
+    const entries = [{ name: "", label: "All mail" }, ...names.map((name) => ({ name, label: name }))];
     const counts = await Promise.all(
       entries.map((entry) =>
         // the list already read says how many are unread in the mailbox it shows
@@ -279,7 +280,7 @@ export function mount(container, params) {
           ? Promise.resolve({ unread: state.unread })
           : api(`/api/v1/messages${query({ user: entry.name, start: 0, limit: 1 })}`)
         ).then(
-          (body) => body.unread,
+          (body) => body.messages_unread ?? body.unread,
           () => undefined,
         ),
       ),
