@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import tomllib
 import urllib.error
 import urllib.request
 from importlib import resources
+from pathlib import Path, PurePosixPath
 
 import requests
 
@@ -67,3 +69,16 @@ def test_the_ca_the_console_offers_verifies_the_tls_listeners(refservers_http, r
     port = refservers_http.listeners["tls"]
     reply = requests.get(f"https://localhost:{port}/get", verify=str(ca), timeout=10)
     assert reply.status_code == 200
+
+
+def test_every_console_file_is_declared_package_data():
+    # A non-editable install (and so every container image) ships only what
+    # [tool.setuptools.package-data] names: a file it misses would be a 404 there.
+    root = Path(__file__).resolve().parents[2]
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["servers.console"]
+    package = root / "servers" / "console"
+    files = [path.relative_to(package).as_posix() for path in (package / "static").rglob("*") if path.is_file()]
+    assert files
+    for relative in files:
+        # setuptools' patterns are globs without "**": PurePosixPath.match keeps "static/*" from matching deeper
+        assert any(PurePosixPath(relative).match(pattern) for pattern in declared), f"{relative} is not package data"

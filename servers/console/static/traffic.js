@@ -158,6 +158,15 @@ export function mount(container, params) {
     );
   }
 
+  // the kind filter offers every kind seen, not only the common ones
+  const kindsOffered = new Set(KINDS);
+  function offerKind(kind) {
+    if (kindsOffered.has(kind)) return;
+    kindsOffered.add(kind);
+    kindSelect.append(h("option", { value: kind, selected: kind === filters.kind }, kind));
+  }
+  if (filters.kind) offerKind(filters.kind);
+
   function learn(event) {
     const d = event.details || {};
     if (event.kind === "auth" && d.ok && d.user) userOfPeer.set(`${event.server} ${event.peer}`, d.user);
@@ -170,7 +179,10 @@ export function mount(container, params) {
       const body = await api(`/api/v1/events${query(parameters)}`);
       if (stopped) return;
       const events = body.events || [];
-      for (const event of events) learn(event);
+      for (const event of events) {
+        learn(event);
+        offerKind(event.kind);
+      }
       const shown = events.filter(matches);
       if (shown.length) {
         // newest first: prepend in reverse order of arrival
