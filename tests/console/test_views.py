@@ -7,6 +7,7 @@ import ftplib
 import re
 import smtplib
 import time
+import urllib.error
 import urllib.request
 
 import paramiko
@@ -252,3 +253,21 @@ def test_the_theme_follows_the_system_setting_and_the_favicon_is_local(refserver
         finally:
             context.close()
     assert backgrounds == {"light": "rgb(255, 255, 255)", "dark": "rgb(13, 17, 23)"}
+
+
+def test_the_console_works_behind_the_admin_api_basic_auth(refservers_start, browser, send_mail):
+    refservers_start("smtp")
+    admin = refservers_start("admin", auth="tester:s3cret")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(admin.url + "/", timeout=10).close()
+    assert refused.value.code == 401
+    refused.value.close()
+    context = browser.new_context(http_credentials={"username": "tester", "password": "s3cret"})
+    try:
+        page = context.new_page()
+        page.goto(admin.url + "/")
+        expect(page.get_by_text("No messages yet")).to_be_visible()
+        send_mail("Behind auth")
+        expect(page.get_by_role("link", name="Behind auth")).to_be_visible()
+    finally:
+        context.close()
