@@ -58,10 +58,18 @@ SECURITY_HEADERS = {
 
 
 def console_routes() -> list[Route]:
+    text = {"type": "string"}
     return [
-        Route("GET", "/", _index, "the web console (HTML)"),
-        Route("GET", "/favicon.ico", _favicon, "the console's icon"),
-        Route("GET", "/console/{asset*}", _asset, "the console's scripts, styles and images"),
+        Route("GET", "/", _index, "the web console (HTML)", media_type="text/html", reply=text),
+        Route("GET", "/favicon.ico", _favicon, "the console's icon", media_type="image/svg+xml", reply=text),
+        Route(
+            "GET",
+            "/console/{asset*}",
+            _asset,
+            "the console's scripts, styles and images",
+            media_type="application/octet-stream",
+            reply=text,
+        ),
     ]
 
 
