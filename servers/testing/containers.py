@@ -13,7 +13,8 @@ refservers server in one container::
 Every TCP port of every server is exposed on a free host port. FTP's passive data ports
 are not (Docker maps them to other numbers than the PASV reply names): use
 ``with_bind_ports`` for 30000-30009 and ``REFSERVERS_FTP_MASQUERADE_ADDRESS`` if a test
-needs FTP data transfers. Build the image with ``make images``.
+needs FTP data transfers. Build the image with ``make images``. Without a registry,
+set ``TESTCONTAINERS_RYUK_DISABLED=true`` (testcontainers' reaper is an image to pull).
 """
 
 from __future__ import annotations

@@ -4,12 +4,16 @@ all-in-one image on free host ports, waited on through /health, then real client
 from __future__ import annotations
 
 import json
+import os
 import poplib
 import smtplib
 import urllib.request
 
 import pytest
 
+# Ryuk (testcontainers' reaper) is an image pulled from a registry, and there is none
+# here; the fixture stops its container itself.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 testcontainers = pytest.importorskip("testcontainers")
 
 from servers.testing.containers import RefServersContainer  # noqa: E402
