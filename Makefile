@@ -59,11 +59,19 @@ bench: install ## benchmarks against peers (installs them; several minutes); wri
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python bench/run.py
 
+# mkdocs is the `docs` extra, installed only for this target; the stamp keeps pip away on re-runs.
+$(BIN)/mkdocs: pyproject.toml | $(BIN)/refservers
+	$(BIN)/pip install --quiet -e ".[docs]"
+	@touch $@
+
+docs: install $(BIN)/mkdocs ## build the docs site (docs/, mkdocs.yml) into site/, offline; warnings are errors
+	$(BIN)/mkdocs build --strict --clean --site-dir site
+
 lint: install ## ruff and mypy
 	$(BIN)/ruff check servers tests
 	$(BIN)/mypy servers
 
 clean: ## remove the virtualenvs and runtime data
-	rm -rf $(VENV) $(LATEST_VENV) var
+	rm -rf $(VENV) $(LATEST_VENV) var site
 
-.PHONY: help install lock test-latest install-system run test test-reliability images test-containers bench lint clean
+.PHONY: help install lock test-latest install-system run test test-reliability images test-containers bench docs lint clean

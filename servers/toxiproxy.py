@@ -289,7 +289,7 @@ class ToxiproxyServer(TwistedServer):
                     reply = await handler(request)
                 except ToxiproxyError as error:
                     reply = error_reply(error)
-                reply.headers["X-Toxiproxy-Request-Id"] = request_id()
+                reply.header_list.append(("X-Toxiproxy-Request-Id", request_id()))
                 return reply
 
             return self._lock.run(lambda: ensureDeferred(guarded()))

@@ -64,7 +64,8 @@ class Core:
         self.servers: list[Server] = []
         self._store_classes = dict(stores or {})
         self._shared: dict[type, Any] = {}
-        self._shared_lock = threading.Lock()
+        # Reentrant: a shared resource may be built over another (MailpitView over MailStore).
+        self._shared_lock = threading.RLock()
 
     def logger(self, server: str) -> logging.Logger:
         return server_logger(server)

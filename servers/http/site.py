@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 from twisted.web import resource, server
 
 from ..core.loop import twisted_reactor
+from ..core.web import Router, error_reply
 from .exchange import STREAMING, Exchange, HttpError, Response, json_body
 from .routes import ROUTES
 
@@ -102,7 +103,7 @@ class HttpRoot(resource.Resource):
     def __init__(self, http: HttpServer):
         super().__init__()
         self.http = http
-        self.routes = [(route, route.compile()) for route in ROUTES]
+        self.router = Router(ROUTES)
         self.static = StaticFiles(str(http.static_dir))
         self.cgi = twcgi.CGIDirectory(str(http.cgi_dir))
 
@@ -174,26 +175,17 @@ class HttpRoot(resource.Resource):
         return self._route(request, path)
 
     def _route(self, request: Any, path: str) -> Any:
-        method = request.method.decode("ascii", "replace")
-        allowed: set[str] = set()
-        for route, pattern in self.routes:
-            found = pattern.match(path)
-            if not found:
-                continue
-            if method not in route.methods and not (method == "HEAD" and "GET" in route.methods):
-                allowed.update(route.methods)
-                continue
-            return self._run(request, route.handler, Exchange(request, self.http, found.groupdict()))
-        if allowed:
-            request.setHeader(b"Allow", ", ".join(sorted(allowed)).encode())
-            return self._reply(request, self._error(405, f"method {method} not allowed on {path}"))
-        return self._reply(request, self._error(404, f"no such endpoint: {path}"))
+        try:
+            route, params = self.router.match(request.method.decode("ascii", "replace"), path)
+        except HttpError as error:
+            return self._reply(request, error_reply(error))
+        return self._run(request, route.handler, Exchange(request, self.http, params))
 
     def _run(self, request: Any, handler: Any, exchange: Exchange) -> Any:
         try:
             outcome = handler(exchange)
         except HttpError as error:
-            return self._reply(request, self._error(error.status, error.message))
+            return self._reply(request, error_reply(error))
         if outcome is STREAMING:
             return server.NOT_DONE_YET
         if isinstance(outcome, Deferred):
@@ -211,7 +203,7 @@ class HttpRoot(resource.Resource):
     # -- replies ------------------------------------------------------------------------
     @staticmethod
     def _error(status: int, message: str) -> Response:
-        return Response(status, json_body({"error": message}))
+        return error_reply(HttpError(status, message))
 
     @staticmethod
     def _reply(request: Any, outcome: Any) -> bytes:
@@ -219,9 +211,9 @@ class HttpRoot(resource.Resource):
         request.setResponseCode(reply.status)
         if reply.content_type:
             request.setHeader(b"Content-Type", reply.content_type.encode())
-        for name, value in reply.headers:
+        for name, value in reply.header_list:
             request.responseHeaders.addRawHeader(name.encode("latin-1"), value.encode("latin-1"))
-        return reply.body
+        return reply.encoded_body()
 
     @staticmethod
     def _send(request: Any, body: bytes) -> None:

@@ -280,6 +280,9 @@ def test_stop_frees_udp_and_tcp(refservers_start: Callable[..., Server]) -> None
     server.stop()
     for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
         with socket.socket(socket.AF_INET, kind) as sock:
+            # As servers bind: the probe's TCP connection may sit in TIME_WAIT, which
+            # only blocks a bind without SO_REUSEADDR (it says nothing about our stop).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", port))
 
 

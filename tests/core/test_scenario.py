@@ -172,7 +172,7 @@ def test_reset_returns_to_the_start_scenario(cli, tmp_path):
     reply = requests.post(admin + "/reset", timeout=30)
     assert reply.status_code == 200, reply.text
     messages = requests.get(admin + "/messages", timeout=10).json()["messages"]
-    assert [m["subject"] for m in messages] == ["Welcome"]
+    assert [m["Subject"] for m in messages] == ["Welcome"]
     users = {u["name"] for u in requests.get(admin + "/users", timeout=10).json()["users"]}
     assert users == {"demo", "alice"}
     assert requests.get(admin + "/faults", timeout=10).json()["faults"] == []
