@@ -655,7 +655,9 @@ class MailStore(Store):
         subject: str | None = None,
         since: float | None = None,
     ) -> list[MessageSummary]:
-        """Summaries matching every given filter (case-insensitive substrings; ``since`` epoch)."""
+        """Summaries matching every given filter: ``user`` the mailbox and ``to`` a recipient
+        address exactly (``to`` ignoring case), ``sender`` and ``subject`` case-insensitive
+        substrings, ``since`` epoch seconds."""
         return [s for s in self.summaries(user) if _summary_matches(s, to, sender, subject, since)]
 
     def locate(self, message_id: str) -> tuple[str, str, MessageInfo]:
@@ -993,7 +995,7 @@ def _split_flags(flags: Iterable[str]) -> tuple[str, tuple[str, ...]]:
 def _summary_matches(
     summary: MessageSummary, to: str | None, sender: str | None, subject: str | None, since: float | None
 ) -> bool:
-    if to and not any(to.lower() in address.lower() for address in (*summary.to, summary.user)):
+    if to and not any(to.lower() == address.lower() for address in (*summary.to, summary.user)):
         return False
     if sender and sender.lower() not in summary.sender.lower():
         return False
