@@ -15,7 +15,9 @@ import re
 import secrets
 import smtplib
 from collections.abc import Callable
+from pathlib import Path
 
+import paramiko
 import pytest
 
 from servers.core import Server
@@ -200,3 +202,29 @@ def test_admin_apis_of_remote_targets_come_from_the_environment() -> None:
     assert compose.urls(["smtp", "pop3", "imap"]) == ["http://127.0.0.1:19002", "http://[::1]:19003", "http://127.0.0.1:8025"]
 
     assert AdminDirectory.from_env({"REFSERVERS_TARGET_SMTP": "127.0.0.1:2525"}).urls() == []
+
+
+def test_a_tenant_logs_in_on_sftp_and_its_faults_there_are_its_own(
+    refservers_start: Callable[..., Server], refservers_tenant: Tenant, tmp_path: Path
+) -> None:
+    sftp = refservers_start("sftp")
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(sftp.known_hosts_line())
+    mine, theirs = refservers_tenant, another_tenant(refservers_tenant)
+    try:
+        theirs.add_fault("sftp", "error", "login *")
+        theirs.add_fault("sftp", "error", "WRITE *", {"status": "permission_denied"})
+        with paramiko.SSHClient() as client:
+            client.load_host_keys(str(known_hosts))
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            client.connect(sftp.probe_host, sftp.port, mine.login, mine.password, look_for_keys=False, allow_agent=False, timeout=TIMEOUT)
+            with client.open_sftp() as session:
+                session.putfo(io.BytesIO(b"over ssh"), "upload.txt")
+        assert "/upload.txt" in {entry["path"] for entry in mine.files()}
+        with paramiko.SSHClient() as client:
+            client.load_host_keys(str(known_hosts))
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            with pytest.raises(paramiko.AuthenticationException):
+                client.connect(sftp.probe_host, sftp.port, theirs.login, theirs.password, look_for_keys=False, allow_agent=False, timeout=TIMEOUT)
+    finally:
+        theirs.cleanup()
