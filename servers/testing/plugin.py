@@ -19,7 +19,6 @@ parallel tests can share one running ``refservers up``; see tenant.py.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from .. import registry
 from ..core import Core, Server, load_config
 from ..core.config import PORT
 from .remote import CONTAINER_MODE, TARGET, RemoteServer, remote_address, target_mode
-from .tenant import AdminDirectory, Tenant, tenant_address
+from .tenant import AdminDirectory, Tenant
 
 
 @pytest.fixture
@@ -196,9 +195,8 @@ def refservers_tenant(refservers_start: Callable[..., Server]) -> Iterator[Tenan
             pytest.skip(f"needs the remote targets' admin API: set {TARGET}_<NAME>_ADMIN or {TARGET}_ADMIN")
     else:
         admins = AdminDirectory.single(refservers_start("admin").url)
-    # The xdist worker ("gw3") in the name tells whose leftovers a journal shows.
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    tenant = Tenant(tenant_address(worker), secrets.token_urlsafe(12), admins).create()
+    # The xdist worker ("gw3") in the name tells whose traffic a journal shows.
+    tenant = Tenant.new(admins, os.environ.get("PYTEST_XDIST_WORKER", "main"))
     try:
         yield tenant
     finally:

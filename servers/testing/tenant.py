@@ -121,10 +121,15 @@ class Tenant:
     """
 
     address: str
-    password: str
-    admins: AdminDirectory
+    password: str = field(repr=False)  # never in a failure report
+    admins: AdminDirectory = field(default_factory=lambda: AdminDirectory({}))
     fault_ids: dict[str, str] = field(default_factory=dict)  # rule id -> server
-    _registered: list[str] = field(default_factory=list)  # admin APIs holding the user
+    registered: list[str] = field(default_factory=list, repr=False)  # admin APIs holding the user
+
+    @classmethod
+    def new(cls, admins: AdminDirectory, worker: str = "main") -> Tenant:
+        """A fresh tenant (random address and password), added to every admin API."""
+        return cls(tenant_address(worker), secrets.token_urlsafe(12), admins).create()
 
     @property
     def login(self) -> str:
@@ -137,9 +142,13 @@ class Tenant:
     def create(self) -> Tenant:
         """Add the user to every admin API's user table (its mailbox and home follow
         on first use: the first delivery, the first login)."""
-        for url in self.admins.urls():
-            AdminClient(url).post("/api/v1/users", {"name": self.address, "password": self.password})
-            self._registered.append(url)
+        try:
+            for url in self.admins.urls():
+                AdminClient(url).post("/api/v1/users", {"name": self.address, "password": self.password})
+                self.registered.append(url)
+        except BaseException:
+            self.cleanup()  # the admin APIs that took the user forget it again
+            raise
         return self
 
     # -- faults --------------------------------------------------------------------------
@@ -235,9 +244,9 @@ class Tenant:
         quoted = urllib.parse.quote(self.address, safe="@")
         for url in self.admins.urls(FILE_SERVERS):
             attempt(AdminClient(url).delete, f"/api/v1/files/{quoted}")
-        for url in self._registered:
+        for url in self.registered:
             attempt(AdminClient(url).delete, f"/api/v1/users/{quoted}")
-        self._registered.clear()
+        self.registered.clear()
         if failures:
             raise failures[0]
 

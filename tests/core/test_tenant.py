@@ -12,7 +12,6 @@ import io
 import os
 import poplib
 import re
-import secrets
 import smtplib
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 
 from servers.core import Server
 from servers.testing.admin_client import AdminApiError, AdminClient
-from servers.testing.tenant import AdminDirectory, Tenant, tenant_address
+from servers.testing.tenant import AdminDirectory, Tenant
 
 TIMEOUT = 10
 
@@ -47,7 +46,7 @@ def pop3_count(pop3: Server, login: str, password: str) -> int:
 
 def another_tenant(tenant: Tenant) -> Tenant:
     """A second tenant on the same admin APIs, as a parallel test would have."""
-    return Tenant(tenant_address("other"), secrets.token_urlsafe(12), tenant.admins).create()
+    return Tenant.new(tenant.admins, "other")
 
 
 def test_a_tenant_is_one_address_that_logs_in_everywhere_and_receives_its_mail(
@@ -59,6 +58,7 @@ def test_a_tenant_is_one_address_that_logs_in_everywhere_and_receives_its_mail(
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     assert re.fullmatch(rf"t-{worker}-[0-9a-f]{{8}}@example\.com", tenant.address)
     assert tenant.password not in (tenant.address, "")
+    assert tenant.password not in repr(tenant)  # failure reports show the tenant, never its password
 
     assert send(smtp, tenant.address, "hello tenant") == {}
     assert send(smtp, "someone.else@example.com", "hello tenant") == {}
