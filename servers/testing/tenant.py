@@ -74,7 +74,7 @@ class AdminDirectory:
                 per_server[name] = _url(_host_port(own, f"{TARGET}_{name.upper()}_ADMIN"))
             elif default:
                 per_server[name] = default
-        return cls(per_server, default if not per_server else None)
+        return cls(per_server)  # servers started in-process have no admin API here
 
     def url(self, server: str) -> str:
         found = self.per_server.get(server, self.default)
@@ -104,10 +104,8 @@ class Mail:
 
     @classmethod
     def from_summary(cls, summary: Mapping[str, Any]) -> Mail:
-        # Keys are looked up ignoring case: refservers' summaries say "subject",
-        # Mailpit-shaped ones "Subject".
-        keys = {key.lower(): value for key, value in summary.items()}
-        return cls(str(keys.get("id", "")), str(keys.get("subject", "")), summary)
+        """From a Mailpit-shaped summary (``GET /api/v1/messages``, ``/wait``)."""
+        return cls(str(summary["ID"]), str(summary["Subject"]), summary)
 
 
 @dataclass
@@ -189,7 +187,9 @@ class Tenant:
 
     # -- mail ----------------------------------------------------------------------------
     def messages(self, **filters: Any) -> list[Mail]:
-        """This tenant's messages, newest first (more filters: ``subject``, ``from``...)."""
+        """This tenant's messages, newest first, all of them (more filters: ``subject``,
+        ``from``...; ``limit`` and ``start`` page as in Mailpit)."""
+        filters.setdefault("limit", 0)  # every message, not Mailpit's first page of 50
         listing = self._mail_admin().get("/api/v1/messages", user=self.address, **filters)
         return [Mail.from_summary(summary) for summary in listing["messages"]]
 

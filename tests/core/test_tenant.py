@@ -202,6 +202,8 @@ def test_admin_apis_of_remote_targets_come_from_the_environment() -> None:
     assert compose.urls(["smtp", "pop3", "imap"]) == ["http://127.0.0.1:19002", "http://[::1]:19003", "http://127.0.0.1:8025"]
 
     assert AdminDirectory.from_env({"REFSERVERS_TARGET_SMTP": "127.0.0.1:2525"}).urls() == []
+    # An admin API alone is no target: the servers run in-process, with their own.
+    assert AdminDirectory.from_env({"REFSERVERS_TARGET_ADMIN": "127.0.0.1:9025"}).urls() == []
 
 
 def test_a_tenant_logs_in_on_sftp_and_its_faults_there_are_its_own(
@@ -228,3 +230,16 @@ def test_a_tenant_logs_in_on_sftp_and_its_faults_there_are_its_own(
                 client.connect(sftp.probe_host, sftp.port, theirs.login, theirs.password, look_for_keys=False, allow_agent=False, timeout=TIMEOUT)
     finally:
         theirs.cleanup()
+
+
+def test_messages_lists_all_of_the_tenants_mail_beyond_a_first_page(
+    refservers_start: Callable[..., Server], refservers_tenant: Tenant
+) -> None:
+    smtp = refservers_start("smtp")
+    count = 51  # Mailpit's list pages 50 at a time
+    with smtplib.SMTP(smtp.probe_host, smtp.port, timeout=TIMEOUT) as client:
+        for number in range(count):
+            client.sendmail("sender@example.org", [refservers_tenant.address], f"Subject: n{number}\r\n\r\nbody\r\n")
+    refservers_tenant.wait_for_mail("n50", timeout=TIMEOUT)
+    assert len(refservers_tenant.messages()) == count
+    assert len(refservers_tenant.messages(limit=5)) == 5
