@@ -7,10 +7,13 @@ chunked bodies both ways, HEAD):
 2. fault rules matched against the path: ``delay`` (params.seconds) postpones
    everything below on the reactor; ``status`` (params.code, optional params.body)
    answers instead of the endpoint; ``disconnect`` drops the connection;
-3. ``/static/...`` (Twisted's File: directory listings, Range, conditional GET; small
+3. ``/__admin/...`` and requests a WireMock stub matches are answered by the stub
+   engine (stubs/serving.py); unmatched ones go on below (or get WireMock's 404 with
+   ``http.unmatched = "404"``), journalled as unmatched;
+4. ``/static/...`` (Twisted's File: directory listings, Range, conditional GET; small
    bodies written at once, see :class:`StaticFiles`) and ``/cgi-bin/...`` (Twisted's
    CGI runner) are handed to those resources;
-4. everything else goes through the route table in routes.py.
+5. everything else goes through the route table in routes.py.
 
 The journal entry and the status-line trace are written when the request finishes
 (:meth:`HttpSite.log`), so they cover every path above, streams and CGI included.
@@ -142,13 +145,17 @@ class HttpRoot(resource.Resource):
 
     # -- dispatch ---------------------------------------------------------------------
     def _dispatch(self, request: Any, path: str, peer: str) -> Any:
+        rule = self.http.core.faults.check(self.http.name, path, peer, actions=("status", "disconnect"))
+        if rule is None:
+            answer = self.http.stubs.responder.handle(request)
+            if answer is not None:
+                return answer
         for name, value in CORS_HEADERS:
             request.setHeader(name, value)
         # As httpbin: echo the request's Origin, since browsers refuse "*" on a request with credentials.
         origin = request.getHeader(b"origin")
         if origin is not None:
             request.setHeader(b"Access-Control-Allow-Origin", origin)
-        rule = self.http.core.faults.check(self.http.name, path, peer, actions=("status", "disconnect"))
         if rule is not None and rule.action == "disconnect":
             request.channel.transport.abortConnection()
             return server.NOT_DONE_YET
