@@ -14,6 +14,11 @@ Deferred/coroutine of either. A handler may also return a Twisted resource, whic
 then takes the request over (a WebSocket upgrade), so upgrades pass through the same
 table. The HTTP server (servers/http/site.py) dispatches its httpbin routes through the
 same Router, with its own request view (``Exchange``).
+
+A route may also declare, as plain data, the query parameters it reads (:class:`Query`)
+and the JSON Schema of its request and reply bodies; the OpenAPI document of the admin
+API (servers/core/openapi.py) is generated from these rows, so it cannot drift from
+what is served. Nothing here checks a request against them: handlers still do.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import asyncio
 import inspect
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -99,6 +104,18 @@ class ApiRequest:
 
 
 Handler = Callable[[ApiRequest], Any]  # an admin route handler
+# A JSON Schema (draft 2020-12, the dialect of OpenAPI 3.1), as a plain dict.
+Schema = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query parameter a route reads: its name, JSON Schema type and what it does."""
+
+    name: str
+    help: str = ""
+    type: str = "string"  # string, integer, number or boolean
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,12 @@ class Route:
     pattern: str
     handler: Callable[[Any], Any]
     summary: str = ""
+    # Optional declarations for the OpenAPI document (documentation, not enforcement).
+    query: tuple[Query, ...] = ()
+    body: Schema | None = field(default=None, compare=False)  # the JSON request body
+    reply: Schema | None = field(default=None, compare=False)  # the body of a success reply
+    status: int = 200  # the success status
+    media_type: str = "application/json"  # of the success reply
 
     @property
     def methods(self) -> tuple[str, ...]:
