@@ -1,6 +1,6 @@
 """The admin API (Twisted web, default 127.0.0.1:8025): health, events, faults, the
-routes of every store a running server uses (users, mail messages, files) and the
-routes servers contribute (TCP proxies).
+user table, the routes of every store a running server uses (mail messages, files)
+and the routes servers contribute (TCP proxies).
 
 Endpoints of its own:
 - ``GET /health``: every server of this process, its ports and state; 200 only when all
@@ -156,7 +156,9 @@ class AdminServer(TwistedServer):
 
     def _stores_in_use(self) -> list[str]:
         """Stores of the servers of this process, in first-use order (their routes are mounted)."""
-        names: dict[str, None] = {}
+        # The user table is the core's, in every process: a test's tenant is added
+        # before (or without) the servers that log users in.
+        names: dict[str, None] = {"users": None}
         for server in self._others():
             names.update(dict.fromkeys(server.stores))
         return list(names)

@@ -483,6 +483,8 @@ def _recipient_of(mail: Any, address: str, names: set[str]) -> str | None:
         local, domain = address.strip(), ""
     if not local or any(c in address for c in "\r\n\0/"):
         return None
+    if at and f"{local}@{domain.lower()}" in names:  # as MailStore.resolve_recipient
+        return f"{local}@{domain.lower()}"
     if not domain or domain.lower() in mail.domains:
         for name in (local, local.lower()):
             if name in names:

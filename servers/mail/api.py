@@ -823,7 +823,9 @@ def _mailhog_start_limit(request: ApiRequest) -> tuple[int, int]:
 
 
 def _legacy_filters(request: ApiRequest, entries: list[Entry]) -> list[Entry]:
-    """refservers' list filters (case-insensitive substrings; ``since`` epoch or ISO 8601)."""
+    """refservers' list filters: ``to`` one of the recipient addresses exactly (ignoring
+    case), ``from`` and ``subject`` case-insensitive substrings, ``since`` epoch or ISO
+    8601. (``user``, the mailbox, is exact too: :meth:`MessagesApi._matching`.)"""
     to, sender, subject = (request.arg(name) or "" for name in ("to", "from", "subject"))
     since = _parse_since(request.arg("since"))
     found = []
@@ -831,7 +833,8 @@ def _legacy_filters(request: ApiRequest, entries: list[Entry]) -> list[Entry]:
         parsed = entry.parsed
         if to:
             addresses = [a["Address"] for a in (*parsed.to, *parsed.cc)] + entry.envelope_to + entry.users
-            if not any(to.lower() in address.lower() for address in addresses):
+            # Exact: parallel tests with addresses like t-1@x and xt-1@x must not see each other's.
+            if not any(to.lower() == address.lower() for address in addresses):
                 continue
         if sender and sender.lower() not in f"{parsed.sender['Name']} <{parsed.sender['Address']}>".lower():
             continue

@@ -59,7 +59,8 @@ The contract other protocol rooms rely on:
    and :class:`InvalidName` (all :class:`MailStoreError`) with one-line messages.
 
 Recipient policy (options of the ``[smtp]`` section, read here so SMTP, POP3 and IMAP
-agree): known users receive ``name`` and ``name@<any of domains>``; an unknown
+agree): known users receive ``name`` and ``name@<any of domains>`` (a user named by a
+full address receives that address, whatever its domain); an unknown
 recipient is created on the fly (login and password both the full address, like
 GreenMail), rejected, or delivered to ``catchall_user``.
 """
@@ -283,6 +284,9 @@ class MailStore(Store):
             local, domain = address, ""
         if not local:
             return None
+        full = f"{local}@{domain.lower()}" if at else ""
+        if full in self.users:  # an account named by its address receives it (a test's tenant)
+            return full
         if not domain or domain.lower() in self.domains:
             for name in (local, local.lower()):
                 if name in self.users:
@@ -293,9 +297,8 @@ class MailStore(Store):
             return self.catchall_user
         if not domain:
             return None  # "create" makes mailboxes for full addresses only
-        name = f"{local}@{domain.lower()}"
-        self.users.add(User(name, name))
-        return name
+        self.users.add(User(full, full))
+        return full
 
     def password_of(self, name: str) -> str | None:
         """The clear-text password (APOP and CRAM-MD5 need it), or None for no such user.
@@ -652,7 +655,9 @@ class MailStore(Store):
         subject: str | None = None,
         since: float | None = None,
     ) -> list[MessageSummary]:
-        """Summaries matching every given filter (case-insensitive substrings; ``since`` epoch)."""
+        """Summaries matching every given filter: ``user`` the mailbox and ``to`` a recipient
+        address exactly (``to`` ignoring case), ``sender`` and ``subject`` case-insensitive
+        substrings, ``since`` epoch seconds."""
         return [s for s in self.summaries(user) if _summary_matches(s, to, sender, subject, since)]
 
     def locate(self, message_id: str) -> tuple[str, str, MessageInfo]:
@@ -990,7 +995,7 @@ def _split_flags(flags: Iterable[str]) -> tuple[str, tuple[str, ...]]:
 def _summary_matches(
     summary: MessageSummary, to: str | None, sender: str | None, subject: str | None, since: float | None
 ) -> bool:
-    if to and not any(to.lower() in address.lower() for address in (*summary.to, summary.user)):
+    if to and not any(to.lower() == address.lower() for address in (*summary.to, summary.user)):
         return False
     if sender and sender.lower() not in summary.sender.lower():
         return False

@@ -19,8 +19,6 @@ set ``TESTCONTAINERS_RYUK_DISABLED=true`` (testcontainers' reaper is an image to
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from typing import Any
 
 from testcontainers.core.container import DockerContainer
@@ -28,6 +26,7 @@ from testcontainers.core.wait_strategies import HttpWaitStrategy
 
 from .. import registry
 from ..core.config import PORT
+from .admin_client import AdminClient
 
 DEFAULT_IMAGE = "refservers/all-in-one:latest"
 ADMIN_PORT = 8025
@@ -41,32 +40,6 @@ def default_ports() -> dict[str, dict[str, int]]:
         if ports:
             table[name] = ports
     return table
-
-
-class AdminClient:
-    """The container's admin API: JSON in, JSON out.
-
-    :raises urllib.error.HTTPError: on a 4xx or 5xx answer (its body names the problem).
-    """
-
-    def __init__(self, base_url: str):
-        self.base_url = base_url
-
-    def request(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        with urllib.request.urlopen(urllib.request.Request(self.base_url + path, data, headers, method=method), timeout=30) as reply:
-            raw = reply.read()
-        return json.loads(raw) if raw else None
-
-    def get(self, path: str) -> Any:
-        return self.request("GET", path)
-
-    def post(self, path: str, body: Any = None) -> Any:
-        return self.request("POST", path, body if body is not None else {})
-
-    def delete(self, path: str) -> Any:
-        return self.request("DELETE", path)
 
 
 class RefServersContainer(DockerContainer):  # type: ignore[misc]

@@ -16,6 +16,10 @@ target the same calls go over its ``/__admin`` API (servers/http/stubs/client.py
 Remote targets (``REFSERVERS_TARGET=container``, ``REFSERVERS_TARGET_<NAME>=host:port``):
 the fixtures yield a :class:`~servers.testing.remote.RemoteServer` for servers already
 running elsewhere (the compose stack) instead of starting them; see remote.py.
+
+``refservers_tenant`` gives a test its own user (a mail address, with a random
+password), mailbox, file home and user-scoped fault rules, removed after the test, so
+parallel tests can share one running ``refservers up``; see tenant.py.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ import pytest
 from .. import registry
 from ..core import Core, Server, load_config
 from ..core.config import PORT
-from .remote import CONTAINER_MODE, TARGET, RemoteServer, remote_address
+from .remote import CONTAINER_MODE, TARGET, RemoteServer, remote_address, target_mode
+from .tenant import AdminDirectory, Tenant
 
 
 @pytest.fixture
@@ -177,6 +182,31 @@ def refservers_mail(refservers_start: Callable[..., Server]) -> MailServers:
 
     smtp = refservers_start("smtp")
     return MailServers(smtp, refservers_start("pop3"), refservers_start("imap"), smtp.core.shared(MailStore))
+
+
+@pytest.fixture
+def refservers_tenant(refservers_start: Callable[..., Server]) -> Iterator[Tenant]:
+    """This test's own user, mailbox, file home and fault rules (see tenant.py).
+
+    ``.address`` (= ``.login`` = ``.user``) and ``.password`` log in everywhere;
+    ``.add_fault("smtp", "error", "RCPT*", {...})`` fires for this test only;
+    ``.wait_for_mail(subject=...)`` and ``.messages()`` see only its mail. All of it
+    and the user are removed after the test. In-process it uses this test's admin API;
+    with remote targets, theirs (``REFSERVERS_TARGET_<NAME>_ADMIN`` or
+    ``REFSERVERS_TARGET_ADMIN``).
+    """
+    if target_mode(os.environ):
+        admins = AdminDirectory.from_env(os.environ)
+        if not admins.urls():
+            pytest.skip(f"needs the remote targets' admin API: set {TARGET}_<NAME>_ADMIN or {TARGET}_ADMIN")
+    else:
+        admins = AdminDirectory.single(refservers_start("admin").url)
+    # The xdist worker ("gw3") in the name tells whose traffic a journal shows.
+    tenant = Tenant.new(admins, os.environ.get("PYTEST_XDIST_WORKER", "main"))
+    try:
+        yield tenant
+    finally:
+        tenant.cleanup()
 
 
 def _server_fixture(name: str) -> Any:

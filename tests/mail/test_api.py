@@ -32,7 +32,8 @@ def test_list_filters_message_raw_delete(refservers_smtp: Any, refservers_admin:
     assert (listing["total"], listing["count"], listing["messages_count"], listing["unread"]) == (2, 2, 2, 2)
     assert [m["Subject"] for m in listing["messages"]] == ["second", "first report"]  # newest first
     # refservers' filters, beside Mailpit's start/limit: mailbox user, to, from, subject, since.
-    assert requests.get(api, params={"to": "bob@"}, timeout=10).json()["messages"][0]["Users"] == ["bob@elsewhere.test"]
+    assert requests.get(api, params={"to": "Bob@Elsewhere.test"}, timeout=10).json()["messages"][0]["Users"] == ["bob@elsewhere.test"]
+    assert requests.get(api, params={"to": "bob@"}, timeout=10).json()["count"] == 0  # addresses match exactly
     assert requests.get(api, params={"from": "carol"}, timeout=10).json()["count"] == 1
     assert requests.get(api, params={"subject": "REPORT"}, timeout=10).json()["count"] == 1
     assert requests.get(api, params={"user": "demo"}, timeout=10).json()["count"] == 1
@@ -73,6 +74,21 @@ def test_wait_returns_when_mail_arrives(refservers_smtp: Any, refservers_admin: 
     assert requests.get(url, params={"subject": "arrived", "timeout": "5"}, timeout=10).status_code == 200
     timed_out = requests.get(url, params={"subject": "never", "timeout": "0.3"}, timeout=10)
     assert timed_out.status_code == 408
+
+
+def test_to_and_user_filters_never_match_a_longer_address(refservers_smtp: Any, refservers_admin: Any, mail_store: MailStore) -> None:
+    # Parallel tests' addresses can contain each other's; substring filters would mix their mail.
+    api = f"{refservers_admin.url}/api/v1/messages"
+    send(refservers_smtp, "xt-1@example.com", "for the longer address")
+    for name in ("to", "user"):
+        assert requests.get(api, params={name: "t-1@example.com"}, timeout=10).json()["messages"] == []
+        assert requests.get(f"{api}/wait", params={name: "t-1@example.com", "timeout": "0.3"}, timeout=10).status_code == 408
+    assert mail_store.find(to="t-1@example.com") == []
+    send(refservers_smtp, "t-1@example.com", "for the shorter address")
+    for name in ("to", "user"):
+        listing = requests.get(api, params={name: "t-1@example.com"}, timeout=10).json()
+        assert [m["Subject"] for m in listing["messages"]] == ["for the shorter address"]
+    assert [s.subject for s in mail_store.find(to="T-1@example.com")] == ["for the shorter address"]
 
 
 def test_wait_does_not_block_other_requests(refservers_smtp: Any, refservers_admin: Any, mail_store: MailStore) -> None:
