@@ -17,6 +17,12 @@ The store stays the only state (the contract of :mod:`servers.mail.store`):
   marked with the keyword ``$MailpitTagged`` so a removed tag stays removed.
 
 Parsing is cached per store key: a Maildir message's bytes never change, only its flags.
+The cache is also kept on disk (``.mailpit-index.json`` in the store's root, a name the
+store never takes for a mailbox), so the first list after a restart does not re-parse
+every message; an entry is used only for a key of that user and folder whose file has the
+recorded size, so it cannot describe other bytes. The grouped, sorted list is reused
+while every folder's :class:`~servers.mail.store.FolderSnapshot` is the same object
+(the store keeps it while the folder is unchanged on disk) and no login was noted.
 """
 
 from __future__ import annotations
@@ -30,13 +36,16 @@ import email.utils
 import hashlib
 import html
 import html.parser
+import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from typing import Any
 
+from ..core.durable import write_atomic
 from .store import MailStore, MailStoreError, MessageInfo
 
 SEEN = "\\Seen"
@@ -47,6 +56,9 @@ TAG_INVALID = re.compile(r"[^a-zA-Z0-9\-\ \_\.@]")  # tools.tagsInvalidChars
 TAG_VALID = re.compile(r"^([a-zA-Z0-9\-\ \_\.@]){1,100}$")  # config.ValidTagRegexp
 PLUS_ADDRESS = re.compile(r"^(.+?)\+(.*)@")  # storage.addressPlusRe ((?U) makes Go's lazy)
 ENVELOPE_HEADERS = (b"return-path:", b"delivered-to:")
+INDEX_FILE = ".mailpit-index.json"  # in the store's root; dot names are never mailboxes
+INDEX_FORMAT = 1  # bump when Parsed or parse_message changes: older files are ignored
+INDEX_SAVE_INTERVAL = 5.0  # seconds between saves of the on-disk parse cache
 TOKEN_PUNCTUATION = "!#$%&'*+-.^_`|~"
 
 
@@ -214,6 +226,23 @@ class Parsed:
     inlines: int
     search_text: str
     derived_tags: tuple[str, ...]
+
+
+def parsed_to_json(parsed: Parsed) -> dict[str, Any]:
+    data = {name: getattr(parsed, name) for name in Parsed.__dataclass_fields__}
+    data["date"] = parsed.date.isoformat() if parsed.date is not None else None
+    return data
+
+
+def parsed_from_json(data: dict[str, Any]) -> Parsed:
+    return Parsed(
+        **{
+            **data,
+            "date": datetime.datetime.fromisoformat(data["date"]) if data["date"] is not None else None,
+            "envelope_to": tuple(data["envelope_to"]),
+            "derived_tags": tuple(data["derived_tags"]),
+        }
+    )
 
 
 def body_offset(data: bytes) -> int:
@@ -454,6 +483,13 @@ class MailpitView:
         self._usernames: dict[str, str] = {}  # store key -> login that delivered it
         self._lock = threading.Lock()
         self._unsubscribe: Callable[[], None] = lambda: None
+        # the last entries() build, reused while its snapshots and logins are unchanged
+        self._built: tuple[int, list[tuple[str, str, Any]], list[Entry]] | None = None
+        self._logins_noted = 0  # bumped by _note_login: Username is part of a build
+        # the on-disk parse cache: (user, folder, key) -> (size, Parsed), loaded lazily
+        self._stored: dict[tuple[str, str, str], tuple[int, Parsed]] | None = None
+        self._unsaved = 0
+        self._saved_at = 0.0
 
     @classmethod
     def from_core(cls, core: Any) -> MailpitView:
@@ -463,6 +499,7 @@ class MailpitView:
 
     def close(self) -> None:
         self._unsubscribe()
+        self._save_index(force=True)
 
     def _note_login(self, event: Any) -> None:
         """Mailpit's Username: the SMTP AUTH login (or the send API's Basic user) that
@@ -471,6 +508,7 @@ class MailpitView:
         login = event.details.get("auth_user") if event.kind == "message" else None
         if login:
             with self._lock:
+                self._logins_noted += 1
                 for key in event.details.get("keys", ()):
                     self._usernames[key] = str(login)
                     if len(self._usernames) > PARSED_KEPT:
@@ -482,35 +520,69 @@ class MailpitView:
 
     # -- reading -------------------------------------------------------------------------
     def copies(self, user: str | None = None) -> Iterator[Copy]:
-        for name in [user] if user else self.store.mailbox_users():
+        for name, folder, snapshot in self._snapshots([user] if user else self.store.mailbox_users()):
+            for info in snapshot.messages:
+                yield Copy(name, folder, info)
+
+    def _snapshots(self, users: Iterable[str]) -> list[tuple[str, str, Any]]:
+        found = []
+        for name in users:
             try:
                 if not self.store.user_dir(name).is_dir():
                     continue
                 for folder in self.store.folders(name):
-                    for info in self.store.messages(name, folder):
-                        yield Copy(name, folder, info)
+                    found.append((name, folder, self.store.snapshot(name, folder)))
             except MailStoreError:
                 continue
+        return found
 
     def entries(self, user: str | None = None) -> list[Entry]:
         """Every message, newest first (Mailpit orders by Created, descending)."""
+        found = self._all_entries()
+        if user:
+            return [entry for entry in found if user in entry.users]
+        return list(found)  # a copy: callers may reorder or filter theirs
+
+    def _all_entries(self) -> list[Entry]:
+        snapshots = self._snapshots(self.store.mailbox_users())
+        with self._lock:
+            logins, built = self._logins_noted, self._built
+        if (
+            built is not None
+            and built[0] == logins
+            and len(built[1]) == len(snapshots)
+            and all(
+                (name, folder) == kept[:2] and snapshot is kept[2]
+                for (name, folder, snapshot), kept in zip(snapshots, built[1], strict=True)
+            )
+        ):
+            return built[2]
+        found = self._build(snapshots)
+        with self._lock:
+            # keyed on the snapshots read before the build: one that wrote derived tags
+            # changed them, so the next call builds once more and sees the tags
+            self._built = (logins, snapshots, found)
+        self._save_index()
+        return found
+
+    def _build(self, snapshots: list[tuple[str, str, Any]]) -> list[Entry]:
         groups: dict[str, Entry] = {}
-        for copy in self.copies():
-            parsed = self._parse(copy)
-            if parsed is None:
-                continue
-            entry = groups.get(parsed.group)
-            if entry is None:
-                entry = groups[parsed.group] = Entry(copy.info.key, parsed, [])
-            entry.copies.append(copy)
-            entry.id = min(entry.id, copy.info.key)
-            entry.envelope_to += [a for a in parsed.envelope_to if a not in entry.envelope_to]
+        for name, folder, snapshot in snapshots:
+            for info in snapshot.messages:
+                copy = Copy(name, folder, info)
+                parsed = self._parse(copy)
+                if parsed is None:
+                    continue
+                entry = groups.get(parsed.group)
+                if entry is None:
+                    entry = groups[parsed.group] = Entry(copy.info.key, parsed, [])
+                entry.copies.append(copy)
+                entry.id = min(entry.id, copy.info.key)
+                entry.envelope_to += [a for a in parsed.envelope_to if a not in entry.envelope_to]
         found = list(groups.values())
         self._apply_derived_tags(found)
         for entry in found:
             entry.username = self.username(entry)
-        if user:
-            found = [entry for entry in found if user in entry.users]
         found.sort(key=lambda entry: (entry.created, entry.id), reverse=True)
         return found
 
@@ -586,16 +658,67 @@ class MailpitView:
             if parsed is not None:
                 self._parsed.move_to_end(key)
                 return parsed
-        try:
-            data = self.store.read(copy.user, key, copy.folder)
-        except MailStoreError:
-            return None
-        parsed = parse_message(data)[0]
+            stored = self._load_index().get((copy.user, copy.folder, key))
+        if stored is not None and stored[0] == copy.info.size:
+            parsed = stored[1]
+        else:
+            try:
+                data = self.store.read(copy.user, key, copy.folder)
+            except MailStoreError:
+                return None
+            parsed = parse_message(data)[0]
         with self._lock:
+            if self._stored is not None and (stored is None or stored[1] is not parsed):
+                self._stored[(copy.user, copy.folder, key)] = (copy.info.size, parsed)
+                self._unsaved += 1
             self._parsed[key] = parsed
             while len(self._parsed) > PARSED_KEPT:
                 self._parsed.popitem(last=False)
         return parsed
+
+    # -- the on-disk parse cache ---------------------------------------------------------
+    @property
+    def _index_path(self) -> Any:
+        return self.store.root / INDEX_FILE
+
+    def _load_index(self) -> dict[tuple[str, str, str], tuple[int, Parsed]]:
+        """The parse cache a previous run saved (lock held); empty if absent or unreadable."""
+        if self._stored is None:
+            self._stored = {}
+            try:
+                saved = json.loads(self._index_path.read_bytes())
+                if saved.get("format") == INDEX_FORMAT:
+                    for user, folder, key, size, parsed in saved["messages"]:
+                        self._stored[(user, folder, key)] = (size, parsed_from_json(parsed))
+            except (OSError, ValueError, TypeError, KeyError):
+                self._stored = {}  # a cache: a missing or damaged one is rebuilt
+        return self._stored
+
+    def _save_index(self, force: bool = False) -> None:
+        """Write the parse cache of the messages that exist now (at most every few seconds)."""
+        with self._lock:
+            if self._stored is None or not self._unsaved:
+                return
+            if not force and time.monotonic() - self._saved_at < INDEX_SAVE_INTERVAL:
+                return
+            self._unsaved, self._saved_at = 0, time.monotonic()
+            stored = dict(self._stored)
+        live = {
+            (name, folder, info.key)
+            for name, folder, snapshot in self._snapshots(self.store.mailbox_users())
+            for info in snapshot.messages
+        }
+        messages = [[*place, size, parsed_to_json(parsed)] for place, (size, parsed) in stored.items() if place in live]
+        with self._lock:
+            if self._stored is not None:
+                for place in [place for place in self._stored if place not in live and place in stored]:
+                    del self._stored[place]
+        try:
+            write_atomic(
+                self._index_path, json.dumps({"format": INDEX_FORMAT, "messages": messages}).encode(), sync_dir=False
+            )
+        except OSError:
+            pass  # a cache: the next save tries again
 
     def _apply_derived_tags(self, entries: list[Entry]) -> None:
         """Write the tags Mailpit derives on arrival, once per message (see module doc)."""
