@@ -540,7 +540,7 @@ class MailpitView:
         """Every message, newest first (Mailpit orders by Created, descending)."""
         found = self._all_entries()
         if user:
-            return [entry for entry in found if user in entry.users]
+            return [entry for entry in found if any(copy.user == user for copy in entry.copies)]
         return list(found)  # a copy: callers may reorder or filter theirs
 
     def _all_entries(self) -> list[Entry]:
