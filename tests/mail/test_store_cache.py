@@ -2,9 +2,9 @@
 
 A rescan is skipped only while new/, cur/ and the uidlist keep their inode and mtime
 and those mtimes were old at the scan (servers/mail/store.py, SCAN_SETTLE_NS). Inside
-that window every call rescans, which is what most tests see, so these tests first age
-the folder (set the mtimes an hour back) to reach the cached path, then change the
-folder through a second MailStore on the same root: another process sharing the volume,
+that window every call lists new/ and cur/ again (and rescans if the names differ),
+which is what most tests see, so these tests first age the folder (set the mtimes an
+hour back) to reach the cached path, then change the folder through a second MailStore on the same root: another process sharing the volume,
 whose changes this instance hears of only through the file system.
 """
 
@@ -66,7 +66,7 @@ def test_an_unchanged_folder_is_not_rescanned(tmp_path: Path) -> None:
     assert len(store.messages("demo")) == 3
 
 
-def test_a_fresh_folder_is_rescanned_every_time(tmp_path: Path) -> None:
+def test_a_fresh_folder_is_listed_every_time(tmp_path: Path) -> None:
     store = make_store(tmp_path / "mail")
     store.deliver("demo", MESSAGE, ENVELOPE)
     store.snapshot("demo")
@@ -77,6 +77,33 @@ def test_a_fresh_folder_is_rescanned_every_time(tmp_path: Path) -> None:
     # new/ changed less than SCAN_SETTLE_NS before the scan: not trusted, so the same
     # mtime does not hide the file.
     assert len(store.messages("demo")) == 2
+
+
+def test_a_fresh_unchanged_folder_is_listed_not_rescanned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside the settle window an unchanged folder costs a listing of new/ and cur/,
+    not a rescan (lock, uidlist, numbering): what every IMAP command after a FETCH that
+    set \\Seen on a range pays for 2 s. Once settled, the signature alone is trusted."""
+    store = make_store(tmp_path / "mail")
+    for _ in range(3):
+        store.deliver("demo", MESSAGE, ENVELOPE)
+    snapshot = store.snapshot("demo")
+
+    def no_rescan(*args: Any) -> Any:
+        raise AssertionError("rescanned an unchanged folder")
+
+    monkeypatch.setattr(store, "_sync", no_rescan)
+    assert store.snapshot("demo") is snapshot
+    assert store.snapshot("demo") is snapshot
+    # The window is over (as if SCAN_SETTLE_NS had passed): one more matching listing,
+    # then a file that appears without moving new/'s mtime goes unnoticed, proof that
+    # no listing is made any more.
+    monkeypatch.setattr("servers.mail.store.SCAN_SETTLE_NS", 0)
+    assert store.snapshot("demo") is snapshot
+    folder = store.user_dir("demo")
+    before = os.stat(folder / "new")
+    (folder / "new" / "1.unnoticed.host").write_bytes(MESSAGE)
+    os.utime(folder / "new", ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert store.snapshot("demo") is snapshot
 
 
 def test_changes_by_another_process_are_seen(tmp_path: Path) -> None:
