@@ -24,8 +24,9 @@ The contract other protocol rooms rely on:
    into ``tmp/``, fsync it, rename it into ``new/`` (or ``cur/`` with flags) and fsync
    the directory before returning. A reader never sees a half-written message, and a
    message SMTP acknowledged with 250 survives a crash. :meth:`deliver` takes no lock
-   (Maildir delivery is lock-free by design: the rename is atomic), so parallel SMTP
-   sessions only share the disk's fsyncs.
+   (Maildir delivery is lock-free by design: the rename is atomic), and parallel SMTP
+   sessions share the fsync of ``new/`` (group commit: each still waits for a fsync
+   that started after its own rename).
 2. **Bytes.** Messages are stored with CRLF line endings (what SMTP, POP3 and IMAP put
    on the wire), so ``size`` is the wire size and the body round-trips byte for byte.
    :meth:`deliver` prepends ``Return-Path`` and one ``Delivered-To`` per envelope
@@ -239,6 +240,47 @@ class _CachedScan:
     listing: _Listing | None = None
 
 
+class _GroupSync:
+    """Group commit of one directory: the fsync that makes a rename into it durable,
+    shared by every thread that renamed meanwhile.
+
+    Parallel SMTP deliveries into one INBOX each renamed into new/ and fsynced new/:
+    20 senders meant 20 directory fsyncs queued behind each other for what one fsync
+    covers. Here a caller takes a ticket after its rename; one caller at a time (the
+    leader) fsyncs on behalf of every ticket taken before that fsync started, and the
+    others wait for a fsync that covers their ticket. So :meth:`sync` still returns
+    only once the caller's own rename is durable (the contract SMTP's 250 relies on),
+    and a failed fsync covers nobody: the next caller in line tries again.
+    """
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._changed = threading.Condition()
+        self._taken = 0  # tickets handed out (one per rename)
+        self._durable = 0  # every ticket up to this one is covered by a finished fsync
+        self._syncing = False
+
+    def sync(self) -> None:
+        """Return once a fsync of the directory that started after this call has finished."""
+        with self._changed:
+            self._taken += 1
+            ticket = self._taken
+            while self._durable < ticket:
+                if self._syncing:
+                    self._changed.wait()
+                    continue
+                self._syncing = True
+                covered = self._taken
+                self._changed.release()
+                try:
+                    fsync_dir(self.directory)
+                finally:
+                    self._changed.acquire()
+                    self._syncing = False
+                    self._changed.notify_all()
+                self._durable = max(self._durable, covered)
+
+
 def to_crlf(data: bytes) -> bytes:
     """Every line ending as CRLF (bare LF and CRLF alike)."""
     return re.sub(rb"\r?\n", b"\r\n", data)
@@ -267,6 +309,8 @@ class MailStore(Store):
         self._counter = itertools.count(1)
         self._scans: dict[tuple[str, str], _CachedScan] = {}  # (user, folder) -> last scan
         self._scans_lock = threading.Lock()
+        self._dir_syncs: dict[Path, _GroupSync] = {}  # a user's new/ -> its shared fsync
+        self._dir_syncs_lock = threading.Lock()
         self.root.mkdir(parents=True, exist_ok=True)
 
     @classmethod
@@ -535,7 +579,7 @@ class MailStore(Store):
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
             raise
-        fsync_dir(path / "new")
+        self._new_dir_sync(path).sync()
         self._announce(user, INBOX)
         return key
 
@@ -823,6 +867,13 @@ class MailStore(Store):
             subscribers = list(self._subscribers)
         for callback in subscribers:
             callback(user, folder)
+
+    def _new_dir_sync(self, folder_path: Path) -> _GroupSync:
+        with self._dir_syncs_lock:
+            group = self._dir_syncs.get(folder_path)
+            if group is None:
+                group = self._dir_syncs[folder_path] = _GroupSync(folder_path / "new")
+            return group
 
     def _new_key(self, size: int) -> str:
         now = time.time()
