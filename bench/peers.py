@@ -26,9 +26,12 @@ APT_PACKAGES = (
     "wrk",
     "nginx-light",
     "tinyproxy",
+    "haproxy",  # TCP mode: the TCP proxy listeners' peer
+    "socat",  # TCP-LISTEN,fork -> TCP: the simplest TCP relay, the other peer
     "inetutils-telnetd",
     "inetutils-inetd",  # starts telnetd per connection (telnetd expects the socket as stdin)
     "curl",
+    "inn2",  # innd (+ nnrpd per reader connection): the NNTP peer
 )
 PEER_VENV = BENCH / ".peer-venv"
 NODE_MODULES = BENCH / "node_modules"
@@ -70,8 +73,31 @@ def install() -> dict[str, str]:
         )
         if result.returncode != 0:
             failures["maildev"] = (result.stderr.strip().splitlines() or ["npm install failed"])[-1]
+    finish_inn2(failures)
     ensure_local_user()
     return failures
+
+
+def finish_inn2(failures: dict[str, str]) -> None:
+    """inn2's postinst fails on a host whose name has no domain ("hostname does not
+    resolve or domain not set in inn.conf"): set one and finish the configuration."""
+    status = subprocess.run(["dpkg-query", "-W", "-f", "${Status}", "inn2"], capture_output=True, text=True).stdout
+    if not status or status.endswith(" installed"):
+        return
+    conf = Path("/etc/news/inn.conf")
+    if conf.exists() and "\ndomain:" not in conf.read_text():
+        conf.write_text(conf.read_text() + "domain: localdomain\n")
+    result = subprocess.run(["flock", "/tmp/apt.lock", "dpkg", "--configure", "inn2"], capture_output=True, text=True)
+    if result.returncode != 0:
+        failures["inn2"] = (result.stderr.strip().splitlines() or ["dpkg --configure inn2 failed"])[-1]
+        return
+    # apt-get reported the postinst failure; it is fixed if nothing else is missing now.
+    if "apt" in failures and all(_installed(package) for package in APT_PACKAGES):
+        del failures["apt"]
+
+
+def _installed(package: str) -> bool:
+    return subprocess.run(["dpkg", "-s", package], capture_output=True).returncode == 0
 
 
 def ensure_local_user() -> None:
@@ -187,6 +213,34 @@ DisableViaHeader No
     return config
 
 
+def haproxy_config(port: int, upstream_port: int) -> Path:
+    """HAProxy in TCP mode: one frontend on ``port`` relaying to 127.0.0.1:upstream_port."""
+    directory = WORK / "haproxy"
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "haproxy.cfg"
+    config.write_text(
+        f"""global
+    maxconn 1000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend relay
+    bind 127.0.0.1:{port}
+    default_backend upstream
+backend upstream
+    server nginx 127.0.0.1:{upstream_port}
+"""
+    )
+    return config
+
+
+def socat_command(port: int, upstream_port: int) -> list[str]:
+    """socat forking one child per connection, as it is used as a TCP relay."""
+    return ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", f"TCP:127.0.0.1:{upstream_port}"]
+
+
 def dovecot_config(directory: Path, imap_port: int, pop3_port: int, maildir: Path) -> Path:
     """Dovecot serving IMAP and POP3 on loopback from ``maildir``, everything under ``directory``.
 
@@ -253,6 +307,77 @@ def inetd_config(port: int) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "inetd.conf"
     config.write_text(f"127.0.0.1:{port} stream tcp nowait root /usr/sbin/telnetd telnetd -h\n")
+    return config
+
+
+INN_BIN = Path("/usr/lib/news/bin")
+INN_PATHS = (
+    "db",
+    "run",
+    "spool/articles",
+    "spool/overview",
+    "spool/incoming/tmp",
+    "spool/outgoing",
+    "spool/archive",
+    "log",
+    "http",
+)
+
+
+def inn_config(directory: Path, port: int, groups: tuple[str, ...]) -> Path:
+    """A private INN 2 instance under ``directory`` (config copied from /etc/news, every
+    path and the port overridden, ``groups`` created with posting allowed); return its
+    inn.conf, which innd and nnrpd read through INNCONF. The system's INN is untouched."""
+    etc = directory / "etc"
+    shutil.copytree("/etc/news", etc, dirs_exist_ok=True)
+    for sub in INN_PATHS:
+        (directory / sub).mkdir(parents=True, exist_ok=True)
+    overrides = {
+        "port": str(port),
+        "nnrpdpostport": str(port),
+        "bindaddress": "127.0.0.1",
+        "pathhost": "inn.bench",
+        "domain": "localdomain",
+        "pathetc": str(etc),
+        "pathdb": str(directory / "db"),
+        "pathrun": str(directory / "run"),
+        "pathlog": str(directory / "log"),
+        "pathhttp": str(directory / "http"),
+        "pathspool": str(directory / "spool"),
+        "patharticles": str(directory / "spool/articles"),
+        "pathoverview": str(directory / "spool/overview"),
+        "pathincoming": str(directory / "spool/incoming"),
+        "pathtmp": str(directory / "spool/incoming/tmp"),
+        "pathoutgoing": str(directory / "spool/outgoing"),
+        "patharchive": str(directory / "spool/archive"),
+    }
+    kept = [
+        line
+        for line in (etc / "inn.conf").read_text().splitlines()
+        if line.lstrip("#").split(":", 1)[0].strip() not in overrides
+    ]
+    config = etc / "inn.conf"
+    config.write_text("\n".join(kept + [f"{key}: {value}" for key, value in overrides.items()]) + "\n")
+    active = [
+        "control 0000000000 0000000001 n",
+        "control.cancel 0000000000 0000000001 n",
+        "junk 0000000000 0000000001 n",
+    ]
+    (directory / "db" / "active").write_text(
+        "\n".join(active + [f"{g} 0000000000 0000000001 y" for g in groups]) + "\n"
+    )
+    (directory / "db" / "active.times").write_text("")
+    (directory / "db" / "newsgroups").write_text("".join(f"{g}\tbench group\n" for g in groups))
+    (directory / "db" / "history").write_text("")
+    subprocess.run(["chown", "-R", "news:news", str(directory)], check=True)
+    subprocess.run(
+        ["su", "news", "-s", "/bin/sh", "-c", f"{INN_BIN}/makedbz -i -o"],
+        cwd=directory / "db",
+        env={**os.environ, "INNCONF": str(config)},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return config
 
 

@@ -76,6 +76,9 @@ IMAP_SEARCHES = 20
 TELNET_SESSIONS = 200  # per measurement, at most ...
 TELNET_SECONDS = 20.0  # ... or this long, whichever ends first
 TELNET_CLIENTS = (1, 8)
+NNTP_POSTS = 500  # per repetition, in NNTP_POSTERS parallel sessions
+NNTP_POSTERS = 10
+NNTP_GROUP = "local.test"
 
 rows: list[Row] = []
 skipped: list[dict[str, str]] = []
@@ -159,7 +162,7 @@ def bench_startup(reps: int) -> None:
         overrides = [f"core.data_dir={tempfile.mkdtemp()}", "ftp.passive_ports=0"]
         for section, options in schema.items():
             overrides += [f"{section}.{o.key}=0" for o in options if o.kind is PORT]
-        core = Core(load_config(schema, env={}, overrides=overrides), stores=registry.store_loaders())
+        core = registry.make_core(load_config(schema, env={}, overrides=overrides))
         out = {}
         for name in sys.argv[1:]:
             times = []
@@ -651,6 +654,92 @@ def _profile_proxy(out: Path, what: str) -> None:
                 connect_throughput(server.port("proxy"), f"http://127.0.0.1:{nginx_port}/static/big.bin", BIG_FILE_MIB)
 
 
+# -- TCP proxy listeners (the Toxiproxy API's proxies) ---------------------------------------
+
+
+def direct_get(url: str) -> float:
+    """Seconds for one GET with curl on a new connection (through a TCP relay or not)."""
+    return timed(lambda: run(["curl", "-sS", "--fail", "-o", "/dev/null", url], timeout=CLIENT_TIMEOUT))
+
+
+def bench_tcp_proxy(reps: int) -> None:
+    """A plain TCP proxy listener (no toxics) in front of nginx, against HAProxy in TCP
+    mode and socat: latency added to a GET on a new connection, and the throughput of
+    one big download through it."""
+    static = WORK / "static"
+    static.mkdir(parents=True, exist_ok=True)
+    (static / "small.txt").write_bytes(b"x" * 1024)
+    big = static / "big.bin"
+    if not big.exists():
+        big.symlink_to(big_file(BIG_FILE_MIB))
+    nginx_port = free_port()
+    with service(
+        ["nginx", "-c", str(peers.nginx_config(nginx_port, static))], nginx_port, WORK / "logs" / "nginx-tcp.log"
+    ):
+        direct = [proxied_latency(None, f"http://127.0.0.1:{nginx_port}/static/small.txt") for _ in range(reps)]
+
+        def measure(port: int) -> tuple[list[float], list[float]]:
+            small = f"http://127.0.0.1:{port}/static/small.txt"
+            added = [proxied_latency(None, small) - d for d in direct]
+            big_url = f"http://127.0.0.1:{port}/static/big.bin"
+            throughput = [BIG_FILE_MIB / direct_get(big_url) for _ in range(reps)]
+            return added, throughput
+
+        port = free_port()
+        settings = {"REFSERVERS_PROXY_TCP": f"bench@{port}=127.0.0.1:{nginx_port}"}
+        with refservers(["run", "proxy"], WORK / "rs-tcp-proxy", settings):
+            wait_port(port)
+            ours = measure(port)
+        workloads["tcp-proxy added latency"] = lambda out: _profile_tcp_proxy(out, "latency")
+        workloads["tcp-proxy throughput"] = lambda out: _profile_tcp_proxy(out, "throughput")
+        peer_runs: dict[str, tuple[list[float], list[float]]] = {}
+        port = free_port()
+        with service(
+            ["haproxy", "-db", "-f", str(peers.haproxy_config(port, nginx_port))], port, WORK / "logs" / "haproxy.log"
+        ):
+            peer_runs["HAProxy (TCP mode)"] = measure(port)
+        port = free_port()
+        with service(peers.socat_command(port, nginx_port), port, WORK / "logs" / "socat.log"):
+            peer_runs["socat (fork)"] = measure(port)
+    for peer, (latency, throughput) in peer_runs.items():
+        pair(
+            "tcp-proxy",
+            "added latency per GET on a new connection (median of 300)",
+            "ms",
+            False,
+            ours[0],
+            peer,
+            latency,
+            "1 KiB from nginx through a TCP listener, minus the direct time",
+        )
+        pair(
+            "tcp-proxy",
+            f"throughput, one {BIG_FILE_MIB} MiB download",
+            "MB/s",
+            True,
+            ours[1],
+            peer,
+            throughput,
+            "curl through the TCP listener from nginx",
+        )
+
+
+def _profile_tcp_proxy(out: Path, what: str) -> None:
+    static = WORK / "static"
+    nginx_port = free_port()
+    with service(
+        ["nginx", "-c", str(peers.nginx_config(nginx_port, static))], nginx_port, WORK / "logs" / "nginx-tcp.log"
+    ):
+        port = free_port()
+        settings = {"REFSERVERS_PROXY_TCP": f"bench@{port}=127.0.0.1:{nginx_port}"}
+        with refservers(["run", "proxy"], WORK / "rs-profile-tcp-proxy", settings, profile_to=out):
+            wait_port(port)
+            if what == "latency":
+                proxied_latency(None, f"http://127.0.0.1:{port}/static/small.txt", count=2000)
+            else:
+                direct_get(f"http://127.0.0.1:{port}/static/big.bin")
+
+
 # -- POP3 and IMAP -----------------------------------------------------------------------------
 
 
@@ -998,6 +1087,152 @@ def _profile_telnet(out: Path) -> None:
         telnet_rate(server.port("telnet"), "demo", "demo", max(TELNET_CLIENTS))
 
 
+# -- NNTP ----------------------------------------------------------------------------------------
+
+
+class NntpSession:
+    """A raw NNTP reader session (nntplib is deprecated and warns): greeting, MODE READER."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.reader = self.sock.makefile("rb")
+        self.expect(b"20")
+        self.command(b"MODE READER", b"20")  # INN hands the connection to nnrpd here
+
+    def expect(self, code: bytes) -> bytes:
+        line = self.reader.readline()
+        if not line.startswith(code):
+            raise RuntimeError(f"NNTP: expected {code!r}, got {line[:120]!r}")
+        return line
+
+    def command(self, line: bytes, code: bytes) -> bytes:
+        self.sock.sendall(line + b"\r\n")
+        return self.expect(code)
+
+    def block(self) -> int:
+        size = 0
+        while (line := self.reader.readline()) != b".\r\n":
+            if not line:
+                raise RuntimeError("NNTP: connection closed in a multi-line block")
+            size += len(line)
+        return size
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.command(b"QUIT", b"205")
+        self.reader.close()
+        self.sock.close()
+
+
+def nntp_article(index: int) -> bytes:
+    """About 2 KiB: the usual headers, then 30 lines (a few that need dot-stuffing)."""
+    body = "".join(
+        f"{'.' if line % 10 == 0 else ''}line {line} of article {index}: lorem ipsum dolor sit amet consectetur\r\n"
+        for line in range(30)
+    )
+    head = f"From: Bench <bench@example.com>\r\nNewsgroups: {NNTP_GROUP}\r\nSubject: bench article {index}\r\n\r\n"
+    stuffed = (head + body).replace("\r\n.", "\r\n..")
+    return stuffed.encode() + b".\r\n"
+
+
+def nntp_post_all(port: int) -> float:
+    """Seconds for NNTP_POSTERS parallel sessions to POST NNTP_POSTS articles, each
+    waiting for its 240 (refservers sends it after fsync; INN after innd took it)."""
+    per_session = NNTP_POSTS // NNTP_POSTERS
+
+    def poster(index: int) -> None:
+        session = NntpSession(port)
+        try:
+            for number in range(per_session):
+                session.command(b"POST", b"340")
+                session.sock.sendall(nntp_article(index * per_session + number))
+                session.expect(b"240")
+        finally:
+            session.close()
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=NNTP_POSTERS) as pool:
+        for future in [pool.submit(poster, index) for index in range(NNTP_POSTERS)]:
+            future.result(timeout=CLIENT_TIMEOUT)
+    return time.monotonic() - started
+
+
+def nntp_read_newest(port: int) -> float:
+    """Seconds for one session to GROUP, then ARTICLE n for the newest NNTP_POSTS, one at a time."""
+    started = time.monotonic()
+    session = NntpSession(port)
+    try:
+        _, count, _, high, _ = session.command(f"GROUP {NNTP_GROUP}".encode(), b"211").split()
+        if int(count) < NNTP_POSTS:
+            raise RuntimeError(f"NNTP GROUP says {int(count)} articles, expected at least {NNTP_POSTS}")
+        for number in range(int(high) - NNTP_POSTS + 1, int(high) + 1):
+            session.command(f"ARTICLE {number}".encode(), b"220")
+            if session.block() < 1000 or time.monotonic() - started > CLIENT_TIMEOUT:
+                raise RuntimeError(f"NNTP ARTICLE {number}: short or over the time limit")
+    finally:
+        session.close()
+    return time.monotonic() - started
+
+
+def nntp_measure(port: int, reps: int) -> dict[str, list[float]]:
+    """articles/s for posting and reading, ``reps`` times each; every rep posts new articles."""
+    posts, reads = [], []
+    for _ in range(reps):
+        posts.append(NNTP_POSTS / nntp_post_all(port))
+        reads.append(NNTP_POSTS / nntp_read_newest(port))
+    return {"post": posts, "read": reads}
+
+
+def bench_nntp(reps: int) -> None:
+    with refservers(["run", "nntp"], WORK / "rs-nntp") as server:
+        ours = nntp_measure(server.port("nntp"), reps)
+    workloads["NNTP POST"] = lambda out: _profile_nntp(out)
+    directory = WORK / "inn"
+    shutil.rmtree(directory, ignore_errors=True)
+    port = free_port()
+    try:
+        config = peers.inn_config(directory, port, (NNTP_GROUP,))
+    except (OSError, subprocess.SubprocessError) as problem:
+        skip("NNTP vs INN", f"cannot set up INN: {problem}")
+        pair("NNTP", f"POST, {NNTP_POSTERS} sessions", "articles/s", True, ours["post"])
+        pair("NNTP", "ARTICLE n, one session", "articles/s", True, ours["read"])
+        return
+    env = {**os.environ, "INNCONF": str(config)}
+    with service([str(peers.INN_BIN / "innd"), "-f", "-P", str(port)], port, WORK / "logs" / "innd.log", env=env):
+        theirs = nntp_measure(port, reps)
+    note = (
+        f"{NNTP_POSTS} articles of ~2.5 KiB per repetition, raw-socket client for both; INN 2.7 innd + nnrpd "
+        "(tradspool, tradindexed overview, no fsync per article); refservers fsyncs each article, then its directory and "
+        "index line in a group commit shared by concurrent posts, before 240"
+    )
+    pair(
+        "NNTP",
+        f"POST, {NNTP_POSTERS} sessions waiting for each 240",
+        "articles/s",
+        True,
+        ours["post"],
+        "INN 2",
+        theirs["post"],
+        note,
+    )
+    pair(
+        "NNTP",
+        f"ARTICLE n for the newest {NNTP_POSTS}, one session",
+        "articles/s",
+        True,
+        ours["read"],
+        "INN 2",
+        theirs["read"],
+        "one round trip per article, like a reader catching up; INN's nnrpd took ~45 ms per ARTICLE here "
+        "(a stall per round trip, cause not investigated: it looks like Nagle against delayed ACK)",
+    )
+
+
+def _profile_nntp(out: Path) -> None:
+    with refservers(["run", "nntp"], WORK / "rs-profile-nntp", profile_to=out) as server:
+        nntp_post_all(server.port("nntp"))
+
+
 # -- main --------------------------------------------------------------------------------------
 
 BENCHMARKS: dict[str, Callable[[int], None]] = {
@@ -1008,8 +1243,10 @@ BENCHMARKS: dict[str, Callable[[int], None]] = {
     "sftp": bench_sftp,
     "jsonrpc": bench_jsonrpc,
     "proxy": bench_proxy,
+    "tcp-proxy": bench_tcp_proxy,
     "mail": bench_mail,
     "telnet": bench_telnet,
+    "nntp": bench_nntp,
 }
 
 
@@ -1052,6 +1289,7 @@ def _matches(key: str, row: Row) -> bool:
     words = {"HTTP /get": "/get", "HTTP static file": "static", "SMTP messages/s": "messages", "FTP STOR MB/s": "STOR 256", "FTP RETR MB/s": "RETR 256",
              "FTP 100 parallel login+small file": "parallel", "SFTP put MB/s": "put", "SFTP get MB/s": "get", "JSON-RPC calls/s": "calls",
              "proxy CONNECT MB/s": "CONNECT", "proxy added latency": "latency", "POP3 RETR": "RETR all",
+             "tcp-proxy added latency": "latency", "tcp-proxy throughput": "throughput",
              "IMAP FETCH 1:*": "one command", "IMAP FETCH one": "at a time", "IMAP SEARCH": "SEARCH",
              "telnet sessions/s": "sessions/s"}  # fmt: skip
     return row.group == group and words.get(key, metric) in row.metric

@@ -7,7 +7,7 @@ ARG BASE=refservers/base:latest
 FROM ${BASE}
 ENV REFSERVERS_HOST=0.0.0.0 \
     REFSERVERS_DATA_DIR=/data
-EXPOSE 8080/tcp 8443/tcp 1025/tcp 1465/tcp 1110/tcp 1995/tcp 1143/tcp 1993/tcp 2121/tcp 2990/tcp 30000-30009/tcp 2222/tcp 2323/tcp 3128/tcp 4000/tcp 4001/tcp 7007/tcp 7007/udp 9009/tcp 9009/udp 1313/tcp 1313/udp 5007/tcp 5007/udp 5008/tcp 5008/udp 1053/tcp 1053/udp 9000/tcp 8025/tcp
+EXPOSE 8080/tcp 8443/tcp 1025/tcp 1465/tcp 1110/tcp 1995/tcp 1143/tcp 1993/tcp 2121/tcp 2990/tcp 30000-30009/tcp 2222/tcp 2323/tcp 3128/tcp 8474/tcp 4000/tcp 4001/tcp 7007/tcp 7007/udp 9009/tcp 9009/udp 1313/tcp 1313/udp 5007/tcp 5007/udp 5008/tcp 5008/udp 1053/tcp 1053/udp 9000/tcp 1119/tcp 1563/tcp 8025/tcp
 # `up` starts the admin API after every server passed its own probe, so the admin
 # API answering means all servers are up.
 HEALTHCHECK --interval=10s --timeout=30s --start-period=30s --retries=3 CMD ["refservers", "check", "admin", "--timeout", "5"]

@@ -43,6 +43,8 @@ ADMIN_HOST_PORTS = {
     "sockets": 19010,
     "dns": 19011,
     "xmlrpc": 19012,
+    "toxiproxy": 19013,
+    "nntp": 19014,
 }
 # Named volumes and the store directory each is mounted on (under REFSERVERS_DATA_DIR=/data):
 # independent containers, one shared state, as in a single `refservers up`.
@@ -211,7 +213,7 @@ def compose_file(specs: list[ImageSpec]) -> str:
 def targets_env(specs: list[ImageSpec]) -> str:
     lines = [
         HEADER.rstrip("\n"),
-        "# Point the test suite at the compose stack (servers/remote_target.py reads these):",
+        "# Point the test suite at the compose stack (servers/testing/remote.py reads these):",
         "#   set -a; . docker/targets.env; set +a; .venv/bin/pytest tests/containers",
         "REFSERVERS_TARGET=container",
     ]

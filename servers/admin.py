@@ -7,19 +7,26 @@ Endpoints of its own:
   are ready, 503 otherwise.
 - ``GET /api/v1/events?server=&kind=&since=&limit=``; ``DELETE /api/v1/events``.
 - ``GET /api/v1/servers``: the same list as /health, always 200.
-- ``GET/POST/DELETE /api/v1/faults``, ``DELETE /api/v1/faults/{id}``: fault rules.
+- ``GET/POST/DELETE /api/v1/faults``, ``DELETE /api/v1/faults/{id}``: fault rules
+  (a rule is checked against its server's declared actions when it is added: 400 and
+  the field or ``params.<name>`` at fault otherwise).
+- ``GET /api/v1/faults/actions?server=``: every server's fault actions and their
+  params (type, range, default, required, help), to build a rule form from.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from .core.config import INT, PORT, STR, STR_LIST, Option
-from .core.faults import FaultError
+from .core.faults import RULE_FIELD_HELP, FaultError
 from .core.guard import AdminGuard, guarded_site, is_loopback
 from .core.lifecycle import probe_http
 from .core.twisted_listen import TwistedServer
 from .core.web import ApiError, ApiRequest, Reply, Route, RouteTable
+from .scenario import ScenarioError, ScenarioRunner
+from .scenario import parse as parse_scenario
 
 
 class AdminServer(TwistedServer):
@@ -47,7 +54,11 @@ class AdminServer(TwistedServer):
             Route("GET", "/api/v1/faults", self._faults, "fault rules (?server=)"),
             Route("POST", "/api/v1/faults", self._add_faults, "add a fault rule (or a list of them)"),
             Route("DELETE", "/api/v1/faults", self._clear_faults, "remove all fault rules (?server=)"),
+            Route("GET", "/api/v1/faults/actions", self._fault_actions, "fault actions and their params (?server=)"),
             Route("DELETE", "/api/v1/faults/{id}", self._remove_fault, "remove one fault rule"),
+            Route("GET", "/api/v1/scenario", self._export_scenario, "the current state as a scenario (users, messages, files, faults, proxies)"),
+            Route("POST", "/api/v1/scenario", self._apply_scenario, "apply a scenario (idempotent; 400 names the bad entry, nothing applied)"),
+            Route("POST", "/api/v1/reset", self._reset, "back to the start state: runtime data dropped, start scenario re-applied"),
             Route("GET", "/api/v1", self._index, "this list of endpoints"),
         ]
         stores = [route for name in self._stores_in_use() for route in self.core.store(name).admin_routes(self.core)]
@@ -62,6 +73,7 @@ class AdminServer(TwistedServer):
         return list(names)
 
     def _bind(self) -> None:
+        self._scenario_lock = asyncio.Lock()
         self._table = RouteTable(self.routes)
         guard = AdminGuard.build(self.host, self.settings.allowed_hosts, self.settings.auth, self.settings.max_body)
         self.listen("http", guarded_site(self._table, guard), self.settings.port)
@@ -106,15 +118,18 @@ class AdminServer(TwistedServer):
     def _add_faults(self, request: ApiRequest) -> Reply:
         body = request.json()
         specs = body if isinstance(body, list) else [body]
-        added = []
-        for index, spec in enumerate(specs):
-            if not isinstance(spec, dict):
-                raise ApiError(400, f"rule {index}: expected a JSON object")
-            try:
-                added.append(self.core.faults.add(spec).as_json())
-            except FaultError as error:
-                raise ApiError(400, f"rule {index}: {error}") from None
-        return Reply(201, {"faults": added})
+        try:
+            added = self.core.faults.add_all(specs)  # all of them or none
+        except FaultError as error:
+            raise ApiError(400, str(error)) from None
+        return Reply(201, {"faults": [rule.as_json() for rule in added]})
+
+    def _fault_actions(self, request: ApiRequest) -> Any:
+        server = request.arg("server")
+        servers = self.core.faults.schema(server)
+        if server is not None and not servers:
+            raise ApiError(404, f"no server {server!r} takes fault rules")
+        return {"rule_fields": RULE_FIELD_HELP, "servers": servers}
 
     def _clear_faults(self, request: ApiRequest) -> Any:
         self.core.faults.clear(request.arg("server"))
@@ -124,6 +139,30 @@ class AdminServer(TwistedServer):
         if not self.core.faults.remove(request.params["id"]):
             raise ApiError(404, f"no fault rule {request.params['id']!r}")
         return {"removed": request.params["id"]}
+
+    # Scenarios touch files and take store locks: off the admin loop, one at a time.
+    async def _scenario_call(self, function: Any, *args: Any) -> Any:
+        runner = self.core.shared(ScenarioRunner)
+        async with self._scenario_lock:
+            return await asyncio.get_running_loop().run_in_executor(None, function, runner, *args)
+
+    async def _export_scenario(self, request: ApiRequest) -> Any:
+        return await self._scenario_call(ScenarioRunner.export)
+
+    async def _apply_scenario(self, request: ApiRequest) -> Any:
+        try:
+            scenario = parse_scenario(request.json())
+            applied = await self._scenario_call(ScenarioRunner.apply, scenario)
+        except ScenarioError as error:
+            raise ApiError(400, str(error)) from None
+        return {"applied": applied}
+
+    async def _reset(self, request: ApiRequest) -> Any:
+        try:
+            applied = await self._scenario_call(ScenarioRunner.reset)
+        except ScenarioError as error:
+            raise ApiError(500, f"start scenario: {error}") from None
+        return {"reset": True, "applied": applied}
 
     def _index(self, request: ApiRequest) -> Any:
         return {

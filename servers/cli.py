@@ -23,6 +23,8 @@ from .core import BindError, ConfigError, Core, ProbeError, load_config
 from .core.config import PORT, Config
 from .core.lifecycle import Server
 from .core.logs import configure_logging
+from .scenario import SECTIONS, Scenario, ScenarioError, ScenarioRunner
+from .scenario import load as load_scenario
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -42,6 +44,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except BindError as error:
         print(f"refservers: {error}", file=sys.stderr)
         return 3
+    except ScenarioError as error:
+        print(f"refservers: scenario error: {error}", file=sys.stderr)
+        return 2
     except KeyError as error:
         print(f"refservers: {error.args[0]}", file=sys.stderr)
         return 2
@@ -59,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--log-format", choices=["text", "json"])
         sub.add_argument("--trace", action="store_true", help="log every protocol line in and out")
         sub.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override one option")
+        sub.add_argument(
+            "--scenario",
+            action="append",
+            type=Path,
+            metavar="FILE",
+            help="start-up state: users, messages, files, faults, proxies (TOML/JSON; repeatable; "
+            "default REFSERVERS_SCENARIO, else ./configs/scenario*.toml)",
+        )
 
     up = commands.add_parser("up", help="start every configured server in one process")
     config_flags(up)
@@ -84,13 +97,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace, env: Mapping[str, str], extra: list[str]) -> Config:
+def _config(args: argparse.Namespace, env: Mapping[str, str], extra: list[str], servers: list[str] | None = None) -> Config:
+    """Read the config for ``servers`` (default: all); only their classes are imported."""
     if args.config:
         files = list(args.config)
     elif env.get("REFSERVERS_CONFIG"):
         files = [Path(item) for item in env["REFSERVERS_CONFIG"].split(os.pathsep) if item]
     else:
-        files = sorted(Path("configs").glob("*.toml"))
+        files = [path for path in sorted(Path("configs").glob("*.toml")) if not path.name.startswith("scenario")]
     overrides = list(extra)
     for flag, key in (("data_dir", "data_dir"), ("host", "host"), ("log_level", "log_level"), ("log_format", "log_format")):
         value = getattr(args, flag, None)
@@ -99,7 +113,14 @@ def _config(args: argparse.Namespace, env: Mapping[str, str], extra: list[str]) 
     if getattr(args, "trace", False):
         overrides.append("core.trace=true")
     overrides += args.set
-    config = load_config(registry.schema(), files, env, overrides, renamed=registry.RENAMED_OPTIONS)
+    config = load_config(
+        registry.schema(servers),
+        files,
+        env,
+        overrides,
+        renamed=registry.RENAMED_OPTIONS,
+        unloaded=registry.unloaded_sections(servers) if servers is not None else (),
+    )
     level = config.core.log_level
     if config.core.trace and level in ("warning", "error"):
         level = "info"  # the wire trace logs at info: asking for it means wanting to see it
@@ -110,30 +131,53 @@ def _config(args: argparse.Namespace, env: Mapping[str, str], extra: list[str]) 
 
 
 def _up(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    config = _config(args, env, [])
-    names = [n.strip() for n in args.only.split(",")] if args.only else [n for n in registry.SERVERS if config[n].enabled]
-    return _serve(config, names, args.stop, with_admin=config["admin"].enabled)
+    only = [n.strip() for n in args.only.split(",")] if args.only else None
+    for name in only or ():
+        registry.server_class(name)  # an unknown name fails before the config is read
+    config = _config(args, env, [], only)
+    names = only or [n for n in registry.SERVERS if config[n].enabled]
+    return _serve(config, names, args.stop, with_admin=config["admin"].enabled, scenario=_scenario(args, env))
 
 
 def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     registry.server_class(args.server)  # an unknown name fails before the config is read
     extra = [f"{args.server}.port={args.port}"] if args.port is not None else []
-    config = _config(args, env, extra)
+    config = _config(args, env, extra, [args.server])
     # One server alone: the admin API only on request (--admin, or enabled set explicitly).
     explicit_admin = config["admin"].source("enabled") != "default" and config["admin"].enabled
-    return _serve(config, [args.server], args.stop, with_admin=args.admin or explicit_admin)
+    return _serve(config, [args.server], args.stop, with_admin=args.admin or explicit_admin, scenario=_scenario(args, env))
 
 
-def _serve(config: Config, names: list[str], stop: StopSignals, with_admin: bool) -> int:
-    """Start ``names`` (then the admin API) on one Core, print the table, wait for a signal."""
+def _scenario(args: argparse.Namespace, env: Mapping[str, str]) -> Scenario:
+    """The start scenario, read and checked before any server starts (a bad one: exit 2)."""
+    if args.scenario:
+        paths = list(args.scenario)
+    elif env.get("REFSERVERS_SCENARIO"):
+        paths = [Path(item) for item in env["REFSERVERS_SCENARIO"].split(os.pathsep) if item]
+    else:
+        paths = sorted(Path("configs").glob("scenario*.toml"))
+    combined = Scenario()
+    for path in paths:
+        part = load_scenario(path)
+        for section in SECTIONS:
+            getattr(combined, section).extend(getattr(part, section))
+    return combined
+
+
+def _serve(config: Config, names: list[str], stop: StopSignals, with_admin: bool, scenario: Scenario) -> int:
+    """Start ``names`` (then the admin API) on one Core, apply the start scenario, print
+    the table, wait for a signal."""
     classes = [registry.server_class(name) for name in names]  # fail early on an unknown name
-    core = Core(config, stores=registry.store_loaders())
+    core = registry.make_core(config)
     started = time.monotonic()
     try:
         for name, cls in zip(names, classes, strict=True):
             cls(config[name], core).start()
         if with_admin:
             registry.server_class("admin")(config["admin"], core).start()
+        runner = core.shared(ScenarioRunner)
+        runner.start = scenario
+        runner.apply(scenario)
     except BaseException:
         core.stop_all()
         raise

@@ -41,6 +41,7 @@ from twisted.internet import protocol
 from twisted.protocols.basic import Int16StringReceiver
 
 from .core.config import BOOL, FLOAT, PORT, ConfigError, Kind, Option, int_range
+from .core.faults import DELAY, FaultAction
 from .core.lifecycle import BindError, ProbeError, retry_until
 from .core.loop import twisted_reactor
 from .core.twisted_listen import TwistedServer, peer_of
@@ -254,7 +255,13 @@ class DnsServer(TwistedServer):
         Option("default_ttl", int_range(0, 2**31 - 1), DEFAULT_TTL, "TTL in seconds of records that give none"),
         Option("delay_max", FLOAT, 10.0, "cap in seconds for the delay fault"),
     )
-    fault_actions = ("servfail", "nxdomain", "delay", "drop")
+    fault_subject = 'the query name, lower case, without the final dot ("www.example.test")'
+    fault_actions = {
+        "servfail": FaultAction("answer SERVFAIL"),
+        "nxdomain": FaultAction("answer NXDOMAIN"),
+        "delay": DELAY,  # capped by delay_max
+        "drop": FaultAction("send no answer"),
+    }
     test_settings = {"delay_max": "2"}
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -304,7 +311,7 @@ class DnsServer(TwistedServer):
                 reply.add_question(*request.questions)
                 reply.header.rcode = RCODE.SERVFAIL if rule.action == "servfail" else RCODE.NXDOMAIN
             elif rule.action == "delay":
-                delay = min(float(rule.params.get("seconds", 1.0)), self.settings.delay_max)
+                delay = min(rule.params["seconds"], self.settings.delay_max)
         advertised = edns_payload_size(request)
         if advertised is not None:
             reply.add_ar(EDNS0(udp_len=UDP_EDNS_LIMIT))

@@ -9,10 +9,13 @@ in ``Server.stores``.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache, partial
+from typing import Any
 
-from .core.config import Option
+from .core.config import Config, Option
+from .core.context import Core
+from .core.faults import FaultTable
 from .core.lifecycle import Server
 from .core.store import Store
 
@@ -25,10 +28,14 @@ SERVERS: dict[str, str] = {
     "sftp": "servers.sftp:SftpServer",
     "telnet": "servers.telnet:TelnetServer",
     "proxy": "servers.proxy:ProxyServer",
+    # After proxy: the Toxiproxy API serves the proxy server's TCP listeners (it starts
+    # one itself only when this process runs none).
+    "toxiproxy": "servers.toxiproxy:ToxiproxyServer",
     "jsonrpc": "servers.jsonrpc:JsonRpcServer",
     "sockets": "servers.sockets:SocketServers",
     "dns": "servers.dns:DnsServer",
     "xmlrpc": "servers.xmlrpc:XmlRpcServer",
+    "nntp": "servers.news:NntpServer",
 }
 ADMIN = "servers.admin:AdminServer"
 
@@ -81,13 +88,43 @@ def store_loaders() -> dict[str, Callable[[], type[Store]]]:
     return {name: partial(store_class, name) for name in STORES}
 
 
-def schema() -> dict[str, tuple[Option, ...]]:
-    """Options of every server, the admin API and every store, keyed by config section."""
-    names = [*SERVERS, "admin"]
+def schema(servers: Iterable[str] | None = None) -> dict[str, tuple[Option, ...]]:
+    """Options of ``servers`` (default: every one), the admin API and every store, keyed
+    by config section. Only those server classes are imported: `run http` reads and
+    checks the [http] section, and the sections of servers it does not start are
+    skipped (see :func:`unloaded_sections`)."""
+    names = [*(SERVERS if servers is None else servers), "admin"]
     sections = {name: server_class(name).all_options() for name in names}
     sections.update({name: store_class(name).options for name in STORES if store_class(name).options})
     return sections
 
 
-def fault_actions() -> dict[str, tuple[str, ...]]:
-    return {name: server_class(name).fault_actions for name in SERVERS}
+def unloaded_sections(servers: Iterable[str]) -> list[str]:
+    """Server sections a config may hold that :func:`schema` for ``servers`` left out."""
+    return [name for name in SERVERS if name not in set(servers)]
+
+
+class FaultTables(Mapping[str, FaultTable]):
+    """Every server's fault declaration (core/faults.py) by name, each server class
+    imported only when a rule names it (or the schema of all is asked for)."""
+
+    def __getitem__(self, name: str) -> FaultTable:
+        if name not in SERVERS:
+            raise KeyError(name)
+        return server_class(name).fault_table()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SERVERS)
+
+    def __len__(self) -> int:
+        return len(SERVERS)
+
+
+def fault_tables() -> FaultTables:
+    return FaultTables()
+
+
+def make_core(config: Config, **options: Any) -> Core:
+    """A Core that knows every server's fault actions and every store (what the CLI,
+    the pytest plugin and the benchmarks run on)."""
+    return Core(config, fault_tables=fault_tables(), stores=store_loaders(), **options)

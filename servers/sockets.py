@@ -48,6 +48,7 @@ from twisted.internet import interfaces, protocol
 from zope.interface import implementer
 
 from .core.config import PORT, STR, Option
+from .core.faults import DELAY, DISCONNECT, FaultAction
 from .core.lifecycle import ProbeError, retry_until
 from .core.loop import twisted_reactor
 from .core.twisted_listen import TwistedServer, peer_of
@@ -112,7 +113,7 @@ class ServiceProtocol(protocol.Protocol):
         elif rule.action == "delay":
             self.held = True
             self.transport.pauseProducing()
-            twisted_reactor().callLater(float(rule.params.get("seconds", 1.0)), self._release, handle)
+            twisted_reactor().callLater(rule.params["seconds"], self._release, handle)
         elif rule.action == "drop" and step == "data":
             pass  # the chunk is thrown away; the connection goes on
         else:  # disconnect, or drop at connect: a reset, no goodbye
@@ -226,7 +227,7 @@ class DatagramService(protocol.DatagramProtocol):
         if rule is None:
             self._answer(data, addr, peer)
         elif rule.action == "delay":
-            twisted_reactor().callLater(float(rule.params.get("seconds", 1.0)), self._answer, data, addr, peer)
+            twisted_reactor().callLater(rule.params["seconds"], self._answer, data, addr, peer)
         else:  # drop, or disconnect (UDP has no connection to drop): no reply
             self.server.record("datagram", peer, service=self.service, bytes=len(data), replied=False)
 
@@ -276,7 +277,12 @@ class SocketServers(TwistedServer):
     name = "sockets"
     description = "TCP and UDP echo, discard, daytime (RFC 862/863/867), timestamp and greeting services"
     scheme = "tcp"
-    fault_actions = ("delay", "drop", "disconnect")
+    fault_subject = '"SERVICE connect", "SERVICE data" (TCP) or "SERVICE datagram" (UDP), e.g. "echo data"'
+    fault_actions = {
+        "delay": DELAY,
+        "drop": FaultAction("throw the data chunk or datagram away (at connect: a reset)"),
+        "disconnect": DISCONNECT,
+    }
     options = (
         Option("echo_port", PORT, 7007, "echo (RFC 862), TCP and UDP"),
         Option("discard_port", PORT, 9009, "discard (RFC 863), TCP and UDP"),

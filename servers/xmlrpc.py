@@ -39,6 +39,7 @@ from twisted.web import resource
 from twisted.web import server as web_server
 
 from .core.config import PORT, STR_TABLE, ConfigError, Option
+from .core.faults import DELAY, INTEGER, STRING, FaultAction, Param
 from .core.lifecycle import ProbeError, retry_until
 from .core.loop import twisted_reactor
 from .core.twisted_listen import TwistedServer, peer_of
@@ -158,12 +159,10 @@ class MethodTable:
             if self._fault_check is not None:
                 delay = self._fault_check(name, peer, actions=("delay",))
                 if delay is not None and delays is not None:
-                    delays.append(float(delay.params.get("seconds", 1.0)))
+                    delays.append(float(delay.params["seconds"]))
                 error = self._fault_check(name, peer, actions=("error",))
                 if error is not None:
-                    raise xmlrpc.client.Fault(
-                        int(error.params.get("code", FAULT_CODE)), str(error.params.get("message", FAULT_MESSAGE))
-                    )
+                    raise xmlrpc.client.Fault(error.params["code"], error.params["message"])
             if method is None:
                 raise xmlrpc.client.Fault(METHOD_NOT_FOUND, f"method {name!r} not found")
             try:
@@ -265,7 +264,17 @@ class XmlRpcServer(TwistedServer):
     name = "xmlrpc"
     description = "XML-RPC over HTTP: echo, add, strlen, fail, config methods, introspection and multicall"
     scheme = "http"
-    fault_actions = ("error", "delay")
+    fault_subject = "the method name (each call of a system.multicall too)"
+    fault_actions = {
+        "error": FaultAction(
+            "answer the call with an XML-RPC fault instead of running it",
+            (
+                Param("code", INTEGER, -(2**31), 2**31 - 1, default=FAULT_CODE, help="faultCode (an i4)"),
+                Param("message", STRING, default=FAULT_MESSAGE, help="faultString"),
+            ),
+        ),
+        "delay": DELAY,
+    }
     options = (
         Option("port", PORT, 9000, "HTTP port (POST / or /RPC2)"),
         Option("methods", STR_TABLE, {}, "extra methods: name -> JSON text of their fixed result"),

@@ -1,7 +1,8 @@
 """The shared core: config, logging, lifecycle, TLS, users, journal, event loop.
 
-Importing it installs Twisted's asyncio reactor (see loop.py), so it must be
-imported before anything imports ``twisted.internet.reactor``.
+Importing it has no side effect. Twisted's asyncio reactor is installed when the
+first EventLoop is made (a Core, or a room whose library imports the reactor as it
+loads: see mail/pop3.py), before anything imports ``twisted.internet.reactor``.
 """
 
 from .config import ConfigError, Option, Settings, load_config
@@ -10,8 +11,6 @@ from .journal import Event, EventJournal
 from .lifecycle import BindError, ProbeError, Server
 from .loop import EventLoop
 from .users import User, UserTable
-
-EventLoop.shared()
 
 __all__ = [
     "BindError",

@@ -26,7 +26,7 @@ from typing import Any
 
 ENV_PREFIX = "REFSERVERS_"
 # Variables under our prefix that are not configuration (read by the CLI or the tests).
-ENV_NOT_CONFIG = ("REFSERVERS_CONFIG", "REFSERVERS_TARGET", "REFSERVERS_TEST_")
+ENV_NOT_CONFIG = ("REFSERVERS_CONFIG", "REFSERVERS_SCENARIO", "REFSERVERS_TARGET", "REFSERVERS_TEST_")
 
 
 class ConfigError(Exception):
@@ -242,14 +242,18 @@ def load_config(
     env: Mapping[str, str] | None = None,
     overrides: Iterable[str] = (),
     renamed: Mapping[tuple[str, str], tuple[str, str]] | None = None,
+    unloaded: Iterable[str] = (),
 ) -> Config:
     """Resolve every layer into a :class:`Config`, or raise :class:`ConfigError`.
 
     ``schema`` maps section names to their options (the core section is added here);
     ``overrides`` are ``section.key=value`` strings from the command line. ``renamed``
     maps deprecated (section, key) pairs to where they moved: still accepted, each use
-    noted in ``Config.deprecations``.
+    noted in ``Config.deprecations``. ``unloaded`` names sections that exist but whose
+    options were not loaded (servers this process does not start): their keys are
+    skipped, not refused.
     """
+    unloaded = set(unloaded) - set(schema)
     renamed = dict(renamed or {})
     deprecations: list[str] = []
     options = {"core": {o.key: o for o in CORE_OPTIONS}}
@@ -267,6 +271,8 @@ def load_config(
                 f"{source}: [{section}] {key} is deprecated; use [{new_section}] {new_key} ({variable})"
             )
             section, key = new_section, new_key
+        if section in unloaded:
+            return
         # A file names the key inside it; a variable or flag already names it.
         where = source if from_text else f"{source}: [{section}] {key}"
         if section not in options:
@@ -308,7 +314,7 @@ def load_config(
         if name == ENV_PREFIX + "FAULTS":
             faults += _faults_from_json(raw, name)
             continue
-        found, key = _split_env_name(name[len(ENV_PREFIX) :].lower(), options, renamed)
+        found, key = _split_env_name(name[len(ENV_PREFIX) :].lower(), {**dict.fromkeys(unloaded), **options}, renamed)
         if found is None:
             raise ConfigError(f"{name}: not a known setting (expected {ENV_PREFIX}<SERVER>_<KEY>)")
         put(found, key, raw, name, from_text=True)

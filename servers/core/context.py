@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .config import Config, ConfigError
-from .faults import FaultBook, FaultError
+from .faults import FaultBook, FaultError, FaultTable
 from .journal import EventJournal
 from .logs import WireTrace, server_logger
 from .loop import EventLoop
@@ -41,7 +41,7 @@ class Core:
         self,
         config: Config,
         loop: EventLoop | None = None,
-        fault_actions: dict[str, tuple[str, ...]] | None = None,
+        fault_tables: Mapping[str, FaultTable] | None = None,
         stores: Mapping[str, Callable[[], type[Store]]] | None = None,
     ):
         """``stores`` maps each store name to a loader of its class (registry.STORES)."""
@@ -53,11 +53,9 @@ class Core:
             self.data_dir / "tls", config.core.tls_names, config.core.tls_cert, config.core.tls_key
         )
         self.loop = loop or EventLoop.shared()
-        if fault_actions is None:
-            from ..registry import fault_actions as registered_actions
-
-            fault_actions = registered_actions()
-        self.faults = FaultBook(self.journal, fault_actions)
+        # What servers and stores exist is the registry's to say (registry.make_core);
+        # a Core given none accepts no fault rules and builds stores by class only.
+        self.faults = FaultBook(self.journal, fault_tables if fault_tables is not None else {})
         for source, spec in config.faults:
             try:
                 self.faults.add(spec)
@@ -66,7 +64,8 @@ class Core:
         self.servers: list[Server] = []
         self._store_classes = dict(stores or {})
         self._shared: dict[type, Any] = {}
-        self._shared_lock = threading.Lock()
+        # Reentrant: a shared resource may be built over another (MailpitView over MailStore).
+        self._shared_lock = threading.RLock()
 
     def logger(self, server: str) -> logging.Logger:
         return server_logger(server)

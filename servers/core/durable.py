@@ -32,11 +32,13 @@ def fsync_file(path: Path | str) -> None:
     fsync_dir(Path(path).parent)
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o644, sync_dir: bool = True) -> None:
     """Write ``data`` to ``path`` all or nothing: temp file, fsync, rename, fsync dir.
 
     The temporary name is unique (mkstemp), so concurrent writers in other threads or
-    processes never share one; the last rename wins.
+    processes never share one; the last rename wins. ``sync_dir=False`` leaves the
+    directory fsync to the caller, who then owes one ``fsync_dir`` before reporting
+    success (a store committing many files at once pays it once).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -50,4 +52,5 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)

@@ -13,10 +13,11 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .config import BOOL, STR, Option, Settings
+from .faults import FaultAction, FaultTable
 
 if TYPE_CHECKING:
     from .context import Core
@@ -47,8 +48,13 @@ class Server:
     # Shared stores this server uses (registry.STORES names): their admin routes are
     # mounted while it runs.
     stores: ClassVar[tuple[str, ...]] = ()
-    # Fault actions this server carries out (see core/faults.py); empty: no fault rules.
-    fault_actions: ClassVar[tuple[str, ...]] = ()
+    # Fault actions this server carries out, with their params (see core/faults.py):
+    # plain data, so the table can be read without starting anything. Empty: no rules.
+    fault_actions: ClassVar[Mapping[str, FaultAction]] = {}
+    # What a rule's `match` is matched against, and who its `user` names here (empty:
+    # this server has no users, and a rule with `user` is refused).
+    fault_subject: ClassVar[str] = ""
+    fault_user: ClassVar[str] = ""
     # Settings the pytest fixtures apply (e.g. shorter delays), as option -> text value.
     test_settings: ClassVar[dict[str, str]] = {}
 
@@ -66,6 +72,10 @@ class Server:
     @classmethod
     def all_options(cls) -> tuple[Option, ...]:
         return COMMON_OPTIONS + cls.options
+
+    @classmethod
+    def fault_table(cls) -> FaultTable:
+        return FaultTable(cls.fault_actions, cls.fault_subject, cls.fault_user)
 
     @property
     def host(self) -> str:

@@ -20,6 +20,7 @@ ROOT = "refservers"
 _SECRET_PATTERNS = [
     (re.compile(r"(?im)^(\s*(?:\S+\s+)?PASS\s+)\S.*$"), r"\1****"),  # FTP, POP3
     (re.compile(r"(?im)^(\s*(?:\S+\s+)?AUTH(?:ENTICATE)?\s+\S+\s+)\S+"), r"\1****"),  # SASL initial response
+    (re.compile(r"(?im)^(\s*AUTHINFO\s+SASL\s+\S+\s+)\S+"), r"\1****"),  # NNTP SASL initial response
     (re.compile(r"(?im)^(\s*\S+\s+LOGIN\s+\S+\s+)\S.*$"), r"\1****"),  # IMAP LOGIN user pass
     (re.compile(r"(?im)^(\s*APOP\s+\S+\s+)\S+"), r"\1****"),
     (re.compile(r"(?im)((?:proxy-)?authorization:\s*\S+\s+)\S+"), r"\1****"),

@@ -67,6 +67,11 @@ class UserTable(Store):
         with self._lock:
             return self._users.setdefault(user.name, user)
 
+    def set(self, user: User) -> None:
+        """Add ``user``, or replace the account of that name (a scenario applied again)."""
+        with self._lock:
+            self._users[user.name] = user
+
     def remove(self, name: str) -> bool:
         """Forget an account (the admin API's DELETE /api/v1/users/{name}); True if it existed."""
         with self._lock:

@@ -3,7 +3,8 @@
 Patterns use ``{name}`` for one path segment and ``{name*}`` for the rest of the path.
 Handlers take an :class:`ApiRequest` and return a JSON-able value (200), a
 :class:`Reply`, or a Deferred/coroutine of either; they raise :class:`ApiError` for
-a clean error reply. Used by the admin API; any HTTP-speaking server may reuse it.
+a clean error reply. A handler may also return a Twisted resource, which then takes
+the request over (a WebSocket upgrade), so upgrades pass through the same table. Used by the admin API; any HTTP-speaking server may reuse it.
 """
 
 from __future__ import annotations
@@ -160,6 +161,8 @@ class RouteTable(resource.Resource):
             result = handler(api_request)
         except ApiError as error:
             return self._finish(request, api_request, Reply(error.status, {"error": error.message}))
+        if resource.IResource.providedBy(result):
+            return result.render(request)  # a protocol upgrade: the resource owns the connection now
         if inspect.iscoroutine(result):
             result = Deferred.fromFuture(asyncio.ensure_future(result))
         if isinstance(result, Deferred):

@@ -260,6 +260,15 @@ class FileRoot(Store):
                 entries.append(FileEntry(virtual, kind, info.st_size if kind == "file" else 0, info.st_mtime))
         return sorted(entries, key=lambda entry: entry.path)
 
+    def clear_homes(self) -> None:
+        """Empty every home (a scenario reset); each is seeded again on its next use."""
+        with self._lock:
+            homes = self.root / "home"
+            if homes.is_dir():
+                for entry in os.scandir(homes):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+            self._prepared.clear()
+
     def close(self) -> None:
         """Nothing is held open; here for ``Core.stop_all``."""
 

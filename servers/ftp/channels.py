@@ -175,7 +175,10 @@ class ControlChannel(TLS_FTPHandler):  # type: ignore[misc]
         self.refserver.record(
             "command", self.peer, user=self.username or None, command=cmd, arg=None if secret else arg
         )
-        rule = self.refserver.core.faults.check(self.refserver.name, shown, self.peer)
+        # Who the command is about, for user-scoped rules: USER names the login, and
+        # pyftpdlib keeps that name from USER on (through PASS and the session).
+        about = arg if cmd == "USER" else self.username
+        rule = self.refserver.core.faults.check(self.refserver.name, shown, self.peer, users=[about])
         if rule is not None and self._carry_out_fault(rule, line, cmd, arg):
             return
         self._process(line, cmd, arg)
@@ -190,8 +193,7 @@ class ControlChannel(TLS_FTPHandler):  # type: ignore[misc]
     def _carry_out_fault(self, rule: Any, line: str, cmd: str, arg: str) -> bool:
         """Apply a fault rule; True when the command must not run now."""
         if rule.action == "error":
-            reply = str(rule.params.get("reply", DEFAULT_FAULT_REPLY))
-            self.respond(reply if reply[:3].isdigit() else f"451 {reply}")
+            self.respond(rule.params["reply"])
             return True
         if rule.action == "disconnect":
             self.close()
@@ -200,7 +202,7 @@ class ControlChannel(TLS_FTPHandler):  # type: ignore[misc]
             # Stop reading until the delayed command ran, so later commands keep their order.
             self.del_channel()
             self.ioloop.call_later(
-                float(rule.params.get("seconds", 1.0)), self._resume, line, cmd, arg, _errback=self.handle_error
+                rule.params["seconds"], self._resume, line, cmd, arg, _errback=self.handle_error
             )
             return True
         return False

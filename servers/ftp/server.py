@@ -25,10 +25,11 @@ from pyftpdlib.servers import FTPServer
 
 from ..core.config import BOOL, FLOAT, INT, PORT, STR, ConfigError, Kind, Option, Settings
 from ..core.context import Core
+from ..core.faults import DELAY, DISCONNECT, FTP_REPLY, FaultAction, Param
 from ..core.lifecycle import BindError, Server, probe_greeting
 from ..files.root import FileRoot
 from .authorizer import UserTableAuthorizer
-from .channels import ControlChannel, DataChannel, ThrottledDataChannel, control_channel_class
+from .channels import DEFAULT_FAULT_REPLY, ControlChannel, DataChannel, ThrottledDataChannel, control_channel_class
 from .filesystem import ConfinedFS
 
 # How long the loop thread waits for I/O before checking whether stop() was called:
@@ -67,7 +68,16 @@ class FtpServer(Server):
         Option("auth_failed_delay", FLOAT, 1.0, "seconds before answering a failed login (slows guessing)"),
     )
     stores = ("users", "files")
-    fault_actions = ("error", "delay", "disconnect")
+    fault_subject = 'the command line, PASS masked ("RETR *", "PASS ****")'
+    fault_user = "the name of USER, for every command from USER on"
+    fault_actions = {
+        "error": FaultAction(
+            "answer params.reply instead of running the command",
+            (Param("reply", FTP_REPLY, default=DEFAULT_FAULT_REPLY, help="the reply line sent instead"),),
+        ),
+        "delay": DELAY,
+        "disconnect": DISCONNECT,
+    }
     test_settings = {"passive_ports": "0", "auth_failed_delay": "0"}
 
     def __init__(self, settings: Settings, core: Core):

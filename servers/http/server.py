@@ -13,6 +13,7 @@ from twisted.internet import process
 from twisted.internet.task import LoopingCall
 
 from ..core.config import FLOAT, INT, PATH, PORT, Option
+from ..core.faults import DELAY, DISCONNECT, INTEGER, STRING, FaultAction, Param
 from ..core.lifecycle import probe_http
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer
@@ -32,7 +33,18 @@ class HttpServer(TwistedServer):
         Option("cgi_dir", PATH, None, "CGI scripts served at /cgi-bin/ (default <data_dir>/http/cgi-bin)"),
         Option("upload_max", INT, 64 * 1024 * 1024, "largest /upload body in bytes"),
     )
-    fault_actions = ("status", "delay", "disconnect")
+    fault_subject = 'the request path ("/get")'
+    fault_actions = {
+        "status": FaultAction(
+            "answer with HTTP status params.code instead of serving the request",
+            (
+                Param("code", INTEGER, 100, 599, default=500, help="the HTTP status"),
+                Param("body", STRING, help="a text/plain body (default: a JSON error naming the rule)"),
+            ),
+        ),
+        "delay": DELAY,
+        "disconnect": DISCONNECT,
+    }
     # Fixtures: no test should wait long on /delay or /drip.
     test_settings = {"delay_max": "0.5"}
 

@@ -116,8 +116,7 @@ class HttpRoot(resource.Resource):
         rule = self.http.core.faults.check(self.http.name, path, peer, actions=("delay",))
         if rule is None:
             return self._serve(request, path, peer)
-        seconds = float(rule.params.get("seconds", 1.0))
-        call = twisted_reactor().callLater(seconds, self._serve, request, path, peer, True)
+        call = twisted_reactor().callLater(rule.params["seconds"], self._serve, request, path, peer, True)
         request.notifyFinish().addErrback(lambda _: call.cancel() if call.active() else None)
         return server.NOT_DONE_YET
 
@@ -153,8 +152,8 @@ class HttpRoot(resource.Resource):
             request.channel.transport.abortConnection()
             return server.NOT_DONE_YET
         if rule is not None:
-            code = int(rule.params.get("code", 500))
-            text = rule.params.get("body")
+            code = rule.params["code"]
+            text = rule.params.get("body")  # absent: a JSON error
             body = text.encode() if isinstance(text, str) else json_body({"error": "injected fault", "rule": rule.id})
             return self._reply(request, Response(code, body, "application/json" if text is None else "text/plain"))
         if request.method == b"OPTIONS":

@@ -126,12 +126,11 @@ class RpcEndpoint:
         details = {"transport": context.transport, "method": method, "id": id_, "notification": notification,
                    "params": item.get("params")}
         delay_rule = self._faults.check(self.server_name, method, context.peer, actions=("delay",))
-        delay = float(delay_rule.params.get("seconds", 1.0)) if delay_rule else 0.0
+        delay = float(delay_rule.params["seconds"]) if delay_rule else 0.0
         error_rule = self._faults.check(self.server_name, method, context.peer, actions=("error",))
         if error_rule is not None:
-            code = int(error_rule.params.get("code", -32000))
-            response = _error(code, id_, str(error_rule.params.get("message", "Server error")),
-                              error_rule.params.get("data", NODATA))
+            params = error_rule.params
+            response = _error(params["code"], id_, params["message"], params.get("data", NODATA))
         else:
             response = self._dispatch(item, context)
         error = response["error"]["code"] if response and "error" in response else None

@@ -28,6 +28,7 @@ from twisted.protocols.basic import LineReceiver
 from twisted.web import resource, server
 
 from ..core.config import FLOAT, PORT, STR_TABLE, ConfigError, Option
+from ..core.faults import DELAY, INTEGER, JSON_VALUE, STRING, FaultAction, Param
 from ..core.lifecycle import ProbeError, retry_until
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer, peer_of
@@ -62,7 +63,18 @@ class JsonRpcServer(TwistedServer):
         Option("callables", STR_TABLE, {}, 'extra methods: name -> "package.module:function" called with the params'),
         Option("sleep_max", FLOAT, 10.0, "cap in seconds for the sleep method"),
     )
-    fault_actions = ("error", "delay")
+    fault_subject = "the method name (each call of a batch)"
+    fault_actions = {
+        "error": FaultAction(
+            "answer the call with a JSON-RPC error instead of running it",
+            (
+                Param("code", INTEGER, -(2**31), 2**31 - 1, default=-32000, help="the error code"),
+                Param("message", STRING, default="Server error", help="the error message"),
+                Param("data", JSON_VALUE, help="the error's data member (default: none)"),
+            ),
+        ),
+        "delay": DELAY,
+    }
     # Fixtures: no test should wait long on sleep.
     test_settings = {"sleep_max": "0.5"}
 

@@ -63,6 +63,7 @@ from twisted.mail.imap4 import (
 from zope.interface import implementer
 
 from ..core.config import PORT, Option
+from ..core.faults import DELAY, DISCONNECT, IMAP_REPLY, FaultAction, Param
 from ..core.lifecycle import probe_greeting
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer, peer_of
@@ -81,7 +82,6 @@ NO_UPDATE_VERBS = frozenset({b"SELECT", b"EXAMINE", b"CLOSE", b"UNSELECT", b"LOG
 CREDENTIAL_VERBS = frozenset({b"LOGIN", b"AUTHENTICATE"})
 
 DEFAULT_FAULT_REPLY = "NO [UNAVAILABLE] fault injected"
-DEFAULT_FAULT_DELAY = 1.0
 
 
 def _folder_key(name: str) -> str:
@@ -810,8 +810,8 @@ class ImapProtocol(imap4.IMAP4Server):
         rule = self.server.core.faults.check(self.server.name, "CONNECT", self.peer)
         if rule is not None and rule.action != "delay":
             if rule.action == "error":
-                reply = str(rule.params.get("reply", DEFAULT_FAULT_REPLY))
-                self.sendLine(b"* BYE " + re.sub(r"^(NO|BAD|BYE)\s+", "", reply).encode())
+                reply = rule.params["reply"]
+                self.sendLine(b"* BYE " + re.sub(r"^(NO|BAD)\s+", "", reply, flags=re.IGNORECASE).encode())
             self.transport.loseConnection()
             return
         if rule is not None:
@@ -867,11 +867,13 @@ class ImapProtocol(imap4.IMAP4Server):
         if uid is not None:
             return self._dispatch_guarded(tag, cmd, rest, uid)
         self.server.record("command", self.peer, tag=_text(tag), verb=_text(verb))
-        rule = self.server.core.faults.check(self.server.name, _text(self._fault_subject(verb, rest)), self.peer)
+        rule = self.server.core.faults.check(
+            self.server.name, _text(self._fault_subject(verb, rest)), self.peer, users=[self._fault_user(verb, rest)]
+        )
         if rule is None:
             return self._dispatch_guarded(tag, cmd, rest)
         if rule.action == "error":
-            self.sendLine(tag + b" " + str(rule.params.get("reply", DEFAULT_FAULT_REPLY)).encode())
+            self.sendLine(tag + b" " + rule.params["reply"].encode())
         elif rule.action == "disconnect":
             self.transport.abortConnection()
         else:  # delay, then carry on; lines that arrive meanwhile wait in self.blocked
@@ -918,6 +920,26 @@ class ImapProtocol(imap4.IMAP4Server):
         if verb == b"UID" and rest:
             return rest.split(None, 1)[0].upper()
         return verb
+
+    def _fault_user(self, verb: bytes, rest: bytes | None) -> str | None:
+        """Who a command is about, for user-scoped fault rules: the logged-in user, else
+        the name LOGIN or AUTHENTICATE PLAIN (with an initial response) is logging in."""
+        if self.account is not None:
+            return str(self.account.user)
+        if verb == b"LOGIN" and rest:
+            try:
+                name = imap4.splitQuoted(rest)[0]
+            except (IndexError, imap4.MismatchedQuoting):
+                return None
+            return None if name.startswith(b"{") else _text(name)  # a literal: not read yet
+        if verb == b"AUTHENTICATE" and rest:
+            mechanism, _, initial = rest.strip().partition(b" ")
+            if mechanism.upper() == b"PLAIN" and initial:
+                try:
+                    return _text(base64.b64decode(initial, validate=True).split(b"\0")[1])
+                except (binascii.Error, IndexError):
+                    return None
+        return None
 
     def sendPositiveResponse(self, tag: Any = None, message: bytes = b"") -> None:
         if tag is not None:
@@ -1196,10 +1218,7 @@ def _literal(data: bytes) -> bytes:
 
 
 def _delay_of(rule: Any) -> float:
-    try:
-        return max(0.0, float(rule.params.get("seconds", DEFAULT_FAULT_DELAY)))
-    except (TypeError, ValueError):
-        return DEFAULT_FAULT_DELAY
+    return float(rule.params["seconds"])
 
 
 class ImapFactory(protocol.ServerFactory):
@@ -1227,7 +1246,16 @@ class ImapServer(TwistedServer):
         Option("tls_port", PORT, 1993, "IMAP over implicit TLS (imaps)"),
     )
     stores = ("users", "mail")
-    fault_actions = ("error", "delay", "disconnect")
+    fault_subject = 'CONNECT, then the command verb ("LOGIN", "FETCH"; UID FETCH as "FETCH")'
+    fault_user = "the name of LOGIN or AUTHENTICATE PLAIN (with an initial response), then the logged-in user"
+    fault_actions = {
+        "error": FaultAction(
+            "answer the command with the tagged params.reply instead (at CONNECT: * BYE and a close)",
+            (Param("reply", IMAP_REPLY, default=DEFAULT_FAULT_REPLY, help="NO or BAD and text; the tag is added"),),
+        ),
+        "delay": DELAY,
+        "disconnect": DISCONNECT,
+    }
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -34,6 +34,12 @@ from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
 
+from ..core.loop import EventLoop
+
+# twisted.mail.pop3 imports twisted.mail.smtp, which imports the reactor: Twisted's
+# asyncio reactor (the one loop every server shares) must be installed before it.
+EventLoop.shared()
+
 from twisted.cred import credentials, error, portal
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.internet import defer, protocol
@@ -41,6 +47,7 @@ from twisted.mail import pop3
 from zope.interface import implementer
 
 from ..core.config import FLOAT, PORT, Option
+from ..core.faults import BOOLEAN, DELAY, DISCONNECT, POP3_ERROR, FaultAction, Param
 from ..core.lifecycle import ProbeError, retry_until
 from ..core.logs import mask_credentials
 from ..core.loop import twisted_reactor
@@ -204,7 +211,7 @@ class Pop3Protocol(pop3.POP3):
             return
         if rule is not None:
             self.blocked = []  # hold early pipelined commands until the greeting is out
-            twisted_reactor().callLater(float(rule.params.get("seconds", 1.0)), self._greet_late)
+            twisted_reactor().callLater(rule.params["seconds"], self._greet_late)
             return
         super().connectionMade()
 
@@ -265,16 +272,24 @@ class Pop3Protocol(pop3.POP3):
         verb = command.upper().decode("ascii", "replace")
         text = mask_credentials(" ".join([verb, *(a.decode("utf-8", "replace") for a in args)]))
         self.server.record("command", self.peer, command=text, user=self.mbox.user if self.mbox else None)
-        rule = self.server.core.faults.check(self.server.name, text, self.peer)
+        rule = self.server.core.faults.check(self.server.name, text, self.peer, users=self._fault_users(verb, args))
         if rule is not None:
             if rule.action != "delay":
                 self._carry_out(rule)
                 return None
             self.blocked = []
-            seconds = float(rule.params.get("seconds", 1.0))
-            twisted_reactor().callLater(seconds, self._run_delayed, verb, args)
+            twisted_reactor().callLater(rule.params["seconds"], self._run_delayed, verb, args)
             return None
         return self._dispatch(verb, args)
+
+    def _fault_users(self, verb: str, args: tuple[bytes, ...]) -> list[str | None]:
+        """Who a command is about, for user-scoped fault rules: the logged-in user, else
+        the name being logged in (USER and APOP name it, PASS follows USER)."""
+        if self.mbox is not None:
+            return [self.mbox.user]
+        if verb in ("USER", "APOP") and args:
+            return [args[0].decode("utf-8", "replace")]
+        return [self._userIs.decode("utf-8", "replace") if isinstance(self._userIs, bytes) else self._userIs]
 
     def _run_delayed(self, verb: str, args: tuple[bytes, ...]) -> None:
         pending, self.blocked = self.blocked, None
@@ -307,8 +322,8 @@ class Pop3Protocol(pop3.POP3):
 
     def _carry_out(self, rule: Any) -> None:
         if rule.action == "error":
-            self.sendLine(str(rule.params.get("reply", FAULT_REPLY)).encode("utf-8"))
-            if rule.params.get("close"):
+            self.sendLine(rule.params["reply"].encode("utf-8"))
+            if rule.params["close"]:
                 self.transport.loseConnection()
         else:  # disconnect
             self.transport.abortConnection()
@@ -483,7 +498,19 @@ class Pop3Server(TwistedServer):
         Option("idle_timeout", FLOAT, 600.0, "seconds of client silence before the connection is closed (RFC 1939: at least 600)"),
     )
     stores = ("users", "mail")
-    fault_actions = ("error", "delay", "disconnect")
+    fault_subject = 'connect, then the command line, PASS masked ("USER demo", "RETR 1")'
+    fault_user = "the name of USER or APOP (PASS follows USER), then the logged-in user"
+    fault_actions = {
+        "error": FaultAction(
+            "answer params.reply instead of handling the command (at connect: as the greeting)",
+            (
+                Param("reply", POP3_ERROR, default=FAULT_REPLY, help="the -ERR line sent instead"),
+                Param("close", BOOLEAN, default=False, help="close the connection after the reply"),
+            ),
+        ),
+        "delay": DELAY,
+        "disconnect": DISCONNECT,
+    }
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -37,6 +37,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from ..core.config import BOOL, FLOAT, PORT, STR, Option, int_range
+from ..core.faults import BOOLEAN, DELAY, DISCONNECT, SMTP_REPLY, FaultAction, Param
 from ..core.lifecycle import BindError, ProbeError, Server, retry_until
 from ..core.logs import mask_credentials
 from .store import MailStore
@@ -65,6 +66,8 @@ R_TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
 R_NO_SUCH_USER = "550 5.1.1 No such user here"
 R_LOCAL_ERROR = "451 4.3.0 Local error in processing"
 R_FAULT = "451 4.3.0 Temporary failure (injected)"
+# The address of a RCPT argument ("TO:<a@example.test> NOTIFY=NEVER"), for user-scoped faults.
+RCPT_ADDRESS = re.compile(r"\s*TO:\s*<?([^<>\s]+)>?", re.IGNORECASE)
 
 # Verbs that stay allowed before authentication / before STARTTLS.
 OPEN_VERBS = {"EHLO", "HELO", "NOOP", "QUIT", "RSET", "HELP", "STARTTLS", "AUTH"}
@@ -214,7 +217,7 @@ class SmtpProtocol(SMTP):
         async def guarded(arg: str | None) -> None:
             line = mask_credentials(verb if arg is None else f"{verb} {arg}")
             self.server.record("command", self.peer_text, command=line)
-            rule = self.server.core.faults.check(self.server.name, line, self.peer_text)
+            rule = self.server.core.faults.check(self.server.name, line, self.peer_text, users=self._fault_users(verb, arg))
             if rule is not None and not await self._carry_out(rule):
                 return
             settings = self.server.settings
@@ -232,14 +235,26 @@ class SmtpProtocol(SMTP):
 
         return guarded
 
+    def _fault_users(self, verb: str, arg: str | None) -> list[str | None]:
+        """Who a command is about, for user-scoped fault rules: the AUTH user, the
+        recipient of RCPT, every recipient (address and mailbox user) at DATA."""
+        users = [_login_of(self.session)] if self.session is not None else []
+        if verb == "RCPT" and arg:
+            found = RCPT_ADDRESS.match(arg)
+            users.append(found.group(1) if found else None)
+        elif verb == "DATA" and self.envelope is not None:
+            users += self.envelope.rcpt_tos
+            users += getattr(self.envelope, "recipient_users", {}).values()
+        return users
+
     async def _carry_out(self, rule: Any) -> bool:
         """Apply a fault rule; True when the command should still be handled."""
         if rule.action == "delay":
-            await asyncio.sleep(float(rule.params.get("seconds", 1.0)))
+            await asyncio.sleep(rule.params["seconds"])
             return True
         if rule.action == "error":
-            await self.push(str(rule.params.get("reply", R_FAULT)))
-            if rule.params.get("close") and self.transport is not None:
+            await self.push(rule.params["reply"])
+            if rule.params["close"] and self.transport is not None:
                 self.transport.close()
             return False
         # disconnect: drop the connection without a reply
@@ -369,7 +384,19 @@ class SmtpServer(Server):
         Option("idle_timeout", FLOAT, 300.0, "seconds of client silence before the connection is closed"),
     )
     stores = ("users", "mail")
-    fault_actions = ("error", "delay", "disconnect")
+    fault_subject = 'connect, then the command line, credentials masked ("RCPT TO:<a@example.test>", "DATA")'
+    fault_user = "the recipient at RCPT, every recipient (address or mailbox user) at DATA, the AUTH user"
+    fault_actions = {
+        "error": FaultAction(
+            "answer params.reply instead of handling the command (at connect: as the greeting)",
+            (
+                Param("reply", SMTP_REPLY, default=R_FAULT, help="the reply line sent instead"),
+                Param("close", BOOLEAN, default=False, help="close the connection after the reply"),
+            ),
+        ),
+        "delay": DELAY,
+        "disconnect": DISCONNECT,
+    }
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

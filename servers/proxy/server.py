@@ -1,15 +1,20 @@
 """ProxyServer: the HTTP forward proxy (port 3128) and the plain TCP proxy listeners.
 
 It owns the options, the listeners (``main`` for HTTP, one ``tcp-...`` per TCP route,
-created from config or at runtime through ``/api/v1/proxies``), the access policy,
-and drawing toxics from the shared FaultBook. The protocols live in ``forward.py``
-(HTTP, CONNECT) and ``tcp.py``; the toxics in ``toxics.py``.
+created from config or at runtime through ``/api/v1/proxies`` or the Toxiproxy API),
+the access policy, and drawing toxics from the shared FaultBook. The protocols live in
+``forward.py`` (HTTP, CONNECT) and ``tcp.py``; the toxics in ``toxics.py``, a TCP
+listener's named (live) toxics in ``live.py``.
+
+A TCP listener stays known while disabled (Toxiproxy's ``enabled: false``): its port
+is closed and its connections too, its route and toxics are kept for re-enabling.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet.defer import DeferredList
@@ -19,15 +24,15 @@ from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from zope.interface import implementer
 
 from ..core.config import BOOL, FLOAT, PORT, STR, STR_LIST, ConfigError, Option
-from ..core.faults import FaultRule
 from ..core.lifecycle import BindError, probe_http
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer
 from ..core.web import ApiError, ApiRequest, Reply, Route
 from .access import PORT_PATTERNS, AccessPolicy
 from .forward import ForwardProxyFactory
+from .live import ToxicChain
 from .tcp import TCP_ROUTES, TcpProxyFactory, TcpRoute, parse_route, parse_upstream
-from .toxics import TOXICS, ActiveToxic, draw_toxics, resolve_params
+from .toxics import TOXIC_ACTIONS, ActiveToxic, draw_toxics
 
 
 @implementer(IHalfCloseableProtocol)
@@ -51,17 +56,34 @@ class TrackingFactory(WrappingFactory):
 @dataclass
 class TcpListener:
     route: TcpRoute
-    port: Any  # Twisted's listening port
-    tracked: WrappingFactory
-    source: str  # "config" or "api"
+    source: str  # "config", "api" or "toxiproxy"
+    port: Any = None  # Twisted's listening port; None while disabled
+    tracked: WrappingFactory | None = None
+    toxics: ToxicChain = field(default_factory=ToxicChain)
+
+    @property
+    def enabled(self) -> bool:
+        return self.port is not None
+
+    @property
+    def address(self) -> str:
+        """``host:port`` as Go prints an address (``[v6]:port``); the bound one once bound."""
+        return format_address(self.route.listen_host, self.route.listen_port)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "name": self.route.name,
             "listen": self.route.listen_port,
+            "address": self.address,
             "upstream": self.route.upstream,
             "source": self.source,
+            "enabled": self.enabled,
+            "toxics": [toxic.as_json() for toxic in self.toxics.listing()],
         }
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class ProxyServer(TwistedServer):
@@ -80,7 +102,8 @@ class ProxyServer(TwistedServer):
         Option("via", STR, "refservers", "pseudonym in the Via header (RFC 9110 section 7.6.3)"),
         Option("tcp", TCP_ROUTES, (), "plain TCP proxies: listen_port=upstream_host:upstream_port entries"),
     )
-    fault_actions = tuple(TOXICS)
+    fault_actions = TOXIC_ACTIONS  # action = the toxic's name
+    fault_subject = '"host:port/path" of an HTTP request, "host:port" of a CONNECT, the name of a TCP proxy'
     test_settings = {"upstream_timeout": "10"}
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -93,11 +116,13 @@ class ProxyServer(TwistedServer):
         )
         self.via = f"1.1 {self.settings.via}".encode("latin-1")
         self.tcp_listeners: dict[str, TcpListener] = {}
+        # Bytes through the TCP listeners, counted when a connection ends, keyed
+        # (received|sent, upstream|downstream, name, listen address, upstream).
+        self.tcp_bytes: Counter[tuple[str, str, str, str, str]] = Counter()
         self._main: tuple[Any, TrackingFactory] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def _bind(self) -> None:
-        self._check_config_faults()
         # Not TwistedServer.listen: its wrapper would turn a client's half-close into a
         # full close, and a tunnel must pass the FIN on while the answer still flows back.
         self._main = self.core.loop.call(self._open_port, ForwardProxyFactory(self), self.settings.port, "main")
@@ -120,14 +145,16 @@ class ProxyServer(TwistedServer):
             stopped.append(_close_port(*main))
         return DeferredList(stopped)
 
-    def _open_port(self, factory: Any, port: int, label: str) -> tuple[Any, TrackingFactory]:
-        """Listen on ``port`` (loop thread); the tracker keeps connections for stop()."""
+    def _open_port(self, factory: Any, port: int, label: str, host: str = "") -> tuple[Any, TrackingFactory]:
+        """Listen on ``host:port`` (loop thread; host empty: ours); the tracker keeps
+        connections for stop()."""
         tracked = TrackingFactory(factory)
+        host = host or self.host
         try:
-            listening = twisted_reactor().listenTCP(port, tracked, interface=self.host)
+            listening = twisted_reactor().listenTCP(port, tracked, interface=host)
         except CannotListenError as error:
             reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
-            raise BindError(f"{self.name}: cannot listen on {self.host}:{port} ({label}): {reason}") from None
+            raise BindError(f"{self.name}: cannot listen on {host}:{port} ({label}): {reason}") from None
         return listening, tracked
 
     @classmethod
@@ -135,44 +162,89 @@ class ProxyServer(TwistedServer):
         # An origin-form GET is answered by the proxy itself (400 and how to use it).
         return probe_http(host, port, timeout, "/")
 
-    def _check_config_faults(self) -> None:
-        for rule in self.core.faults.rules(self.name):
-            try:
-                resolve_params(rule.action, rule.params)
-            except ValueError as error:
-                raise ConfigError(f"fault rule {rule.id} (proxy): {error}") from None
-
     # -- TCP listeners (run on the loop thread) ------------------------------------------
-    def open_tcp_listener(self, route: TcpRoute, source: str) -> TcpListener:
-        if route.name and route.name in self.tcp_listeners:
+    def open_tcp_listener(self, route: TcpRoute, source: str, enabled: bool = True) -> TcpListener:
+        """Add a TCP listener (listening unless ``enabled`` is false).
+
+        :raises ValueError: the name is taken. :raises BindError: cannot listen.
+        """
+        if route.name and (route.name in self.tcp_listeners or route.name == "main"):
             raise ValueError(f"a TCP proxy named {route.name!r} exists already")
-        port, tracked = self._open_port(TcpProxyFactory(self, route), route.listen_port, route.name or "tcp")
-        named = route.named(port.getHost().port)
-        if named.name in self.tcp_listeners:
-            port.stopListening()
-            raise ValueError(f"a TCP proxy named {named.name!r} exists already")
-        tracked.wrappedFactory.route = named
-        listener = TcpListener(named, port, tracked, source)
-        self.tcp_listeners[named.name] = listener
-        self.listeners[named.name] = named.listen_port
-        self.log.info("TCP proxy %s: %s:%d -> %s", named.name, self.probe_host, named.listen_port, named.upstream)
+        listener = TcpListener(route, source)
+        if enabled:
+            self._listen(listener)
+        if listener.route.name in self.tcp_listeners:  # a default name (tcp-<port>) taken
+            if listener.port is not None:
+                listener.port.stopListening()
+            raise ValueError(f"a TCP proxy named {listener.route.name!r} exists already")
+        self.tcp_listeners[listener.route.name] = listener
+        if enabled:
+            self.listeners[listener.route.name] = listener.route.listen_port
         return listener
+
+    def _listen(self, listener: TcpListener) -> None:
+        route = listener.route
+        port, tracked = self._open_port(
+            TcpProxyFactory(self, listener), route.listen_port, route.name or "tcp", route.listen_host
+        )
+        bound = port.getHost()
+        listener.route = route.named(bound.port, bound.host)
+        listener.port, listener.tracked = port, tracked
+        self.log.info("TCP proxy %s: %s -> %s", listener.route.name, listener.address, route.upstream)
+
+    def enable_tcp_listener(self, name: str) -> None:
+        """Listen again on the listener's (bound) address; raises BindError."""
+        listener = self.tcp_listeners[name]
+        if not listener.enabled:
+            self._listen(listener)
+            self.listeners[name] = listener.route.listen_port
+
+    def disable_tcp_listener(self, name: str) -> Any:
+        """Stop listening and close the open connections; the listener stays known.
+        Returns a Deferred that fires once the port is closed."""
+        listener = self.tcp_listeners[name]
+        self.listeners.pop(name, None)
+        port, tracked = listener.port, listener.tracked
+        listener.port = listener.tracked = None
+        if port is None or tracked is None:
+            return DeferredList([])
+        return _close_port(port, tracked, abort=False)
+
+    def retarget_tcp_listener(self, name: str, route: TcpRoute) -> Any:
+        """A new listen address or upstream for a listener: it stops (its connections
+        close) and keeps its toxics. Returns a Deferred (the old port closed)."""
+        stopped = self.disable_tcp_listener(name)
+        self.tcp_listeners[name].route = route
+        return stopped
+
+    def replace_tcp_listener(self, name: str, route: TcpRoute, enabled: bool) -> TcpListener:
+        """A new listener, without toxics, under the name of a stopped one; the old one
+        stays when the new one cannot listen (BindError), as in Toxiproxy's populate."""
+        replacement = TcpListener(route, "toxiproxy")
+        if enabled:
+            self._listen(replacement)
+            self.listeners[name] = replacement.route.listen_port
+        self.tcp_listeners[name] = replacement
+        return replacement
 
     def close_tcp_listener(self, name: str) -> Any:
         listener = self.tcp_listeners.pop(name)
         self.listeners.pop(name, None)
+        if listener.port is None or listener.tracked is None:
+            return DeferredList([])
         return _close_port(listener.port, listener.tracked)
 
     def _close_all_tcp(self) -> Any:
         return DeferredList([self.close_tcp_listener(name) for name in list(self.tcp_listeners)])
 
+    def count_tcp_bytes(self, listener: TcpListener, counts: dict[tuple[str, str], int]) -> None:
+        route = listener.route
+        for (kind, direction), count in counts.items():
+            self.tcp_bytes[(kind, direction, route.name, listener.address, route.upstream)] += count
+
     # -- used by the protocols -------------------------------------------------------------
     def draw_toxics(self, subject: str, peer: str, kinds: Any) -> list[ActiveToxic]:
-        return draw_toxics(self.core.faults, self.name, subject, peer, kinds, self._invalid_rule)
-
-    def _invalid_rule(self, rule: FaultRule, error: str) -> None:
-        self.log.warning("fault rule %s skipped: %s", rule.id, error)
-        self.record("fault", "", rule=rule.id, action=rule.action, skipped=error)
+        return draw_toxics(self.core.faults, self.name, subject, peer, kinds)
 
     def is_own_address(self, host: str, port: int) -> bool:
         """Whether ``host:port`` is one of our own listeners (a request would loop)."""
@@ -234,9 +306,13 @@ class ProxyServer(TwistedServer):
         return self._close_all_tcp().addCallback(lambda _: {"removed": names})
 
 
-def _close_port(port: Any, tracked: WrappingFactory) -> Any:
-    """Stop listening and drop the open connections (loop thread)."""
+def _close_port(port: Any, tracked: WrappingFactory, abort: bool = True) -> Any:
+    """Stop listening and drop the open connections (loop thread): a reset, or with
+    ``abort`` false a close of both sides of each connection (a TCP listener's)."""
     stopped = port.stopListening()
     for protocol in list(tracked.protocols):
-        protocol.transport.abortConnection()
+        if abort:
+            protocol.transport.abortConnection()
+        else:
+            protocol.wrappedProtocol.close()
     return stopped

@@ -3,8 +3,10 @@
 Any protocol (SMTP, an FTP control connection, a database) can be put behind the same
 toxics as the HTTP proxy. Each listener has a name (``tcp-<port>`` unless given), and
 fault rules match that name. Listeners come from the ``tcp`` option or from the admin
-API (``/api/v1/proxies``). Every connection is journalled when it ends (kind
-``connection``: bytes each way, duration, toxics).
+API (``/api/v1/proxies``) or the Toxiproxy API (``servers/toxiproxy``). Every
+connection is journalled when it ends (kind ``connection``: bytes each way, duration,
+toxics). A connection's pipes hold the toxics drawn from fault rules when it started
+and its listener's named toxics, which change live (``live.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from .toxics import BYTE_TOXICS, CLOSE, EOF, ActiveToxic, Pipe, Sink
 from .upstream import UpstreamProtocol, connect_upstream, couple, failure_text
 
 if TYPE_CHECKING:
-    from .server import ProxyServer
+    from .live import NamedToxic
+    from .server import ProxyServer, TcpListener
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -40,16 +43,18 @@ class TcpRoute:
     upstream_host: str
     upstream_port: int
     name: str = ""
+    listen_host: str = ""  # empty: the proxy server's host
 
     @property
     def upstream(self) -> str:
         host = f"[{self.upstream_host}]" if ":" in self.upstream_host else self.upstream_host
         return f"{host}:{self.upstream_port}"
 
-    def named(self, bound_port: int) -> TcpRoute:
-        """This route with its name settled (``tcp-<port>`` by default, the bound port for 0)."""
+    def named(self, bound_port: int, bound_host: str = "") -> TcpRoute:
+        """This route with its name settled (``tcp-<port>`` by default) and its address
+        the bound one (the port picked for 0, the address a host name resolved to)."""
         name = self.name or f"tcp-{self.listen_port or bound_port}"
-        return TcpRoute(bound_port, self.upstream_host, self.upstream_port, name)
+        return TcpRoute(bound_port, self.upstream_host, self.upstream_port, name, bound_host or self.listen_host)
 
 
 def parse_upstream(text: str) -> tuple[str, int]:
@@ -103,9 +108,10 @@ class TcpProxyProtocol(TwistedProtocol):
 
     transport: Any  # Twisted types it as an interface; ours is a TCP connection
 
-    def __init__(self, server: ProxyServer, route: TcpRoute):
+    def __init__(self, server: ProxyServer, listener: TcpListener):
         self.server = server
-        self.route = route
+        self.listener = listener
+        self.route = listener.route
         self.peer = ""
         self.started = time.monotonic()
         self.toxics: list[ActiveToxic] = []
@@ -118,6 +124,8 @@ class TcpProxyProtocol(TwistedProtocol):
         self.client_eof = False
         self.error: str | None = None
         self.recorded = False
+        self.received_up = 0  # bytes read from the client, before the toxics
+        self.received_down = 0  # bytes read from the upstream
 
     def connectionMade(self) -> None:
         # Interactive protocols through the proxy must not wait on Nagle + delayed ACK.
@@ -126,12 +134,15 @@ class TcpProxyProtocol(TwistedProtocol):
         self.server.record("connect", self.peer, listener=self.route.name, upstream=self.route.upstream)
         self.toxics = self.server.draw_toxics(self.route.name, self.peer, BYTE_TOXICS)
         reactor = twisted_reactor()
-        self.down = Pipe(self.toxics, "downstream", self, reactor, Sink(self.transport.write, self._client_finish))
+        chain = self.listener.toxics
+        self.down = Pipe(self.toxics, "downstream", self, reactor, Sink(self.transport.write, self._client_finish), chain)
+        chain.connections.add(self)
         self.connector = connect_upstream(
             self.route.upstream_host, self.route.upstream_port, self.server.settings.upstream_timeout, self
         )
 
     def dataReceived(self, data: bytes) -> None:
+        self.received_up += len(data)
         if self.up is None:
             self.buffered.append(data)
         else:
@@ -166,7 +177,8 @@ class TcpProxyProtocol(TwistedProtocol):
         if self.client_gone:
             upstream.close()
             return
-        self.up = Pipe(self.toxics, "upstream", self, twisted_reactor(), Sink(upstream.transport.write, self._upstream_finish))
+        sink = Sink(upstream.transport.write, self._upstream_finish)
+        self.up = Pipe(self.toxics, "upstream", self, twisted_reactor(), sink, self.listener.toxics)
         couple(self.transport, upstream.transport)
         buffered, self.buffered = self.buffered, []
         for data in buffered:
@@ -184,6 +196,7 @@ class TcpProxyProtocol(TwistedProtocol):
         self._cleanup_if_gone()
 
     def upstream_data(self, data: bytes) -> None:
+        self.received_down += len(data)
         if self.down is not None:
             self.down.write(data)
 
@@ -214,21 +227,40 @@ class TcpProxyProtocol(TwistedProtocol):
             self.upstream.close()
 
     def reset(self, stream: str) -> None:
-        if stream == "downstream":
-            self.transport.abortConnection()
-            if self.upstream is not None:
-                self.upstream.close()
-        elif self.upstream is not None:
+        # Both sides get the RST whichever stream the toxic is on: Toxiproxy sets
+        # SO_LINGER 0 on both sockets of a link that has a reset_peer toxic, so the
+        # close that follows the reset of one side is a reset of the other too.
+        self.transport.abortConnection()
+        if self.upstream is not None:
             self.upstream.abort()
-            self.transport.loseConnection()
-        else:
-            self.transport.abortConnection()
+
+    # -- LiveConnection: the listener's named toxics changed ----------------------------
+    def _pipe(self, toxic: NamedToxic) -> Pipe | None:
+        return self.up if toxic.direction == "upstream" else self.down
+
+    def toxic_added(self, toxic: NamedToxic) -> None:
+        pipe = self._pipe(toxic)
+        if pipe is not None:
+            pipe.attach(toxic)
+
+    def toxic_updated(self, toxic: NamedToxic) -> None:
+        pipe = self._pipe(toxic)
+        if pipe is not None:
+            pipe.swap(toxic)
+
+    def toxic_removed(self, toxic: NamedToxic) -> None:
+        pipe = self._pipe(toxic)
+        if pipe is not None:
+            pipe.detach(toxic.name)
+            if toxic.type == "timeout":
+                self.close()  # as Toxiproxy: removing a timeout toxic closes its links
 
     # -- end ---------------------------------------------------------------------------
     def _cleanup_if_gone(self) -> None:
         if not self.client_gone or self.upstream is not None or self.connector is not None or self.recorded:
             return
         self.recorded = True
+        self.listener.toxics.connections.discard(self)
         for pipe in (self.up, self.down):
             if pipe is not None:
                 pipe.cancel()
@@ -238,10 +270,19 @@ class TcpProxyProtocol(TwistedProtocol):
             "bytes_up": self.up.byte_count if self.up else 0,
             "bytes_down": self.down.byte_count if self.down else 0,
             "duration_ms": round((time.monotonic() - self.started) * 1000, 1),
-            "toxics": [toxic.name for toxic in self.toxics],
+            "toxics": [toxic.name for toxic in self.toxics] + [toxic.name for toxic in self.listener.toxics],
         }
         if self.error is not None:
             details["error"] = self.error
+        self.server.count_tcp_bytes(
+            self.listener,
+            {
+                ("received", "upstream"): self.received_up,
+                ("sent", "upstream"): details["bytes_up"],
+                ("received", "downstream"): self.received_down,
+                ("sent", "downstream"): details["bytes_down"],
+            },
+        )
         self.server.record("connection", self.peer, **details)
         self.server.record("disconnect", self.peer, listener=self.route.name)
 
@@ -249,9 +290,9 @@ class TcpProxyProtocol(TwistedProtocol):
 class TcpProxyFactory(Factory):
     noisy = False
 
-    def __init__(self, server: ProxyServer, route: TcpRoute):
+    def __init__(self, server: ProxyServer, listener: TcpListener):
         self.server = server
-        self.route = route
+        self.listener = listener
 
     def buildProtocol(self, addr: Any) -> TcpProxyProtocol:
-        return TcpProxyProtocol(self.server, self.route)
+        return TcpProxyProtocol(self.server, self.listener)

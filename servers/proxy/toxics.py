@@ -9,11 +9,14 @@ semantics (https://github.com/Shopify/toxiproxy#toxics):
 - ``latency``: every chunk waits ``latency`` ms, plus or minus up to ``jitter`` ms;
   order is kept.
 - ``bandwidth``: at most ``rate`` KB/s (1 KB = 1000 bytes); a chunk is delivered only
-  once its transfer time has passed, in pieces of 100 ms worth of data.
+  once its transfer time has passed, in pieces of 100 ms worth of data (rate 0: no
+  limit, as in Toxiproxy).
 - ``timeout``: data is dropped; after ``timeout`` ms the connection is closed
   (0: held until the client closes).
-- ``reset_peer``: after ``timeout`` ms (0: at once) the receiving side of the stream
-  gets a TCP RST (Twisted's abortConnection closes with SO_LINGER 0).
+- ``reset_peer``: the first data on the stream is dropped and, ``timeout`` ms later
+  (0: at once), the receiving side gets a TCP RST (Twisted's abortConnection closes
+  with SO_LINGER 0). Toxiproxy's ResetToxic also waits for data before it counts.
+- ``slow_close``: the end of the stream (the close) is passed on ``delay`` ms late.
 - ``slicer``: chunks are cut into slices of ``average_size`` bytes, plus or minus up
   to ``size_variation``, with ``delay`` microseconds between slices.
 - ``limit_data``: after ``bytes`` bytes the connection is closed.
@@ -26,6 +29,12 @@ Rules come from the shared FaultBook (server "proxy", action = toxic name); a
 connection or request draws its toxics once, when it starts, so removing a rule
 affects only what starts afterwards. One rule per toxic kind applies at a time (the
 first that fires), in the order of :data:`TOXICS`.
+
+A TCP listener's named toxics (the Toxiproxy API's, see ``live.py``) are different:
+they are stages added to, changed in and removed from the pipes of connections that
+are already open (:meth:`Pipe.attach`, :meth:`Pipe.swap`, :meth:`Pipe.detach`), after
+the drawn ones, in the order they were added, as Toxiproxy's ToxicCollection does.
+Stages therefore read their ``outlet`` when they release data, never earlier.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
-from ..core.faults import FaultBook, FaultRule
+from ..core.faults import INTEGER, NUMBER, STRING, STRING_TABLE, FaultAction, FaultBook, FaultRule, Param
 
 STREAMS = ("upstream", "downstream")
 
@@ -55,6 +64,18 @@ class Link(Protocol):
 
     def reset(self, stream: str) -> None:
         """Send a TCP RST to the side that receives ``stream``; close the other side."""
+
+
+class NamedStage(Protocol):
+    """What a pipe needs of a named toxic (``live.NamedToxic``) to build its stage."""
+
+    name: str
+    type: str
+    toxicity: float
+    attributes: dict[str, Any]
+
+    @property
+    def direction(self) -> str: ...
 
 
 class Outlet(Protocol):
@@ -79,6 +100,14 @@ class Stage:
 
     def cancel(self) -> None:
         """Drop pending timers: the connection is gone."""
+
+    def flush(self) -> None:
+        """The toxic is being removed: pass on at once what it still holds (Toxiproxy
+        drops nothing on removal), then stop its timers."""
+        self.cancel()
+
+    def carry_from(self, previous: Stage) -> None:
+        """Take over the per-connection state of the stage this one replaces (an update)."""
 
 
 @dataclass
@@ -129,8 +158,14 @@ class _Scheduled(Stage):
         if self._queue and self._timer is None:
             self._arm()
 
+    def emit(self, data: bytes) -> None:
+        self.outlet.write(data)  # the outlet now: live toxics may have been added after us
+
     def finish(self, how: str) -> None:
-        self.at(self.now(), partial(self.outlet.finish, how))
+        self.at(self.now(), partial(self._emit_finish, how))
+
+    def _emit_finish(self, how: str) -> None:
+        self.outlet.finish(how)
 
     def cancel(self) -> None:
         self._queue.clear()
@@ -138,22 +173,31 @@ class _Scheduled(Stage):
             self._timer.cancel()
         self._timer = None
 
+    def flush(self) -> None:
+        queued, self._queue = self._queue, deque()
+        self.cancel()
+        for _, action in queued:
+            action()
+
 
 class Latency(_Scheduled):
     def write(self, data: bytes) -> None:
         jitter = self.params["jitter"]
         delay_ms = max(0.0, self.params["latency"] + self.context.random.uniform(-jitter, jitter))
-        self.at(self.now() + delay_ms / 1000, partial(self.outlet.write, data))
+        self.at(self.now() + delay_ms / 1000, partial(self.emit, data))
 
 
 class Bandwidth(_Scheduled):
     def write(self, data: bytes) -> None:
+        if self.params["rate"] <= 0:  # Toxiproxy: no limit
+            self.at(self.now(), partial(self.emit, data))
+            return
         rate = self.params["rate"] * 1000  # bytes per second
         piece = max(1, int(rate / 10))
         for start in range(0, len(data), piece):
             chunk = data[start : start + piece]
             sent_at = max(self.now(), self.last_due) + len(chunk) / rate
-            self.at(sent_at, partial(self.outlet.write, chunk))
+            self.at(sent_at, partial(self.emit, chunk))
 
 
 class Slicer(_Scheduled):
@@ -162,22 +206,23 @@ class Slicer(_Scheduled):
         self._previous: float | None = None
 
     def write(self, data: bytes) -> None:
-        average, variation = self.params["average_size"], self.params["size_variation"]
-        delay = self.params["delay"] / 1_000_000
+        # Toxiproxy recurses forever on average_size 0; a slice is at least one byte here.
+        average, variation = max(1, self.params["average_size"]), max(0, self.params["size_variation"])
+        delay = max(0, self.params["delay"]) / 1_000_000
         start = 0
         while start < len(data):
             size = max(1, average + self.context.random.randint(-variation, variation))
             chunk, start = data[start : start + size], start + size
             due = self.now() if self._previous is None else max(self.now(), self._previous + delay)
             self._previous = due
-            self.at(due, partial(self.outlet.write, chunk))
+            self.at(due, partial(self.emit, chunk))
 
 
 class Timeout(Stage):
     def __init__(self, outlet: Outlet, params: Mapping[str, Any], context: ToxicContext):
         super().__init__(outlet, params, context)
         timeout = self.params["timeout"]
-        self._timer = context.clock.callLater(timeout / 1000, context.link.close) if timeout else None
+        self._timer = context.clock.callLater(timeout / 1000, context.link.close) if timeout > 0 else None
 
     def write(self, data: bytes) -> None:
         pass  # the point of the toxic: nothing gets through
@@ -194,29 +239,76 @@ class Timeout(Stage):
 
 
 class ResetPeer(Stage):
+    """Toxiproxy's ResetToxic: waits for the first data on its stream, drops it, and
+    ``timeout`` ms later resets the connection; nothing passes after that data."""
+
     def __init__(self, outlet: Outlet, params: Mapping[str, Any], context: ToxicContext):
         super().__init__(outlet, params, context)
-        self._timer = context.clock.callLater(params["timeout"] / 1000, context.link.reset, context.stream)
+        self._timer: Any = None
+        self._triggered = False
+
+    def write(self, data: bytes) -> None:
+        if not self._triggered:
+            self._triggered = True
+            delay = max(0, self.params["timeout"]) / 1000
+            self._timer = self.context.clock.callLater(delay, self.context.link.reset, self.context.stream)
+
+    def finish(self, how: str) -> None:
+        # The end of the stream counts as its first data (Go reads nil from the closed
+        # channel), and a close must not reach the peer before the reset does.
+        self.write(b"")
 
     def cancel(self) -> None:
-        if self._timer.active():
+        if self._timer is not None and self._timer.active():
             self._timer.cancel()
+
+
+class SlowClose(Stage):
+    """Toxiproxy's SlowCloseToxic: data passes; the end of the stream waits ``delay`` ms."""
+
+    def __init__(self, outlet: Outlet, params: Mapping[str, Any], context: ToxicContext):
+        super().__init__(outlet, params, context)
+        self._timer: Any = None
+        self._pending: str | None = None
+
+    def finish(self, how: str) -> None:
+        if self._pending is None:
+            self._pending = how
+            self._timer = self.context.clock.callLater(max(0, self.params["delay"]) / 1000, self._close)
+
+    def _close(self) -> None:
+        self._timer = None
+        if self._pending is not None:
+            self.outlet.finish(self._pending)
+
+    def cancel(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def flush(self) -> None:
+        self.cancel()
+        self._close()
 
 
 class LimitData(Stage):
     def __init__(self, outlet: Outlet, params: Mapping[str, Any], context: ToxicContext):
         super().__init__(outlet, params, context)
-        self._left = int(params["bytes"])
+        self.sent = 0  # Toxiproxy keeps this count across updates of the toxic
         self._done = False
+
+    def carry_from(self, previous: Stage) -> None:
+        if isinstance(previous, LimitData):
+            self.sent = previous.sent
 
     def write(self, data: bytes) -> None:
         if self._done:
             return
-        part = data[: self._left]
-        self._left -= len(part)
+        part = data[: max(0, int(self.params["bytes"]) - self.sent)]
+        self.sent += len(part)
         if part:
             self.outlet.write(part)
-        if self._left <= 0:
+        if self.sent >= self.params["bytes"]:
             self._done = True
             self.outlet.finish(CLOSE)
 
@@ -229,124 +321,93 @@ class LimitData(Stage):
 # -- the table ------------------------------------------------------------------------
 
 
-def _number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and value >= 0
+def _stream(default: str) -> Param:
+    return Param("stream", STRING, choices=STREAMS, default=default, help="upstream (client to server) or downstream")
 
 
-def _integer(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int) and value >= 0
-
-
-def _positive(value: Any) -> bool:
-    return _number(value) and value > 0
-
-
-def _status(value: Any) -> bool:
-    return _integer(value) and 200 <= value <= 599
-
-
-def _text(value: Any) -> bool:
-    return isinstance(value, str)
-
-
-def _headers(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
-
-
-@dataclass(frozen=True)
-class ToxicSpec:
-    """A toxic kind: its stage (None: carried out by the HTTP proxy), its params and defaults."""
-
-    stage: type[Stage] | None
-    params: dict[str, tuple[Callable[[Any], bool], str, Any]]  # name -> (check, expected, default)
-    summary: str
-    default_stream: str = "downstream"
-    http_only: bool = field(default=False)
-
-
-TOXICS: dict[str, ToxicSpec] = {
-    "http_status": ToxicSpec(
-        None,
-        {
-            "status": (_status, "an HTTP status 200-599", 503),
-            "body": (_text, "a string", "refservers proxy: fault injected\n"),
-            "content_type": (_text, "a string", "text/plain; charset=utf-8"),
-        },
+# The proxy's fault actions (Server.fault_actions): plain data, checked by the FaultBook
+# when a rule is added, so a rule's params arrive here complete and valid.
+TOXIC_ACTIONS: dict[str, FaultAction] = {
+    "http_status": FaultAction(
         "answer with a fixed status and body, without contacting the upstream",
-        http_only=True,
+        (
+            Param("status", INTEGER, 200, 599, default=503, help="the HTTP status"),
+            Param("body", STRING, default="refservers proxy: fault injected\n", help="the response body"),
+            Param("content_type", STRING, default="text/plain; charset=utf-8", help="its Content-Type"),
+            _stream("downstream"),
+        ),
     ),
-    "add_headers": ToxicSpec(
-        None,
-        {"headers": (_headers, "an object of header name -> value", {})},
+    "add_headers": FaultAction(
         "add headers to the response (stream upstream: to the request)",
-        http_only=True,
+        (Param("headers", STRING_TABLE, default={}, help="header name -> value"), _stream("downstream")),
     ),
-    "timeout": ToxicSpec(
-        Timeout,
-        {"timeout": (_number, "milliseconds >= 0", 0)},
+    "timeout": FaultAction(
         "drop all data, close after timeout ms (0: hold until the client closes)",
+        (Param("timeout", NUMBER, 0, 3_600_000, default=0, help="milliseconds"), _stream("downstream")),
     ),
-    "reset_peer": ToxicSpec(
-        ResetPeer,
-        {"timeout": (_number, "milliseconds >= 0", 0)},
+    "reset_peer": FaultAction(
         "TCP RST to the receiving side after timeout ms",
+        (Param("timeout", NUMBER, 0, 3_600_000, default=0, help="milliseconds (0: at once)"), _stream("downstream")),
     ),
-    "limit_data": ToxicSpec(
-        LimitData,
-        {"bytes": (_integer, "a byte count >= 0", 0)},
+    "limit_data": FaultAction(
         "close the connection after this many bytes",
+        (Param("bytes", INTEGER, 0, default=0, help="bytes let through"), _stream("downstream")),
     ),
-    "slicer": ToxicSpec(
-        Slicer,
-        {
-            "average_size": (_positive, "a size > 0 in bytes", 64),
-            "size_variation": (_integer, "bytes >= 0", 0),
-            "delay": (_integer, "microseconds >= 0", 0),
-        },
+    "slicer": FaultAction(
         "cut data into small slices with a delay between them",
+        (
+            Param("average_size", INTEGER, 1, default=64, help="slice size in bytes"),
+            Param("size_variation", INTEGER, 0, default=0, below="average_size", help="plus or minus bytes"),
+            Param("delay", INTEGER, 0, 60_000_000, default=0, help="microseconds between slices"),
+            _stream("downstream"),
+        ),
     ),
-    "bandwidth": ToxicSpec(
-        Bandwidth,
-        {"rate": (_positive, "KB/s > 0", 100)},
-        "limit throughput to rate KB/s",
+    "slow_close": FaultAction(
+        "pass data, but delay the close by delay ms",
+        (Param("delay", NUMBER, 0, 3_600_000, default=0, help="milliseconds"), _stream("downstream")),
     ),
-    "latency": ToxicSpec(
-        Latency,
-        {"latency": (_number, "milliseconds >= 0", 0), "jitter": (_number, "milliseconds >= 0", 0)},
+    "bandwidth": FaultAction(
+        "limit throughput to rate KB/s (0: no limit, as in Toxiproxy)",
+        (Param("rate", NUMBER, 0, default=100, help="KB/s (1 KB = 1000 bytes)"), _stream("downstream")),
+    ),
+    "latency": FaultAction(
         "delay every chunk by latency ms, plus or minus jitter ms",
+        (
+            Param("latency", NUMBER, 0, 3_600_000, default=0, help="milliseconds"),
+            Param("jitter", NUMBER, 0, 3_600_000, default=0, help="plus or minus milliseconds"),
+            _stream("downstream"),
+        ),
     ),
 }
 
-BYTE_TOXICS = tuple(name for name, spec in TOXICS.items() if not spec.http_only)
+
+@dataclass(frozen=True)
+class ToxicKind:
+    """How a toxic is carried out: its stage (None: by the HTTP proxy itself)."""
+
+    stage: type[Stage] | None
+    http_only: bool = field(default=False)
 
 
-def resolve_params(action: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Check a rule's params for toxic ``action`` and fill in the defaults.
+# In the order toxics apply (see the module docstring); the same names as TOXIC_ACTIONS.
+TOXICS: dict[str, ToxicKind] = {
+    "http_status": ToxicKind(None, http_only=True),
+    "add_headers": ToxicKind(None, http_only=True),
+    "timeout": ToxicKind(Timeout),
+    "reset_peer": ToxicKind(ResetPeer),
+    "limit_data": ToxicKind(LimitData),
+    "slicer": ToxicKind(Slicer),
+    "slow_close": ToxicKind(SlowClose),
+    "bandwidth": ToxicKind(Bandwidth),
+    "latency": ToxicKind(Latency),
+}
 
-    :raises ValueError: with a message naming the param and what was expected.
-    """
-    spec = TOXICS[action]
-    known = {*spec.params, "stream"}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"{action}: unknown param {unknown[0]!r} (known: {', '.join(sorted(known))})")
-    stream = params.get("stream", spec.default_stream)
-    if stream not in STREAMS:
-        raise ValueError(f"{action}: params.stream: expected upstream or downstream, got {stream!r}")
-    resolved: dict[str, Any] = {"stream": stream}
-    for name, (check, expected, default) in spec.params.items():
-        value = params.get(name, default)
-        if not check(value):
-            raise ValueError(f"{action}: params.{name}: expected {expected}, got {value!r}")
-        resolved[name] = value
-    if action == "slicer" and resolved["size_variation"] >= resolved["average_size"]:
-        raise ValueError("slicer: params.size_variation must be smaller than average_size")
-    return resolved
+BYTE_TOXICS = tuple(name for name, kind in TOXICS.items() if not kind.http_only)
 
 
 @dataclass(frozen=True)
 class ActiveToxic:
-    """A rule that fired for one connection or request, with its params resolved."""
+    """A rule that fired for one connection or request, with its params (checked, complete)."""
 
     rule: FaultRule
     params: dict[str, Any]
@@ -360,28 +421,13 @@ class ActiveToxic:
         return str(self.params["stream"])
 
 
-def draw_toxics(
-    faults: FaultBook,
-    server: str,
-    subject: str,
-    peer: str,
-    kinds: Iterable[str],
-    on_invalid: Callable[[FaultRule, str], None],
-) -> list[ActiveToxic]:
-    """The toxics that fire now for ``subject``: at most one rule per kind, in table order.
-
-    A rule with bad params (added at runtime: the FaultBook does not know our params)
-    is reported through ``on_invalid`` and skipped.
-    """
+def draw_toxics(faults: FaultBook, server: str, subject: str, peer: str, kinds: Iterable[str]) -> list[ActiveToxic]:
+    """The toxics that fire now for ``subject``: at most one rule per kind, in table order."""
     drawn = []
     for kind in kinds:
         rule = faults.check(server, subject, peer, actions=(kind,))
-        if rule is None:
-            continue
-        try:
-            drawn.append(ActiveToxic(rule, resolve_params(kind, rule.params)))
-        except ValueError as error:
-            on_invalid(rule, str(error))
+        if rule is not None:
+            drawn.append(ActiveToxic(rule, rule.params))
     return drawn
 
 
@@ -406,22 +452,85 @@ class Sink:
 
 
 class Pipe:
-    """One direction of a proxied connection: ``write`` in, toxics, then the sink."""
+    """One direction of a proxied connection: ``write`` in, toxics, then the sink.
 
-    def __init__(self, toxics: Iterable[ActiveToxic], stream: str, link: Link, clock: Any, sink: Sink):
+    The drawn toxics (fault rules) come first, in table order; then the listener's
+    named toxics, in the order they were added, which can change while data flows.
+    """
+
+    def __init__(
+        self,
+        toxics: Iterable[ActiveToxic],
+        stream: str,
+        link: Link,
+        clock: Any,
+        sink: Sink,
+        named: Iterable[NamedStage] = (),
+    ):
         self.sink = sink
+        self.stream = stream
+        self.link = link
+        self.clock = clock
         self.stages: list[Stage] = []
-        outlet: Outlet = sink
-        # Built back to front so the first toxic in table order sees the data first.
-        for toxic in reversed([t for t in toxics if t.stream == stream and TOXICS[t.name].stage]):
-            seed = toxic.rule.seed
-            context = ToxicContext(clock, link, stream, random.Random(seed) if seed is not None else random.Random())
+        self.named: dict[str, Stage] = {}
+        for toxic in toxics:
             stage_class = TOXICS[toxic.name].stage
-            assert stage_class is not None
-            stage = stage_class(outlet, toxic.params, context)
-            self.stages.insert(0, stage)
+            if toxic.stream == stream and stage_class is not None:
+                seed = toxic.rule.seed
+                rng = random.Random(seed) if seed is not None else random.Random()
+                self.stages.append(stage_class(sink, toxic.params, ToxicContext(clock, link, stream, rng)))
+        for named_toxic in named:
+            if named_toxic.direction == stream:
+                stage = self._named_stage(named_toxic)
+                self.named[named_toxic.name] = stage
+                self.stages.append(stage)
+        self._relink()
+
+    def _relink(self) -> None:
+        outlet: Outlet = self.sink
+        for stage in reversed(self.stages):
+            stage.outlet = outlet
             outlet = stage
         self._head = outlet
+
+    def _named_stage(self, toxic: NamedStage) -> Stage:
+        """The stage of a named toxic for this pipe; toxicity is rolled here, once per
+        pipe (Toxiproxy rolls once per link each time the toxic starts running)."""
+        rng = random.Random()
+        context = ToxicContext(self.clock, self.link, self.stream, rng)
+        stage_class = TOXICS[toxic.type].stage
+        if stage_class is None or rng.random() >= toxic.toxicity:
+            return Stage(self.sink, toxic.attributes, context)  # a pass-through
+        return stage_class(self.sink, toxic.attributes, context)
+
+    def attach(self, toxic: NamedStage) -> None:
+        """A named toxic was added: it becomes the last stage, before the sink."""
+        stage = self._named_stage(toxic)
+        self.named[toxic.name] = stage
+        self.stages.append(stage)
+        self._relink()
+
+    def swap(self, toxic: NamedStage) -> None:
+        """A named toxic was updated: a new stage with the new attributes and a new roll
+        of its toxicity takes its place; what the old one held goes on at once."""
+        old = self.named.get(toxic.name)
+        if old is None:
+            return
+        stage = self._named_stage(toxic)
+        stage.carry_from(old)
+        self.stages[self.stages.index(old)] = stage
+        self.named[toxic.name] = stage
+        self._relink()
+        old.flush()
+
+    def detach(self, name: str) -> None:
+        """A named toxic was removed: what it held goes on at once, then it is gone."""
+        old = self.named.pop(name, None)
+        if old is None:
+            return
+        self.stages.remove(old)
+        self._relink()
+        old.flush()
 
     @property
     def byte_count(self) -> int:

@@ -9,20 +9,23 @@ the password), ``disconnect``.
 A pubkey login is journalled once, in ``auth_completed``: OpenSSH first asks whether
 a key would be accepted, then signs with it, and asyncssh asks us both times.
 
-Fault rules (``server = "sftp"``) match ``login <name>`` for each password attempt:
-``error`` refuses it even when the password is right, ``delay`` answers after
-``params.seconds`` (asyncssh awaits the answer), ``disconnect`` drops the connection.
+Fault rules (``server = "sftp"``) match ``login <name>`` for each password attempt and
+each public key offered (a rule with ``user`` only for that name): ``error`` refuses it
+even when the password or key is right, ``delay`` answers after ``params.seconds``
+(asyncssh awaits the answer), ``disconnect`` drops the connection. OpenSSH offers a key
+twice (a query, then the signed request); that is one login attempt, checked once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import asyncssh
 
 if TYPE_CHECKING:
+    from ..core.faults import FaultRule
     from .server import SftpServer
 
 
@@ -33,6 +36,8 @@ class SshConnection(asyncssh.SSHServer):
         self.user_name = ""
         self.method = ""
         self._conn: asyncssh.SSHServerConnection | None = None
+        # (user, key fingerprint) -> the fault rule that fired for that key's first offer
+        self._key_faults: dict[tuple[str, str], FaultRule | None] = {}
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
@@ -55,11 +60,20 @@ class SshConnection(asyncssh.SSHServer):
 
     def validate_password(self, username: str, password: str) -> bool | Awaitable[bool]:
         self.server.wire.received(self.peer, f"userauth password {username} ****")
-        rule = self.server.core.faults.check(self.server.name, f"login {username}", self.peer)
+        rule = self._login_fault(username)
+        return self._unless_faulted(rule, username, "password", lambda: self._check_password(username, password))
+
+    def _login_fault(self, username: str) -> FaultRule | None:
+        return self.server.core.faults.check(self.server.name, f"login {username}", self.peer, users=[username])
+
+    def _unless_faulted(
+        self, rule: FaultRule | None, username: str, method: str, check: Callable[[], bool]
+    ) -> bool | Awaitable[bool]:
+        """``check()`` now, after a delay rule's wait (asyncssh awaits it), or a refusal."""
         if rule is None:
-            return self._check_password(username, password)
+            return check()
         if rule.action == "error":
-            self.server.record("auth", self.peer, ok=False, user=username, method="password", fault=True)
+            self.server.record("auth", self.peer, ok=False, user=username, method=method, fault=True)
             return False
         if rule.action == "disconnect":
             if self._conn is not None:
@@ -67,8 +81,8 @@ class SshConnection(asyncssh.SSHServer):
             return False
 
         async def later() -> bool:
-            await asyncio.sleep(float(rule.params.get("seconds", 1.0)))
-            return self._check_password(username, password)
+            await asyncio.sleep(rule.params["seconds"])
+            return check()
 
         return later()
 
@@ -82,9 +96,19 @@ class SshConnection(asyncssh.SSHServer):
     def public_key_auth_supported(self) -> bool:
         return True
 
-    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool | Awaitable[bool]:
         fingerprint = key.get_fingerprint("sha256")
         self.server.wire.received(self.peer, f"userauth publickey {username} {fingerprint}")
+        attempt = (username, fingerprint)
+        if attempt in self._key_faults:  # the signed request after the query: already decided
+            earlier = self._key_faults[attempt]
+            if earlier is not None and earlier.action != "delay":
+                return False
+            return self._check_public_key(username, key, fingerprint)
+        rule = self._key_faults[attempt] = self._login_fault(username)
+        return self._unless_faulted(rule, username, "publickey", lambda: self._check_public_key(username, key, fingerprint))
+
+    def _check_public_key(self, username: str, key: asyncssh.SSHKey, fingerprint: str) -> bool:
         client_host, client_addr = self._client_address()
         accepted = username in self.server.core.users and self.server.authorized_keys.accepts(
             username, key, client_host, client_addr

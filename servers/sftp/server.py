@@ -22,13 +22,14 @@ from typing import Any
 import asyncssh
 
 from ..core.config import BOOL, PATH, PORT, STR, STR_TABLE, Option
+from ..core.faults import DELAY, DISCONNECT, SFTP_STATUS, STRING, FaultAction, Param
 from ..core.lifecycle import BindError, Server, probe_greeting
 from ..files.root import FileRoot
 from . import keys
 from .connection import SshConnection
 from .keys import AuthorizedKeys, fingerprint, load_host_key
 from .session import SessionChannel
-from .storage import HomeSftpServer
+from .storage import FAULT_MESSAGE, HomeSftpServer
 
 PROBE_IDENTIFICATION = b"SSH-2.0-refservers_probe\r\n"
 
@@ -37,9 +38,31 @@ class SftpServer(Server):
     name = "sftp"
     description = "SFTP, scp (legacy and SFTP-based) and SSH exec/shell on the shared file root"
     scheme = "sftp"
-    # SFTP operations ("OPEN /path", storage.py) and exec/shell command lines (session.py).
     stores = ("users", "files")
-    fault_actions = ("error", "delay", "disconnect")
+    # Logins (connection.py), SFTP requests (storage.py), exec/shell lines (session.py).
+    fault_subject = (
+        'login NAME (a password or a public key), SFTP requests "OPEN /path" (OPENDIR, READ, WRITE,'
+        " REMOVE, MKDIR, RMDIR, RENAME, SETSTAT, SYMLINK, LINK), exec and shell command lines"
+    )
+    fault_user = "the login name, then the logged-in user"
+    fault_actions = {
+        "error": FaultAction(
+            "refuse the login, fail the SFTP request with params.status, or answer a command"
+            " line with params.output on stderr and exit status params.status",
+            (
+                Param(
+                    "status",
+                    SFTP_STATUS,
+                    default="failure",
+                    help="SFTP status of a failed request; for a command line, a number is its exit status",
+                ),
+                Param("message", STRING, default=FAULT_MESSAGE, help="the SFTP status message"),
+                Param("output", STRING, help="stderr of a faulted command line (default: NAME: Input/output error)"),
+            ),
+        ),
+        "delay": DELAY,
+        "disconnect": DISCONNECT,
+    }
     options = (
         Option("port", PORT, 2222, "SSH port (SFTP, scp, exec, shell)"),
         Option("host_key", PATH, None, "private host key file to use (default: an ed25519 key generated once under the data dir)"),

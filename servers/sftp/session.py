@@ -18,9 +18,10 @@ Shell commands run in a worker thread: ``ls`` and ``cat`` touch the disk, and th
 event loop serves every other connection meanwhile.
 
 Fault rules (``server = "sftp"``) match the command line of an exec request or of a
-shell line: ``delay`` (``params.seconds``) runs it late, ``error`` answers
-``params.output`` on stderr with exit status ``params.status`` (default 1) instead of
-running it, ``disconnect`` drops the SSH connection.
+shell line (a rule with ``user`` only for that login's lines): ``delay``
+(``params.seconds``) runs it late, ``error`` answers ``params.output`` on stderr with
+exit status ``params.status`` (a number; default 1) instead of running it,
+``disconnect`` drops the SSH connection.
 """
 
 from __future__ import annotations
@@ -69,11 +70,11 @@ class SessionChannel:
         self, process: asyncssh.SSHServerProcess, shell: ShellSession, peer: str, line: str
     ) -> tuple[ShellResult | None, bool]:
         """The line's result, and whether a fault rule fired; ``None`` when it dropped the connection."""
-        rule = self.server.core.faults.check(self.server.name, line.strip(), peer)
+        rule = self.server.core.faults.check(self.server.name, line.strip(), peer, users=[shell.user_name])
         if rule is None:
             return await self._run(shell, line), False
         if rule.action == "delay":
-            await asyncio.sleep(float(rule.params.get("seconds", 1.0)))
+            await asyncio.sleep(rule.params["seconds"])
             return await self._run(shell, line), True
         if rule.action == "error":
             return _fault_result(line, rule.params), True
@@ -135,8 +136,7 @@ class SessionChannel:
 
 def _fault_result(line: str, params: dict[str, Any]) -> ShellResult:
     """What an ``error`` fault rule answers instead of running ``line``."""
-    status = params.get("status", 1)
-    status = status if isinstance(status, int) and not isinstance(status, bool) else 1
+    status = params["status"] if isinstance(params["status"], int) else 1  # a status name: 1
     words = line.split()
     output = str(params.get("output", f"{words[0] if words else 'sh'}: Input/output error"))
     return ShellResult(stderr=output if output.endswith("\n") else output + "\n", exit_status=status)

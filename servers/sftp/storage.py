@@ -23,7 +23,10 @@ refservers needs, and nothing else:
 6. Fault rules (``server = "sftp"``) are consulted before each operation on a name, with
    the subject ``"<OPERATION> <path>"`` (the client's path, normalized): ``OPEN``,
    ``OPENDIR`` (at the first read of the listing), ``REMOVE``, ``MKDIR``, ``RMDIR``,
-   ``RENAME`` (the old path), ``SETSTAT``, ``SYMLINK`` and ``LINK`` (the new path).
+   ``RENAME`` (the old path), ``SETSTAT``, ``SYMLINK`` and ``LINK`` (the new path), and
+   before every ``READ`` and ``WRITE`` request on an open file (the path it was opened
+   with; clients send one request per chunk, 32 KiB for OpenSSH). A rule with ``user``
+   fires only in that user's sessions.
    ``error`` fails the request with an SFTP status (``params.status``: a number or a
    name such as ``"no_such_file"``, ``"permission_denied"``, ``"failure"`` (default),
    and ``params.message``); ``delay`` answers after ``params.seconds`` (asyncssh awaits
@@ -43,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
+from ..core.faults import SFTP_STATUS_NAMES
 from ..files.root import FileRoot, PathEscapeError
 
 if TYPE_CHECKING:
@@ -54,13 +58,10 @@ _V5_WRITE_ACCESS = asyncssh.ACE4_WRITE_DATA | asyncssh.ACE4_APPEND_DATA
 FAULT_MESSAGE = "Failure (injected fault)"
 
 
-def sftp_status(value: Any) -> int:
-    """An SFTP status code from a fault rule's ``params.status``: a number, or a name like
-    ``"no_such_file"`` (asyncssh's ``FX_*`` constants); anything else is FX_FAILURE."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    code = getattr(asyncssh, f"FX_{value}".upper(), None) if isinstance(value, str) else None
-    return code if isinstance(code, int) else asyncssh.FX_FAILURE
+def sftp_status(value: int | str) -> int:
+    """An SFTP status code from a fault rule's ``params.status`` (checked when the rule was
+    added): a number, or a name like ``"no_such_file"`` (asyncssh's ``FX_*`` constants)."""
+    return value if isinstance(value, int) else SFTP_STATUS_NAMES[value]
 
 
 @dataclass
@@ -128,26 +129,32 @@ class HomeSftpServer(asyncssh.SFTPServer):
             raise asyncssh.SFTPPermissionDenied("Permission denied: read-only account")
 
     # -- fault rules (rule 6) --------------------------------------------------------------
-    def _fault_delay(self, operation: str, path: bytes) -> float:
+    def _fault_delay(self, subject: str) -> float:
         """Seconds a delay rule holds this request (0: none); raises for error and disconnect."""
+        rule = self.server.core.faults.check(self.server.name, subject, self.peer, users=[self.user_name])
+        if rule is None:
+            return 0.0
+        if rule.action == "error":
+            raise asyncssh.SFTPError(sftp_status(rule.params["status"]), rule.params["message"])
+        if rule.action == "disconnect":
+            self.channel.get_connection().abort()
+            raise asyncssh.SFTPConnectionLost("Connection dropped (injected fault)")
+        return float(rule.params["seconds"])
+
+    def _unless_faulted(self, operation: str, path: bytes, run: Callable[[], Any]) -> Any:
+        """``run()`` now, or an awaitable that runs it after a delay rule's wait (asyncssh awaits it)."""
+        return self._run_unless_faulted(self._fault_subject(operation, path), run)
+
+    def _fault_subject(self, operation: str, path: bytes) -> str:
         text = _fs_text(path)
         try:
             text = self.root.normalize(text)
         except PathEscapeError:
             pass  # matched as given; the operation itself refuses it
-        rule = self.server.core.faults.check(self.server.name, f"{operation} {text}", self.peer)
-        if rule is None:
-            return 0.0
-        if rule.action == "error":
-            raise asyncssh.SFTPError(sftp_status(rule.params.get("status")), str(rule.params.get("message", FAULT_MESSAGE)))
-        if rule.action == "disconnect":
-            self.channel.get_connection().abort()
-            raise asyncssh.SFTPConnectionLost("Connection dropped (injected fault)")
-        return float(rule.params.get("seconds", 1.0))
+        return f"{operation} {text}"
 
-    def _unless_faulted(self, operation: str, path: bytes, run: Callable[[], Any]) -> Any:
-        """``run()`` now, or an awaitable that runs it after a delay rule's wait (asyncssh awaits it)."""
-        delay = self._fault_delay(operation, path)
+    def _run_unless_faulted(self, subject: str, run: Callable[[], Any]) -> Any:
+        delay = self._fault_delay(subject)
         if not delay:
             return run()
 
@@ -189,16 +196,22 @@ class HomeSftpServer(asyncssh.SFTPServer):
         disk = self._disk(path)
         return OpenFile(open_file(), self.root.normalize(_fs_text(path)), disk, upload)
 
-    def read(self, file_obj: object, offset: int, size: int) -> bytes:
+    def read(self, file_obj: object, offset: int, size: int) -> Any:
         handle: OpenFile = file_obj  # type: ignore[assignment]
+        return self._run_unless_faulted(f"READ {handle.virtual_path}", lambda: self._read(handle, offset, size))
+
+    def _read(self, handle: OpenFile, offset: int, size: int) -> bytes:
         handle.file.seek(offset)
         data: bytes = handle.file.read(size)
         handle.transferred += len(data)
         handle.read_up_to = max(handle.read_up_to, offset + len(data))
         return data
 
-    def write(self, file_obj: object, offset: int, data: bytes) -> int:
+    def write(self, file_obj: object, offset: int, data: bytes) -> Any:
         handle: OpenFile = file_obj  # type: ignore[assignment]
+        return self._run_unless_faulted(f"WRITE {handle.virtual_path}", lambda: self._write(handle, offset, data))
+
+    def _write(self, handle: OpenFile, offset: int, data: bytes) -> int:
         handle.file.seek(offset)
         written: int = handle.file.write(data)
         handle.transferred += written
@@ -349,7 +362,7 @@ class HomeSftpServer(asyncssh.SFTPServer):
     async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
         # Not the base class's: it lstat()s "<dir>/..", which for the home is above the
         # chroot; here ".." of the home is the home itself, as in any chroot.
-        delay = self._fault_delay("OPENDIR", path)
+        delay = self._fault_delay(self._fault_subject("OPENDIR", path))
         if delay:
             await asyncio.sleep(delay)
         directory = self._disk(path)

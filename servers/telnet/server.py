@@ -34,7 +34,8 @@ Fault rules (``[[faults]] server = "telnet"``) match ``connect`` when a client c
 in order; ``disconnect`` drops the connection without a word; ``error`` answers with
 ``params.output`` instead: at connect the text and a close, at login a refusal counted
 as a failure (default ``Login incorrect``), for a command that output and exit status
-``params.status`` (default 1).
+``params.status`` (default 1). A rule with ``user`` fires for ``login <that name>`` and
+that user's shell lines only (``connect`` is about nobody).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from twisted.internet import protocol
 from twisted.protocols.policies import TimeoutMixin
 
 from ..core.config import FLOAT, PORT, STR, STR_TABLE, Option, int_range
+from ..core.faults import DELAY, DISCONNECT, INTEGER, STRING, FaultAction, Param
 from ..core.lifecycle import ProbeError, retry_until
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer, peer_of
@@ -239,22 +241,35 @@ class TelnetSession(TimeoutMixin, telnet.TelnetProtocol):
             self._unless_faulted(
                 f"login {self.login_name}",
                 lambda: self._password_line(line),
-                lambda params: self._password_line(line, refusal=str(params.get("output", FAULT_OUTPUT["login"]))),
+                lambda params: self._password_line(line, refusal=params.get("output", FAULT_OUTPUT["login"])),
+                users=[self.login_name],
             )
         elif self.phase == "shell" and line.strip():
-            self._unless_faulted(line.strip(), lambda: self._shell_line(line), lambda params: self._shell_fault(line, params))
+            self._unless_faulted(
+                line.strip(),
+                lambda: self._shell_line(line),
+                lambda params: self._shell_fault(line, params),
+                users=[self.shell.user_name if self.shell else None],
+            )
         else:
             {"login": self._login_line, "shell": self._shell_line}[self.phase](line)
 
     # -- fault rules --------------------------------------------------------------------
-    def _unless_faulted(self, subject: str, handle: Callable[[], None], error: Callable[[dict[str, Any]], None]) -> None:
-        """Run ``handle`` now, after a delay, or not at all (error, disconnect), as a fault rule says."""
-        rule = self.server.core.faults.check(self.server.name, subject, self.peer)
+    def _unless_faulted(
+        self,
+        subject: str,
+        handle: Callable[[], None],
+        error: Callable[[dict[str, Any]], None],
+        users: list[str | None] | None = None,
+    ) -> None:
+        """Run ``handle`` now, after a delay, or not at all (error, disconnect), as a fault rule
+        says; ``users`` are who the step is about (the login name; none at connect)."""
+        rule = self.server.core.faults.check(self.server.name, subject, self.peer, users=users or ())
         if rule is None:
             handle()
         elif rule.action == "delay":
             self.held = True
-            twisted_reactor().callLater(float(rule.params.get("seconds", 1.0)), self._release, handle)
+            twisted_reactor().callLater(rule.params["seconds"], self._release, handle)
         elif rule.action == "error":
             error(rule.params)
         else:  # disconnect: gone without a word, as a crashed device would
@@ -276,8 +291,7 @@ class TelnetSession(TimeoutMixin, telnet.TelnetProtocol):
 
     def _shell_fault(self, line: str, params: dict[str, Any]) -> None:
         assert self.shell is not None
-        status = params.get("status", 1)
-        status = status if isinstance(status, int) and not isinstance(status, bool) else 1
+        status = params["status"]
         self.server.record(
             "command", self.peer, user=self.shell.user_name, line=line, exit_status=status, fault=True
         )
@@ -402,7 +416,20 @@ class TelnetServer(TwistedServer):
     description = "Telnet login (RFC 854) against the user table, then a small scripted shell"
     scheme = "telnet"
     stores = ("users", "files")
-    fault_actions = ("delay", "disconnect", "error")
+    fault_subject = 'connect, "login NAME" when the password arrives, then shell lines ("show *")'
+    fault_user = "the login name, then the logged-in user"
+    fault_actions = {
+        "delay": DELAY,
+        "disconnect": DISCONNECT,
+        "error": FaultAction(
+            "answer params.output instead: at connect the text and a close, at login a refusal"
+            " counted as a failure, for a shell line that output and exit status params.status",
+            (
+                Param("output", STRING, help="the text sent (default: a message for the step)"),
+                Param("status", INTEGER, 0, 255, default=1, help="exit status of a faulted shell line"),
+            ),
+        ),
+    }
     options = (
         Option("port", PORT, 2323, "Telnet port"),
         Option("banner", STR, "refservers telnet server", "text sent before the first login prompt"),

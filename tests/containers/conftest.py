@@ -5,7 +5,7 @@ sets it, with each container's admin API address); without it every test here is
 skipped (but test_generated.py, which needs no Docker), so ``make test`` on a
 machine without Docker passes over them. The server
 fixtures (``refservers_smtp``...) then yield remote handles on the containers'
-ports published on 127.0.0.1 (servers/remote_target.py).
+ports published on 127.0.0.1 (servers/testing/remote.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from servers.core.lifecycle import Server
-from servers.remote_target import RemoteServer, remote_address, target_mode
+from servers.testing.remote import RemoteServer, remote_address, target_mode
 
 pytestmark = pytest.mark.skipif(
     target_mode(os.environ), reason="checks remote handles against in-process servers; the fixtures are remote here"

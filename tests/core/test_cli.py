@@ -116,3 +116,14 @@ def test_log_format_and_trace_mask_credentials(cli, fmt):
     if fmt == "json":
         entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
         assert entries and all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
+
+
+def test_nntp_run_check_and_list(cli, cli_env, tmp_path):
+    run = cli("run", "nntp", "--port", "0", "--set", "nntp.tls_port=0")
+    port = run.wait_ready()["nntp"].rsplit(":", 1)[1]
+    ok = refservers("check", "nntp", "--port", port, env=cli_env, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout
+    assert ok.stdout.startswith(f"nntp: ready at 127.0.0.1:{port}: 200 ")
+    listed = refservers("list", env=cli_env, cwd=tmp_path).stdout.splitlines()
+    nntp_row = next(line for line in listed if line.startswith("nntp "))
+    assert "1119" in nntp_row and "1563" in nntp_row

@@ -9,7 +9,6 @@ import threading
 import pytest
 
 from servers.core import BindError, EventJournal
-from servers.core.faults import FaultBook, FaultError
 from servers.core.logs import mask_credentials
 from servers.core.tls import TLSMaterial
 
@@ -105,22 +104,6 @@ def test_journal_is_bounded_and_wait_for_times_out():
         journal.wait_for(lambda e: False, timeout=0.05)
     threading.Timer(0.01, journal.record, args=("y", "message")).start()
     assert journal.wait_for(server="y", since=5).kind == "message"
-
-
-def test_fault_probability_with_seed_is_reproducible_and_times_is_honoured():
-    def firings(seed: int) -> list[bool]:
-        book = FaultBook(EventJournal(), {"smtp": ("error",)})
-        book.add({"server": "smtp", "action": "error", "match": "rcpt*", "probability": 0.5, "seed": seed})
-        return [book.check("smtp", "RCPT TO:<a@b>") is not None for _ in range(40)]
-
-    assert firings(7) == firings(7)
-    assert 5 < sum(firings(7)) < 35
-    book = FaultBook(EventJournal(), {"smtp": ("error",)})
-    book.add({"server": "smtp", "action": "error", "times": 2})
-    assert [book.check("smtp", "DATA") is not None for _ in range(4)] == [True, True, False, False]
-    assert book.check("pop3", "DATA") is None
-    with pytest.raises(FaultError, match="action: smtp supports error; got 'delay'"):
-        book.add({"server": "smtp", "action": "delay"})
 
 
 @pytest.mark.parametrize(

@@ -99,3 +99,25 @@ def test_every_server_names_known_stores():
     for name in registry.SERVERS:
         for store in registry.server_class(name).stores:
             assert store in registry.STORES, (name, store)
+
+
+HEAVY_LIBRARIES = ("aiosmtpd", "asyncssh", "pyftpdlib", "dnslib", "jsonrpcserver")
+
+
+def test_run_http_imports_no_other_protocols_library(cli):
+    # PYTHONPROFILEIMPORTTIME makes Python list every module it imports on stderr.
+    run = cli("run", "http", "--port", "0", "--set", "http.tls_port=0", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    run.wait_ready()
+    assert run.stop() == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
+    assert "servers.http.server" in imported  # the listing is there...
+    assert not {name for name in imported if name.split(".")[0] in HEAVY_LIBRARIES}  # ...without the others
+
+
+def test_importing_the_core_installs_no_reactor():
+    import subprocess
+    import sys
+
+    code = "import sys, servers.core, servers.registry; print('twisted.internet.reactor' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "False", result.stderr

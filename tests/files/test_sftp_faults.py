@@ -1,16 +1,23 @@
-"""SFTP and SSH exec fault rules (error, delay, disconnect) driven with paramiko, checked in the journal."""
+"""SFTP and SSH fault rules (error, delay, disconnect) on logins (password and public key),
+SFTP requests (READ and WRITE too) and exec, driven with paramiko and OpenSSH, checked in
+the journal; user-scoped rules hit one user only."""
 
 from __future__ import annotations
 
 import errno
 import io
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import paramiko
 import pytest
 
+from servers.core import Server
+from servers.core.users import User
 from servers.sftp import SftpServer
+from servers.sftp.openssh import OpenSshClient, generate_key
 
 
 @pytest.fixture
@@ -167,3 +174,145 @@ def test_login_disconnect_drops_the_connection(refservers_sftp: SftpServer, tmp_
         connect(refservers_sftp, tmp_path)
     assert fault_event(refservers_sftp, since, "disconnect").details["subject"] == "login demo"
     refservers_sftp.journal.wait_for(since=since, server="sftp", kind="disconnect")
+
+
+# -- READ and WRITE requests on an open file --------------------------------------------
+
+
+def test_write_error_fails_the_upload_with_the_sftp_status(refservers_sftp: SftpServer, sftp: paramiko.SFTPClient) -> None:
+    since = refservers_sftp.journal.last_id
+    refservers_sftp.core.faults.add({
+        "server": "sftp", "match": "WRITE /full/*", "action": "error",
+        "params": {"status": "permission_denied", "message": "quota exceeded (injected)"},
+    })
+    sftp.mkdir("full")
+    with sftp.open("full/big.bin", "wb") as remote:  # not pipelined: each WRITE waits for its status
+        with pytest.raises(PermissionError, match="quota exceeded"):
+            remote.write(b"x" * 40_000)
+    assert fault_event(refservers_sftp, since, "error").details["subject"] == "WRITE /full/big.bin"
+    sftp.putfo(io.BytesIO(b"fine"), "elsewhere.bin")  # other files are written as usual
+    assert sftp.open("elsewhere.bin").read() == b"fine"
+
+
+def test_read_error_on_one_request_then_the_file_reads_again(refservers_sftp: SftpServer, sftp: paramiko.SFTPClient) -> None:
+    data = os.urandom(200_000)
+    (Path(refservers_sftp.file_root.home("demo")) / "data.bin").write_bytes(data)
+    refservers_sftp.core.faults.add(
+        {"server": "sftp", "match": "READ /data.bin", "action": "error", "times": 1, "params": {"status": 4}}
+    )
+    with sftp.open("data.bin") as remote:
+        with pytest.raises(OSError, match="Failure \\(injected fault\\)"):
+            remote.read(32768)
+    target = io.BytesIO()
+    sftp.getfo("data.bin", target)
+    assert target.getvalue() == data
+
+
+def test_read_disconnect_drops_the_connection_mid_download(refservers_sftp: SftpServer, sftp: paramiko.SFTPClient) -> None:
+    since = refservers_sftp.journal.last_id
+    (Path(refservers_sftp.file_root.home("demo")) / "data.bin").write_bytes(os.urandom(100_000))
+    refservers_sftp.core.faults.add({"server": "sftp", "match": "READ *", "action": "disconnect"})
+    remote = sftp.open("data.bin")  # read without prefetch: paramiko's prefetch thread would die unseen
+    with pytest.raises((OSError, EOFError, paramiko.SSHException)):
+        remote.read(32768)
+    assert fault_event(refservers_sftp, since, "disconnect").details["subject"] == "READ /data.bin"
+    refservers_sftp.journal.wait_for(since=since, server="sftp", kind="disconnect")
+
+
+# -- user-scoped rules -------------------------------------------------------------------
+
+
+def login_as(server: SftpServer, tmp_path: Path, user: str, password: str) -> paramiko.SSHClient:
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(server.known_hosts_line())
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect("127.0.0.1", server.port, user, password, look_for_keys=False, allow_agent=False, timeout=15)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def test_rules_scoped_to_a_user_leave_other_users_alone(refservers_sftp: SftpServer, tmp_path: Path) -> None:
+    refservers_sftp.core.users.add(User("alice", "wonderland"))
+    faults = refservers_sftp.core.faults
+    faults.add({"server": "sftp", "match": "OPEN *", "action": "error", "user": "alice", "params": {"status": "permission_denied"}})
+    faults.add({"server": "sftp", "match": "uname*", "action": "error", "user": "alice", "params": {"output": "busy", "status": 3}})
+    faults.add({"server": "sftp", "match": "login *", "action": "error", "user": "alice", "times": 1})
+    with pytest.raises(paramiko.AuthenticationException):
+        login_as(refservers_sftp, tmp_path, "alice", "wonderland")
+    for user, password, scoped in (("alice", "wonderland", True), ("demo", "demo", False)):
+        ssh = login_as(refservers_sftp, tmp_path, user, password)
+        try:
+            with ssh.open_sftp() as session:
+                if scoped:
+                    with pytest.raises(PermissionError):
+                        session.putfo(io.BytesIO(b"hi"), "hi.txt")
+                else:
+                    session.putfo(io.BytesIO(b"hi"), "hi.txt")
+                    assert session.open("hi.txt").read() == b"hi"
+            expected = (b"", b"busy\n", 3) if scoped else (b"Linux\n", b"", 0)
+            assert exec_command(ssh, "uname -s") == expected
+        finally:
+            ssh.close()
+    fired = refservers_sftp.journal.events(server="sftp", kind="fault")
+    assert {e.details["user"] for e in fired} == {"alice"}
+    assert [e.details["subject"] for e in fired] == ["login alice", "OPEN /hi.txt", "uname -s"]
+
+
+# -- public-key logins ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def openssh(refservers_core: Any, refservers_start: Callable[..., Server], tmp_path: Path) -> tuple[SftpServer, OpenSshClient]:
+    """The sftp server with a fresh key authorized for demo and alice, and OpenSSH pinned to it."""
+    work = tmp_path / "client"
+    work.mkdir()
+    public_line = generate_key(work / "id_ed25519")
+    refservers_core.users.add(User("alice", "wonderland", authorized_keys=(public_line,)))
+    refservers_core.users.add(User("bob", "builder", authorized_keys=(public_line,)))
+    server: SftpServer = refservers_start("sftp")  # type: ignore[assignment]
+    return server, OpenSshClient.for_server(server, work, work / "id_ed25519")
+
+
+def test_login_rules_match_a_public_key_login(openssh: tuple[SftpServer, OpenSshClient]) -> None:
+    server, client = openssh
+    since = server.journal.last_id
+    rule = server.core.faults.add({"server": "sftp", "match": "login alice", "action": "error"})
+    refused = client.ssh("whoami", user="alice")
+    assert refused.returncode == 255 and "Permission denied" in refused.stderr
+    auth = [e.details for e in server.journal.events(server="sftp", kind="auth", since=since)]
+    assert auth[0] == {"ok": False, "user": "alice", "method": "publickey", "fault": True}
+    assert not any(details["ok"] for details in auth)
+    assert client.ssh("whoami", user="bob").stdout == "bob\n"
+
+    # OpenSSH offers the key twice (a query, then signed): one login, one check.
+    server.core.faults.remove(rule.id)
+    since = server.journal.last_id
+    server.core.faults.add({"server": "sftp", "match": "login *", "action": "delay", "user": "alice", "params": {"seconds": 0.2}})
+    assert client.ssh("whoami", user="alice").stdout == "alice\n"
+    assert client.ssh("whoami", user="bob").stdout == "bob\n"
+    fired = server.journal.events(server="sftp", kind="fault", since=since)
+    assert [(e.details["action"], e.details["subject"]) for e in fired] == [("delay", "login alice")]
+
+
+def test_login_disconnect_on_a_public_key_login(openssh: tuple[SftpServer, OpenSshClient]) -> None:
+    server, client = openssh
+    since = server.journal.last_id
+    server.core.faults.add({"server": "sftp", "match": "login bob", "action": "disconnect"})
+    dropped = client.ssh("whoami", user="bob")
+    assert dropped.returncode == 255
+    assert fault_event(server, since, "disconnect").details["subject"] == "login bob"
+    assert not any(e.details["ok"] for e in server.journal.events(server="sftp", kind="auth", since=since))
+
+
+def test_status_names_checked_without_asyncssh_match_its_constants() -> None:
+    # servers.core.faults keeps its own table so that checking a rule needs no SSH library.
+    import asyncssh
+
+    from servers.core.faults import SFTP_STATUS_NAMES
+
+    assert {name: getattr(asyncssh, f"FX_{name.upper()}") for name in SFTP_STATUS_NAMES} == SFTP_STATUS_NAMES

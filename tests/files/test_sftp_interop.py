@@ -19,9 +19,9 @@ import paramiko
 import pytest
 
 from servers.core import Server
-from servers.pytest_plugin import FileServers
 from servers.sftp import SftpServer
 from servers.sftp.openssh import OpenSshClient, generate_key
+from servers.testing.plugin import FileServers
 
 TIMEOUT = 60
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from servers.core import Server
-from servers.remote_target import CONTAINER_MODE, TARGET, RemoteServer
+from servers.testing.remote import CONTAINER_MODE, TARGET, RemoteServer
 
 
 @pytest.fixture

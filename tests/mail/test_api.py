@@ -1,4 +1,4 @@
-"""Mail admin API: list, show, raw, delete, wait, over real HTTP against a real SMTP delivery."""
+"""Mail admin API basics over real HTTP and SMTP: the list with refservers' filters, a message, raw, delete, the wait long poll, users."""
 
 from __future__ import annotations
 
@@ -24,36 +24,40 @@ def send(smtp_server: Any, to: str, subject: str, sender: str = "alice@example.c
         client.send_message(message)
 
 
-def test_list_filter_show_raw_delete(refservers_smtp: Any, refservers_admin: Any) -> None:
+def test_list_filters_message_raw_delete(refservers_smtp: Any, refservers_admin: Any) -> None:
     api = f"{refservers_admin.url}/api/v1/messages"
     send(refservers_smtp, "demo@example.com", "first report")
     send(refservers_smtp, "bob@elsewhere.test", "second", sender="carol@example.com")
     listing = requests.get(api, timeout=10).json()
-    assert listing["count"] == 2
-    assert [m["subject"] for m in listing["messages"]] == ["second", "first report"]  # newest first
-    assert requests.get(api, params={"to": "bob@"}, timeout=10).json()["messages"][0]["user"] == "bob@elsewhere.test"
+    assert (listing["total"], listing["count"], listing["messages_count"], listing["unread"]) == (2, 2, 2, 2)
+    assert [m["Subject"] for m in listing["messages"]] == ["second", "first report"]  # newest first
+    # refservers' filters, beside Mailpit's start/limit: mailbox user, to, from, subject, since.
+    assert requests.get(api, params={"to": "bob@"}, timeout=10).json()["messages"][0]["Users"] == ["bob@elsewhere.test"]
     assert requests.get(api, params={"from": "carol"}, timeout=10).json()["count"] == 1
     assert requests.get(api, params={"subject": "REPORT"}, timeout=10).json()["count"] == 1
     assert requests.get(api, params={"user": "demo"}, timeout=10).json()["count"] == 1
     assert requests.get(api, params={"since": time.time() + 3600}, timeout=10).json()["count"] == 0
     assert requests.get(api, params={"since": "not a date"}, timeout=10).status_code == 400
+    assert requests.get(api, params={"limit": 1, "start": 1}, timeout=10).json()["messages"][0]["Subject"] == "first report"
 
     first = requests.get(api, params={"subject": "first"}, timeout=10).json()["messages"][0]
-    shown = requests.get(f"{api}/{first['id']}", timeout=10).json()
-    assert shown["text"] == "plain body\n" and shown["html"].strip() == "<p>html body</p>"
-    assert shown["attachments"] == [{"filename": "data.bin", "content_type": "application/octet-stream", "size": 8}]
-    assert shown["envelope"] == {"from": "alice@example.com", "to": ["demo@example.com"]}
-    assert ["Subject", "first report"] in shown["headers"]
+    assert first["Envelope"] == {"From": "alice@example.com", "To": ["demo@example.com"]}
+    shown = requests.get(f"{refservers_admin.url}/api/v1/message/{first['ID']}", timeout=10).json()
+    assert shown["Text"] == "plain body\n" and shown["HTML"].strip() == "<p>html body</p>"
+    (attachment,) = shown["Attachments"]
+    assert (attachment["FileName"], attachment["ContentType"], attachment["Size"]) == ("data.bin", "application/octet-stream", 8)
+    assert shown["Subject"] == "first report" and shown["ReturnPath"] == "alice@example.com"
 
-    raw = requests.get(f"{api}/{first['id']}/raw", timeout=10)
-    assert raw.headers["Content-Type"] == "message/rfc822"
-    assert raw.content == refservers_smtp.core.shared(MailStore).read("demo", first["id"])
+    raw = requests.get(f"{refservers_admin.url}/api/v1/message/{first['ID']}/raw", timeout=10)
+    assert raw.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert raw.content == refservers_smtp.core.shared(MailStore).read("demo", first["ID"])
 
-    assert requests.delete(f"{api}/{first['id']}", timeout=10).json() == {"deleted": first["id"]}
-    assert requests.get(f"{api}/{first['id']}", timeout=10).status_code == 404
-    assert requests.delete(api, params={"user": "nobody"}, timeout=10).json() == {"deleted": 0}
-    assert requests.delete(api, timeout=10).json() == {"deleted": 1}
-    assert requests.get(api, timeout=10).json()["count"] == 0
+    assert requests.delete(api, json={"IDs": [first["ID"]]}, timeout=10).text == "ok"
+    assert requests.get(f"{refservers_admin.url}/api/v1/message/{first['ID']}", timeout=10).status_code == 404
+    assert requests.delete(api, params={"user": "nobody"}, timeout=10).text == "ok"
+    assert requests.get(api, timeout=10).json()["total"] == 1
+    assert requests.delete(api, timeout=10).text == "ok"
+    assert requests.get(api, timeout=10).json()["total"] == 0
 
 
 def test_wait_returns_when_mail_arrives(refservers_smtp: Any, refservers_admin: Any, mail_store: MailStore) -> None:
@@ -64,7 +68,7 @@ def test_wait_returns_when_mail_arrives(refservers_smtp: Any, refservers_admin: 
         send(refservers_smtp, "other@example.com", "not this one")
         send(refservers_smtp, "late@example.com", "arrived")
         reply = waiting.result()
-    assert reply.status_code == 200 and reply.json()["subject"] == "arrived"
+    assert reply.status_code == 200 and reply.json()["Subject"] == "arrived"
     # Already there: immediate answer; nothing matching: 408 after the timeout.
     assert requests.get(url, params={"subject": "arrived", "timeout": "5"}, timeout=10).status_code == 200
     timed_out = requests.get(url, params={"subject": "never", "timeout": "0.3"}, timeout=10)
@@ -79,7 +83,7 @@ def test_wait_does_not_block_other_requests(refservers_smtp: Any, refservers_adm
         # While a wait is pending the admin loop keeps answering.
         assert requests.get(url, timeout=30).status_code == 200
         send(refservers_smtp, "demo@example.com", "unblock")
-        assert waiting.result().json()["subject"] == "unblock"
+        assert waiting.result().json()["Subject"] == "unblock"
 
 
 def test_python_wait_helper(refservers_smtp: Any, mail_store: MailStore) -> None:
@@ -92,8 +96,9 @@ def test_python_wait_helper(refservers_smtp: Any, mail_store: MailStore) -> None
 
 
 def test_unknown_id_404(refservers_smtp: Any, refservers_admin: Any) -> None:
-    for path in ("nope", "nope/raw", "..%2F..%2Fetc"):
-        assert requests.get(f"{refservers_admin.url}/api/v1/messages/{path}", timeout=10).status_code == 404
+    for path in ("nope", "nope/raw", "nope/headers", "..%2F..%2Fetc", "..%2F..%2Fetc/raw"):
+        reply = requests.get(f"{refservers_admin.url}/api/v1/message/{path}", timeout=10)
+        assert (reply.status_code, reply.text) == (404, "404 page not found")
 
 
 def test_users_api_adds_accounts_every_mail_protocol_accepts(refservers_smtp: Any, refservers_pop3: Any, refservers_admin: Any) -> None:

@@ -154,7 +154,7 @@ def test_uids_and_uidvalidity_stable_across_sessions_and_a_restart(
     schema = registry.schema()
     ports = [f"{section}.{o.key}=0" for section, options in schema.items() for o in options if o.kind is PORT]
     config = load_config(schema, env={}, overrides=[f"core.data_dir={refservers_core.data_dir}", *ports])
-    restarted_core = Core(config, stores=registry.store_loaders())
+    restarted_core = registry.make_core(config)
     try:
         restarted = registry.server_class("imap")(restarted_core.config["imap"], restarted_core).start()
         assert snapshot(restarted) == first

@@ -47,7 +47,7 @@ def test_one_message_three_protocols_and_the_api(refservers_mail, refservers_adm
 
         with urllib.request.urlopen(refservers_admin.url + "/api/v1/messages?to=demo@example.com") as reply:
             (summary,) = json.load(reply)["messages"]
-        with urllib.request.urlopen(f"{refservers_admin.url}/api/v1/messages/{summary['id']}/raw") as reply:
+        with urllib.request.urlopen(f"{refservers_admin.url}/api/v1/message/{summary['ID']}/raw") as reply:
             assert body_of(reply.read()) == expected
 
         # A POP3 DELE (applied at QUIT) is seen by the IMAP session.

@@ -13,9 +13,10 @@ import time
 import pytest
 import requests
 
-from servers.core import Core, load_config
+from servers.core import load_config
 from servers.core.config import ConfigError
-from servers.registry import schema, server_class, store_loaders
+from servers.core.faults import FaultError
+from servers.registry import make_core, schema, server_class
 
 from .conftest import add_toxic, raw_request
 
@@ -155,18 +156,19 @@ def test_times_limits_the_firings(proxy, proxy_url, origin):
     assert [get(proxy_url, f"{origin.url}/t").status_code for _ in range(4)] == [500, 500, 200, 200]
 
 
-def test_bad_params_at_runtime_are_skipped_and_journalled(proxy, proxy_url, origin):
-    rule = add_toxic(proxy, "latency", params={"latency": "slow"})
-    assert get(proxy_url, f"{origin.url}/x").status_code == 200
-    event = proxy.journal.wait_for(lambda e: "skipped" in e.details, server="proxy", kind="fault")
-    assert event.details["rule"] == rule.id
-    assert "params.latency" in event.details["skipped"]
+def test_bad_params_are_refused_when_the_rule_is_added(proxy):
+    with pytest.raises(FaultError, match=r"^params.latency: expected a number 0-3600000, got 'slow'$"):
+        add_toxic(proxy, "latency", params={"latency": "slow"})
+    with pytest.raises(FaultError, match=r"^params.size_variation: must be smaller than params.average_size$"):
+        add_toxic(proxy, "slicer", params={"average_size": 4, "size_variation": 4})
+    assert proxy.core.faults.rules("proxy") == []
 
 
-def test_bad_params_in_config_fail_at_start(refservers_core, refservers_start):
-    refservers_core.faults.add({"server": "proxy", "action": "slicer", "params": {"average_size": 0}})
-    with pytest.raises(ConfigError, match=r"slicer: params.average_size: expected a size > 0"):
-        refservers_start("proxy")
+def test_bad_params_in_config_fail_at_start(tmp_path):
+    env = {"REFSERVERS_FAULTS": '[{"server": "proxy", "action": "slicer", "params": {"average_size": 0}}]'}
+    config = load_config(schema(), env=env, overrides=[f"core.data_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match=r"^REFSERVERS_FAULTS\[0\]: params.average_size: expected an integer >= 1, got 0$"):
+        make_core(config)
 
 
 def test_unknown_toxic_is_refused_by_the_fault_book(proxy):
@@ -181,7 +183,7 @@ def test_rules_from_config_file_and_environment(tmp_path, origin):
     )
     env = {"REFSERVERS_FAULTS": '[{"server": "proxy", "action": "add_headers", "params": {"headers": {"X-Env": "1"}}}]'}
     overrides = [f"core.data_dir={tmp_path / 'data'}", "proxy.port=0"]
-    core = Core(load_config(schema(), files=[config_file], env=env, overrides=overrides), stores=store_loaders())
+    core = make_core(load_config(schema(), files=[config_file], env=env, overrides=overrides))
     try:
         proxy = server_class("proxy")(core.config["proxy"], core).start()
         proxy_url = f"http://127.0.0.1:{proxy.port}"

@@ -8,6 +8,7 @@ import pytest
 
 from servers.core import Server
 from servers.core.faults import FaultError
+from servers.core.users import User
 
 
 def faulted(server: Server, since: int, action: str) -> dict:
@@ -118,3 +119,27 @@ def test_delay_at_connect_holds_the_banner_then_logs_in(refservers_telnet: Serve
 def test_actions_telnet_does_not_know_are_refused(refservers_telnet: Server, action: str) -> None:
     with pytest.raises(FaultError, match="telnet supports delay, disconnect, error"):
         refservers_telnet.core.faults.add({"server": "telnet", "action": action})
+
+
+def test_rules_scoped_to_a_user_hit_that_login_only(refservers_telnet: Server, nvt_connect) -> None:
+    refservers_telnet.core.users.add(User("alice", "wonderland"))
+    faults = refservers_telnet.core.faults
+    faults.add({"server": "telnet", "match": "login *", "action": "error", "user": "alice", "times": 1,
+                "params": {"output": "alice: account locked"}})
+    faults.add({"server": "telnet", "match": "echo *", "action": "error", "user": "alice", "params": {"output": "no echo for you"}})
+    client = nvt_connect(refservers_telnet)
+    client.read_until(b"login: ")
+    client.send_line("alice")
+    client.read_until(b"Password: ")
+    client.send_line("wonderland")
+    assert b"alice: account locked" in client.read_until(b"login: ")
+    client.send_line("alice")
+    client.read_until(b"Password: ")
+    client.send_line("wonderland")
+    client.read_until(b"$ ")
+    assert client.command("echo hi") == "no echo for you\n"
+    other = nvt_connect(refservers_telnet)
+    other.login()  # demo: neither rule applies
+    assert other.command("echo hi") == "hi\n"
+    fired = refservers_telnet.journal.events(server="telnet", kind="fault")
+    assert [(e.details["subject"], e.details["user"]) for e in fired] == [("login alice", "alice"), ("echo hi", "alice")]

@@ -8,8 +8,8 @@ see the same mail store. Override ``refservers_settings`` (a list of
 ``section.key=value`` strings) to configure them.
 
 Remote targets (``REFSERVERS_TARGET=container``, ``REFSERVERS_TARGET_<NAME>=host:port``):
-the fixtures yield a :class:`~servers.remote_target.RemoteServer` for servers already
-running elsewhere (the compose stack) instead of starting them; see remote_target.py.
+the fixtures yield a :class:`~servers.testing.remote.RemoteServer` for servers already
+running elsewhere (the compose stack) instead of starting them; see remote.py.
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import registry
-from .core import Core, Server, load_config
-from .core.config import PORT
-from .remote_target import CONTAINER_MODE, TARGET, RemoteServer, remote_address
+from .. import registry
+from ..core import Core, Server, load_config
+from ..core.config import PORT
+from .remote import CONTAINER_MODE, TARGET, RemoteServer, remote_address
 
 
 @pytest.fixture
@@ -34,7 +35,16 @@ def refservers_settings() -> list[str]:
 
 
 @pytest.fixture
-def refservers_core(tmp_path_factory: pytest.TempPathFactory, refservers_settings: list[str]) -> Iterator[Core]:
+def refservers_scenario() -> Any:
+    """A scenario applied to this test's core before its servers start (override me):
+    a dict in the scenario format, or the path of a TOML/JSON scenario file."""
+    return None
+
+
+@pytest.fixture
+def refservers_core(
+    tmp_path_factory: pytest.TempPathFactory, refservers_settings: list[str], refservers_scenario: Any
+) -> Iterator[Core]:
     if os.environ.get(TARGET) == CONTAINER_MODE:
         pytest.skip(f"needs an in-process core; servers are remote targets here ({TARGET}={CONTAINER_MODE})")
     schema = registry.schema()
@@ -45,16 +55,29 @@ def refservers_core(tmp_path_factory: pytest.TempPathFactory, refservers_setting
             overrides += [f"{section}.{key}={value}" for key, value in registry.server_class(section).test_settings.items()]
     # The environment is not consulted: fixtures must not depend on the caller's shell.
     config = load_config(schema, env={}, overrides=overrides + list(refservers_settings), renamed=registry.RENAMED_OPTIONS)
-    core = Core(config, stores=registry.store_loaders())
+    core = registry.make_core(config)
+    if refservers_scenario is not None:
+        _apply_start_scenario(core, refservers_scenario)
     yield core
     core.stop_all()
+
+
+def _apply_start_scenario(core: Core, document: Any) -> None:
+    from ..scenario import ScenarioRunner, load, parse
+
+    scenario = parse(document) if isinstance(document, dict) else load(Path(document))
+    if scenario.proxies:  # TCP proxies live in the proxy server
+        registry.server_class("proxy")(core.config["proxy"], core).start()
+    runner = core.shared(ScenarioRunner)
+    runner.start = scenario
+    runner.apply(scenario)
 
 
 @pytest.fixture
 def refservers_start(request: pytest.FixtureRequest) -> Callable[..., Server]:
     """``refservers_start("smtp", require_auth="true")``: start a server with extra settings.
 
-    For a remote target (see remote_target.py) it returns the running remote server;
+    For a remote target (see remote.py) it returns the running remote server;
     asking for other settings skips the test, as a running container cannot take them.
     """
     started: dict[str, Server] = {}
@@ -124,7 +147,7 @@ class FileServers:
 @pytest.fixture
 def refservers_files(refservers_start: Callable[..., Server]) -> FileServers:
     """``.ftp`` and ``.sftp`` running on one shared file root (``.root``)."""
-    from .files.root import FileRoot
+    from ..files.root import FileRoot
 
     ftp = refservers_start("ftp")
     sftp = refservers_start("sftp")
@@ -144,7 +167,7 @@ class MailServers:
 @pytest.fixture
 def refservers_mail(refservers_start: Callable[..., Server]) -> MailServers:
     """``.smtp``, ``.pop3`` and ``.imap`` running on one shared mail store (``.store``)."""
-    from .mail.store import MailStore
+    from ..mail.store import MailStore
 
     smtp = refservers_start("smtp")
     return MailServers(smtp, refservers_start("pop3"), refservers_start("imap"), smtp.core.shared(MailStore))

@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from . import registry
-from .core.config import PORT
-from .core.journal import Event
+from .. import registry
+from ..core.config import PORT
+from ..core.journal import Event
 
 TARGET = "REFSERVERS_TARGET"
 CONTAINER_MODE = "container"
