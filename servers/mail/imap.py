@@ -66,7 +66,7 @@ from ..core.config import PORT, Option
 from ..core.faults import DELAY, DISCONNECT, IMAP_REPLY, FaultAction, Param
 from ..core.lifecycle import probe_greeting
 from ..core.loop import twisted_reactor
-from ..core.twisted_listen import TwistedServer, peer_of
+from ..core.twisted_listen import TwistedServer, peer_of, send_now
 from .store import INBOX, FolderSnapshot, MailStore, MailStoreError, MessageInfo, NoSuchFolder, NoSuchMessage
 
 DELIMITER = "/"
@@ -945,11 +945,15 @@ class ImapProtocol(imap4.IMAP4Server):
         if tag is not None:
             self.flush_updates()
         super().sendPositiveResponse(tag, message)
+        if tag is not None:
+            send_now(self.transport)  # the command is complete: answer in this reactor turn
 
     def sendNegativeResponse(self, tag: Any = None, message: Any = b"") -> None:
         if tag is not None:
             self.flush_updates()
         super().sendNegativeResponse(tag, message.encode() if isinstance(message, str) else message)
+        if tag is not None:
+            send_now(self.transport)
 
     def flush_updates(self, idle: bool = False) -> None:
         """Tell the client what changed in its folder since it last heard."""

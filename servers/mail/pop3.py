@@ -51,7 +51,7 @@ from ..core.faults import BOOLEAN, DELAY, DISCONNECT, POP3_ERROR, FaultAction, P
 from ..core.lifecycle import ProbeError, retry_until
 from ..core.logs import mask_credentials
 from ..core.loop import twisted_reactor
-from ..core.twisted_listen import TwistedServer, peer_of
+from ..core.twisted_listen import TwistedServer, peer_of, send_now
 from .store import INBOX, MailStore, MessageInfo
 
 AUTHORIZATION, TRANSACTION = "authorization", "transaction"
@@ -264,6 +264,7 @@ class Pop3Protocol(pop3.POP3):
     # -- dispatch -----------------------------------------------------------------------
     def state_COMMAND(self, line: bytes) -> None:
         self.processCommand(*line.split(b" "))
+        send_now(self.transport)  # the reply, in this reactor turn (see send_now)
 
     def processCommand(self, command: bytes, *args: bytes) -> Any:
         if self.blocked is not None:
