@@ -52,11 +52,12 @@ The contract other protocol rooms rely on:
 7. **Scans are cached.** :meth:`snapshot` (behind :meth:`messages`) reuses a folder's
    last scan while ``new/``, ``cur/`` and the uidlist keep their inode and nanosecond
    mtime, and only once those mtimes were 2 s old at the scan (a change within the same
-   clock tick could leave an mtime unchanged: Dovecot's rule); until then, while new/
+   clock tick could leave an mtime unchanged: Dovecot's rule; 0.1 s where the file
+   system keeps sub-second mtimes, see SCAN_SETTLE_FINE_NS); until then, while new/
    and cur/ list the same names. Another process's change is therefore always seen at
-   the next listing. :meth:`read` opens the file where the
-   last scan saw it and falls back to a lookup when it moved; :meth:`set_flags_many`
-   changes many messages under one lock with one fsync per directory.
+   the next listing. :meth:`read` opens the file where the last scan saw it and falls
+   back to a lookup when it moved; :meth:`set_flags_many` changes many messages under
+   one lock with one fsync per directory.
 8. **Errors.** :class:`NoSuchFolder`, :class:`FolderExists`, :class:`NoSuchMessage`
    and :class:`InvalidName` (all :class:`MailStoreError`) with one-line messages.
 
@@ -106,6 +107,11 @@ UIDVALIDITY_FILE = "refservers-uidvalidity"
 # change in the same tick as the scan could leave it unchanged; on a network volume
 # the server's clock may be off by more. Dovecot's Maildir sync has the same rule.
 SCAN_SETTLE_NS = 2_000_000_000
+# ... unless the file system keeps sub-second mtimes (every mtime of the signature has
+# a fraction: ext4, xfs, btrfs, tmpfs, overlayfs): there a directory's mtime moves at
+# least every kernel tick (<= 10 ms), so a tenth of a second is ten ticks of margin.
+# Inside the window every call lists new/ and cur/ (a few ms for 1,000 messages).
+SCAN_SETTLE_FINE_NS = 100_000_000
 SCANS_KEPT = 256  # folders whose last scan is kept (a test server has a handful)
 
 # The store's options: the [mail] section (REFSERVERS_MAIL_*).
@@ -504,7 +510,7 @@ class MailStore(Store):
             snapshot = previous  # rescanned, nothing changed: keep the identity
         else:
             snapshot = FolderSnapshot(uidlist.uidvalidity, uidlist.next_uid, tuple(infos), {i.key: i for i in infos})
-        settled = signature is not None and max(_mtimes(signature)) <= started - SCAN_SETTLE_NS
+        settled = signature is not None and _settled(signature, started)
         self._keep_scan(name, _CachedScan(path, signature, snapshot, None if settled else listing))
         return snapshot
 
@@ -515,15 +521,15 @@ class MailStore(Store):
         uidlist is replaced by rename, so its inode in the signature always moves).
 
         Two listings instead of a rescan (lock, uidlist, numbering) while the folder
-        settles, e.g. every command in the 2 s after an IMAP FETCH set \\Seen on a range.
-        Once the mtimes are SCAN_SETTLE_NS old at a listing that still matches, no later
+        settles, e.g. every command just after an IMAP FETCH set \\Seen on a range.
+        Once the mtimes are settled (_settled) at a listing that still matches, no later
         change can keep them, and the signature alone is trusted again.
         """
         assert cached.signature is not None and cached.listing is not None
         now = time.time_ns()
         if _listing(cached.path) != cached.listing:
             return False
-        if max(_mtimes(cached.signature)) <= now - SCAN_SETTLE_NS:
+        if _settled(cached.signature, now):
             self._keep_scan(name, _CachedScan(cached.path, cached.signature, cached.snapshot))
         return True
 
@@ -1157,6 +1163,15 @@ def _scan_signature(
     except FileNotFoundError:
         return None
     return (*directories, uidlist.st_ino, uidlist.st_mtime_ns, uidlist.st_size)
+
+
+def _settled(signature: tuple[Any, ...], now_ns: int, fine_ns: int | None = None) -> bool:
+    """Whether the signature's mtimes are old enough at ``now_ns`` to be trusted alone
+    (``fine_ns``: the window for sub-second mtimes, SCAN_SETTLE_FINE_NS by default)."""
+    mtimes = _mtimes(signature)
+    fine = all(mtime % 1_000_000_000 for mtime in mtimes)
+    window = (SCAN_SETTLE_FINE_NS if fine_ns is None else fine_ns) if fine else SCAN_SETTLE_NS
+    return max(mtimes) <= now_ns - window
 
 
 def _mtimes(signature: tuple[Any, ...]) -> tuple[int, int, int]:
