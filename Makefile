@@ -9,7 +9,7 @@ PYTEST_ARGS ?= -n auto
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-20s %s\n", $$1, $$2}'
 
-# The tested set: requirements/test.txt (runtime + test extras) pins every package with
+# The tested set: requirements/test.txt (runtime + test + docs extras) pins every package with
 # its hashes; `make lock` rewrites it from pyproject.toml's ranges.
 $(BIN)/refservers: pyproject.toml requirements/test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ LOCK_FLAGS ?=
 lock: install ## pin what pyproject.toml adds into requirements/{runtime,test}.txt, keeping other pins (LOCK_FLAGS=--upgrade: newest of all)
 	$(BIN)/pip install --quiet uv
 	$(LOCK) $(LOCK_FLAGS) -o requirements/runtime.txt
-	$(LOCK) $(LOCK_FLAGS) --extra test -o requirements/test.txt
+	$(LOCK) $(LOCK_FLAGS) --extra test --extra docs -o requirements/test.txt
 
 LATEST_VENV ?= .venv-latest
 test-latest: ## the suite against the newest releases pyproject.toml allows (separate venv); run before `make lock` and weekly
@@ -63,11 +63,14 @@ bench-check: install ## by hand, not CI: fresh run (BENCH_CHECK="--only mail,smt
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python bench/check.py $(BENCH_CHECK)
 
+docs: install ## build the docs site (docs/, mkdocs.yml) into site/, offline; warnings are errors
+	$(BIN)/mkdocs build --strict --clean --site-dir site
+
 lint: install ## ruff and mypy
 	$(BIN)/ruff check servers tests
 	$(BIN)/mypy servers
 
 clean: ## remove the virtualenvs and runtime data
-	rm -rf $(VENV) $(LATEST_VENV) var
+	rm -rf $(VENV) $(LATEST_VENV) var site
 
-.PHONY: help install lock test-latest install-system run test test-reliability images test-containers bench bench-check lint clean
+.PHONY: help install lock test-latest install-system run test test-reliability images test-containers bench bench-check docs lint clean

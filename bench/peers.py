@@ -31,10 +31,13 @@ APT_PACKAGES = (
     "inetutils-telnetd",
     "inetutils-inetd",  # starts telnetd per connection (telnetd expects the socket as stdin)
     "curl",
+    "openjdk-17-jre-headless",  # WireMock standalone (the stubs peer)
     "inn2",  # innd (+ nnrpd per reader connection): the NNTP peer
 )
 PEER_VENV = BENCH / ".peer-venv"
 NODE_MODULES = BENCH / "node_modules"
+WIREMOCK_VERSION = "3.13.2"  # the npm package ships wiremock-standalone-<version>.jar
+WIREMOCK_JAR = NODE_MODULES / "wiremock" / "build" / f"wiremock-standalone-{WIREMOCK_VERSION}.jar"
 MAILDEV_VERSION = "2.1.0"  # 2.2.x needs a mailsplit release the npm registry no longer has
 LOCAL_USER = "refbench"  # the account vsftpd and sshd log in (PAM needs a real user)
 LOCAL_PASSWORD = "refbench"
@@ -73,6 +76,16 @@ def install() -> dict[str, str]:
         )
         if result.returncode != 0:
             failures["maildev"] = (result.stderr.strip().splitlines() or ["npm install failed"])[-1]
+    if not WIREMOCK_JAR.exists():
+        log(f"npm install wiremock@{WIREMOCK_VERSION} into bench/node_modules")
+        result = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", f"wiremock@{WIREMOCK_VERSION}"],
+            cwd=BENCH,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            failures["wiremock"] = (result.stderr.strip().splitlines() or ["npm install failed"])[-1]
     finish_inn2(failures)
     ensure_local_user()
     return failures

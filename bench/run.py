@@ -1235,6 +1235,54 @@ def _profile_nntp(out: Path) -> None:
 
 # -- main --------------------------------------------------------------------------------------
 
+# -- HTTP stubs (WireMock-compatible) ------------------------------------------------------------
+
+STUB_MAPPINGS = 100
+
+
+def stub_mappings(root: Path) -> str:
+    """STUB_MAPPINGS mappings in WireMock's layout under ``root``; returns the path wrk asks for.
+
+    The target is the middle mapping, so a matcher that walks the stubs in order does
+    half of them per request, as a real stub set with a busy endpoint would.
+    """
+    mappings = [
+        {
+            "request": {"method": "GET", "urlPath": f"/api/v1/items/{i}", "headers": {"Accept": {"contains": "json"}}},
+            "response": {"status": 200, "jsonBody": {"id": i, "name": f"item {i}"}, "headers": {"Content-Type": "application/json"}},
+        }
+        for i in range(STUB_MAPPINGS)
+    ]
+    (root / "mappings").mkdir(parents=True, exist_ok=True)
+    (root / "__files").mkdir(exist_ok=True)
+    (root / "mappings" / "bench.json").write_text(json.dumps({"mappings": mappings}))
+    return f"/api/v1/items/{STUB_MAPPINGS // 2}"
+
+
+def bench_stubs(reps: int) -> None:
+    root = WORK / "stubs"
+    path = stub_mappings(root)
+    script = WORK / "accept-json.lua"
+    script.write_text('wrk.headers["Accept"] = "application/json"\n')
+    settings = {"REFSERVERS_HTTP_STUBS_DIR": str(root), "REFSERVERS_HTTP_STUB_PACKS": ""}
+    with refservers(["run", "http"], WORK / "rs-stubs", settings) as ours:
+        our_runs = wrk_series(f"http://127.0.0.1:{ours.port('http')}{path}", reps, script)
+    workloads["stubs matched stub requests/s"] = lambda out: _profile_wrk(["run", "http"], settings, path, out, script)
+    java = shutil.which("java")
+    if java is None or not peers.WIREMOCK_JAR.exists():
+        skip("stubs vs WireMock", "java or the wiremock npm package (bench/node_modules) is missing")
+        return
+    port = free_port()
+    command = [java, "-jar", str(peers.WIREMOCK_JAR), "--port", str(port), "--bind-address", "127.0.0.1", "--root-dir", str(root)]
+    with service(command, port, WORK / "logs" / "wiremock.log"):
+        wrk(f"http://127.0.0.1:{port}{path}", script)  # JIT warm-up, not counted
+        their_runs = wrk_series(f"http://127.0.0.1:{port}{path}", reps, script)
+    note = f"{STUB_MAPPINGS} mappings (urlPath + header), the middle one matched; WireMock standalone with its defaults (journal on, as ours), one JIT warm-up run"
+    metric = f"matched stub requests/s (wrk, {WRK_CONNECTIONS} connections)"
+    pair("stubs", metric, "req/s", True, our_runs[0], f"WireMock {peers.WIREMOCK_VERSION}", their_runs[0], note)
+    pair("stubs", "matched stub p99 latency", "ms", False, our_runs[1], f"WireMock {peers.WIREMOCK_VERSION}", their_runs[1], note)
+
+
 BENCHMARKS: dict[str, Callable[[int], None]] = {
     "startup": bench_startup,
     "http": bench_http,
@@ -1246,6 +1294,7 @@ BENCHMARKS: dict[str, Callable[[int], None]] = {
     "tcp-proxy": bench_tcp_proxy,
     "mail": bench_mail,
     "telnet": bench_telnet,
+    "stubs": bench_stubs,
     "nntp": bench_nntp,
 }
 

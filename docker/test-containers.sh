@@ -4,7 +4,7 @@
 # tear the stack down, always, whatever failed.
 #
 #   docker/test-containers.sh [PYTEST ARGS...]
-#       (default: -n 2 -m container_ok tests/containers tests/http tests/jsonrpc tests/classic)
+#       (default: -n 2 -m container_ok tests/containers tests/http tests/jsonrpc tests/dns tests/sockets tests/xmlrpc)
 #
 # The default runs tests/containers plus the other areas' client tests marked
 # `container_ok` (pytestmark in the module): the same tests as `make test`, here handed
@@ -93,5 +93,5 @@ set -a
 . docker/targets.env
 set +a
 export REFSERVERS_COMPOSE_PROJECT=$PROJECT
-if [ $# -eq 0 ]; then set -- -n 2 -m container_ok tests/containers tests/http tests/jsonrpc tests/classic; fi
+if [ $# -eq 0 ]; then set -- -n 2 -m container_ok tests/containers tests/http tests/jsonrpc tests/dns tests/sockets tests/xmlrpc; fi
 "$PYTEST" -p no:randomly "$@"

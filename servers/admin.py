@@ -12,19 +12,29 @@ Endpoints of its own:
   the field or ``params.<name>`` at fault otherwise).
 - ``GET /api/v1/faults/actions?server=``: every server's fault actions and their
   params (type, range, default, required, help), to build a rule form from.
+- ``GET /api/v1/openapi.json`` (and Mailpit's ``/api/v1/swagger.json``): the OpenAPI
+  3.1 document of every route served now (core/openapi.py).
+- ``GET /metrics``: Prometheus counters per server (core/metrics.py).
+
+It also runs the webhooks (``webhooks`` option, core/webhooks.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+from importlib import metadata
 from typing import Any
 
-from .core.config import INT, PORT, STR, STR_LIST, Option
+from .core import schemas
+from .core.config import FLOAT, INT, PORT, STR, STR_LIST, Option, int_range
 from .core.faults import RULE_FIELD_HELP, FaultError
 from .core.guard import AdminGuard, guarded_site, is_loopback
 from .core.lifecycle import probe_http
+from .core.metrics import CONTENT_TYPE_LATEST, ServerMetrics
+from .core.openapi import openapi_document
 from .core.twisted_listen import TwistedServer
-from .core.web import ApiError, ApiRequest, Reply, Route, RouteTable
+from .core.web import ApiError, ApiRequest, Query, Reply, Route, RouteTable
+from .core.webhooks import WEBHOOKS, DeliveryPolicy, Webhooks
 from .scenario import ScenarioError, ScenarioRunner
 from .scenario import parse as parse_scenario
 
@@ -43,23 +53,90 @@ class AdminServer(TwistedServer):
         ),
         Option("auth", STR, "", "require credentials: user:password (HTTP Basic) or a bearer token; empty: none"),
         Option("max_body", INT, 64 * 1024 * 1024, "largest request body in bytes (413 above)"),
+        Option(
+            "webhooks",
+            WEBHOOKS,
+            (),
+            "POST journal events as JSON: URL (message events, as Mailpit's) or KIND+KIND=URL (* every kind); see docs/admin-api.md",
+        ),
+        Option("webhook_retries", int_range(0, 100), 3, "retries of a failed webhook POST"),
+        Option("webhook_backoff", FLOAT, 0.5, "seconds before the first webhook retry, doubled for each next one"),
+        Option("webhook_timeout", FLOAT, 5.0, "seconds one webhook POST may take"),
+        Option("webhook_queue", int_range(1, 1_000_000), 1000, "events waiting per webhook URL before new ones are dropped"),
     )
 
     def routes(self) -> list[Route]:
+        by_server = Query("server", "only this server's")
         own = [
-            Route("GET", "/health", self._health, "servers and their state; 503 unless all ready"),
-            Route("GET", "/api/v1/servers", self._servers, "servers and their state"),
-            Route("GET", "/api/v1/events", self._events, "event journal (server, kind, since, limit)"),
-            Route("DELETE", "/api/v1/events", self._clear_events, "empty the event journal"),
-            Route("GET", "/api/v1/faults", self._faults, "fault rules (?server=)"),
-            Route("POST", "/api/v1/faults", self._add_faults, "add a fault rule (or a list of them)"),
-            Route("DELETE", "/api/v1/faults", self._clear_faults, "remove all fault rules (?server=)"),
-            Route("GET", "/api/v1/faults/actions", self._fault_actions, "fault actions and their params (?server=)"),
-            Route("DELETE", "/api/v1/faults/{id}", self._remove_fault, "remove one fault rule"),
-            Route("GET", "/api/v1/scenario", self._export_scenario, "the current state as a scenario (users, messages, files, faults, proxies)"),
-            Route("POST", "/api/v1/scenario", self._apply_scenario, "apply a scenario (idempotent; 400 names the bad entry, nothing applied)"),
-            Route("POST", "/api/v1/reset", self._reset, "back to the start state: runtime data dropped, start scenario re-applied"),
+            Route("GET", "/health", self._health, "servers and their state; 503 unless all ready", reply=schemas.HEALTH),
+            Route("GET", "/api/v1/servers", self._servers, "servers and their state", reply=schemas.SERVERS),
+            Route(
+                "GET",
+                "/api/v1/events",
+                self._events,
+                "event journal (server, kind, since, limit)",
+                query=(
+                    by_server,
+                    Query("kind", "only events of this kind"),
+                    Query("since", "only events after this id", "integer"),
+                    Query("limit", "only the newest this many", "integer"),
+                ),
+                reply=schemas.EVENTS,
+            ),
+            Route("DELETE", "/api/v1/events", self._clear_events, "empty the event journal", reply=schemas.CLEARED),
+            Route("GET", "/api/v1/faults", self._faults, "fault rules (?server=)", query=(by_server,), reply=schemas.FAULT_RULES),
+            Route(
+                "POST",
+                "/api/v1/faults",
+                self._add_faults,
+                "add a fault rule (or a list of them)",
+                body=schemas.FAULT_SPECS,
+                status=201,
+                reply=schemas.FAULT_RULES,
+            ),
+            Route("DELETE", "/api/v1/faults", self._clear_faults, "remove all fault rules (?server=)", query=(by_server,), reply=schemas.CLEARED),
+            Route(
+                "GET",
+                "/api/v1/faults/actions",
+                self._fault_actions,
+                "fault actions and their params (?server=)",
+                query=(by_server,),
+                reply=schemas.FAULT_ACTIONS,
+            ),
+            Route("DELETE", "/api/v1/faults/{id}", self._remove_fault, "remove one fault rule", reply=schemas.REMOVED),
+            Route(
+                "GET",
+                "/api/v1/scenario",
+                self._export_scenario,
+                "the current state as a scenario (users, messages, files, faults, proxies)",
+                reply=schemas.SCENARIO,
+            ),
+            Route(
+                "POST",
+                "/api/v1/scenario",
+                self._apply_scenario,
+                "apply a scenario (idempotent; 400 names the bad entry, nothing applied)",
+                body=schemas.SCENARIO,
+                reply=schemas.APPLIED,
+            ),
+            Route(
+                "POST",
+                "/api/v1/reset",
+                self._reset,
+                "back to the start state: runtime data dropped, start scenario re-applied",
+                reply=schemas.RESET,
+            ),
             Route("GET", "/api/v1", self._index, "this list of endpoints"),
+            Route("GET", "/api/v1/openapi.json", self._openapi, "this API as an OpenAPI 3.1 document", reply={"type": "object"}),
+            Route("GET", "/api/v1/swagger.json", self._openapi, "the OpenAPI document at Mailpit's path", reply={"type": "object"}),
+            Route(
+                "GET",
+                "/metrics",
+                self._metrics,
+                "Prometheus metrics per server: connections, commands, messages, bytes, faults",
+                media_type="text/plain",
+                reply={"type": "string"},
+            ),
         ]
         stores = [route for name in self._stores_in_use() for route in self.core.store(name).admin_routes(self.core)]
         contributed = [route for server in self._others() for route in server.admin_routes()]
@@ -77,12 +154,26 @@ class AdminServer(TwistedServer):
         self._table = RouteTable(self.routes)
         guard = AdminGuard.build(self.host, self.settings.allowed_hosts, self.settings.auth, self.settings.max_body)
         self.listen("http", guarded_site(self._table, guard), self.settings.port)
+        # Built now, so /metrics counts from the admin API's start (and what the journal still holds).
+        metrics = self.core.shared(ServerMetrics)
+        policy = DeliveryPolicy(
+            self.settings.webhook_retries, self.settings.webhook_backoff, self.settings.webhook_timeout, self.settings.webhook_queue
+        )
+        self._webhooks = Webhooks(self.settings.webhooks, policy, self.core.journal, metrics, self.log)
         if not self.settings.auth and not is_loopback(self.host):
             self.log.warning(
                 "admin API on %s without authentication: anyone who can reach it reads all mail and files; "
                 "set admin.auth (REFSERVERS_ADMIN_AUTH)",
                 self.host,
             )
+
+    def _unbind(self) -> None:
+        try:
+            super()._unbind()
+        finally:
+            webhooks = getattr(self, "_webhooks", None)
+            if webhooks is not None:
+                webhooks.stop()
 
     @classmethod
     def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:
@@ -163,6 +254,14 @@ class AdminServer(TwistedServer):
         except ScenarioError as error:
             raise ApiError(500, f"start scenario: {error}") from None
         return {"reset": True, "applied": applied}
+
+    def _openapi(self, request: ApiRequest) -> Any:
+        return openapi_document(
+            [route for route, _ in self._table.routes], "refservers admin API", metadata.version("refservers"), "Generated from the routes this admin API serves now."
+        )
+
+    def _metrics(self, request: ApiRequest) -> Reply:
+        return Reply(200, self.core.shared(ServerMetrics).exposition(), CONTENT_TYPE_LATEST)
 
     def _index(self, request: ApiRequest) -> Any:
         return {

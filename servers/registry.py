@@ -35,7 +35,7 @@ SERVERS: dict[str, str] = {
     "sockets": "servers.sockets:SocketServers",
     "dns": "servers.dns:DnsServer",
     "xmlrpc": "servers.xmlrpc:XmlRpcServer",
-    "nntp": "servers.news:NntpServer",
+    "nntp": "servers.nntp:NntpServer",
 }
 ADMIN = "servers.admin:AdminServer"
 
@@ -93,7 +93,9 @@ def schema(servers: Iterable[str] | None = None) -> dict[str, tuple[Option, ...]
     by config section. Only those server classes are imported: `run http` reads and
     checks the [http] section, and the sections of servers it does not start are
     skipped (see :func:`unloaded_sections`)."""
-    names = [*(SERVERS if servers is None else servers), "admin"]
+    wanted = list(SERVERS if servers is None else servers)
+    wanted += [companion for name in wanted for companion in server_class(name).companions if companion not in wanted]
+    names = [*wanted, "admin"]
     sections = {name: server_class(name).all_options() for name in names}
     sections.update({name: store_class(name).options for name in STORES if store_class(name).options})
     return sections
@@ -101,7 +103,8 @@ def schema(servers: Iterable[str] | None = None) -> dict[str, tuple[Option, ...]
 
 def unloaded_sections(servers: Iterable[str]) -> list[str]:
     """Server sections a config may hold that :func:`schema` for ``servers`` left out."""
-    return [name for name in SERVERS if name not in set(servers)]
+    loaded = set(servers) | {companion for name in servers for companion in server_class(name).companions}
+    return [name for name in SERVERS if name not in loaded]
 
 
 class FaultTables(Mapping[str, FaultTable]):

@@ -1,13 +1,14 @@
 """Scenarios: the start-up state of a test run as one document, applied, exported, reset.
 
-A scenario (TOML or JSON) lists ``users``, ``messages``, ``files``, ``faults`` and
-``proxies``:
+A scenario (TOML or JSON) lists ``users``, ``messages``, ``files``, ``faults``,
+``proxies`` and ``stubs`` (WireMock mappings for the HTTP server, servers/http/stubs/):
 
     {"users":    [{"name": "alice", "password": "pw"}],
      "messages": [{"to": "alice", "from": "x@example.test", "subject": "Hi", "text": "body"}],
      "files":    [{"user": "alice", "path": "docs/a.txt", "text": "..."}],
      "faults":   [{"server": "smtp", "match": "RCPT*", "action": "error", ...}],
-     "proxies":  [{"name": "db", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:5432"}]}
+     "proxies":  [{"name": "db", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:5432"}],
+     "stubs":    [{"request": {"url": "/v1/orders/42"}, "response": {"jsonBody": {"id": 42}}}]}
 
 Rules this module keeps:
 
@@ -16,12 +17,14 @@ Rules this module keeps:
    unknown_recipients=reject``) before anything changes; what only the running servers
    can refuse (a fault rule, a proxy's port) is rolled back if it fails.
 2. **Idempotent.** Applying the same scenario twice leaves the same state: users are
-   set, files rewritten, fault rules and proxies replaced by id/name, and a message is
+   set, files rewritten, fault rules, proxies and stubs replaced by id/name (a stub
+   without an id gets one derived from its JSON), and a message is
    delivered once: each carries a Message-ID (its own, or one derived from the entry)
    that is looked up before delivering.
 3. **Exported as a scenario.** :func:`export` describes the current state in the same
    form (passwords included: applying it to a fresh instance must reproduce logins).
-4. **Reset** drops runtime messages, files, users, fault rules, proxies and the journal,
+4. **Reset** drops runtime messages, files, users, fault rules, proxies, stubs (the HTTP
+   server's mappings go back to its mapping files, as WireMock's reset) and the journal,
    then re-applies the start scenario.
 """
 
@@ -36,6 +39,7 @@ import email.utils
 import hashlib
 import json
 import tomllib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +51,7 @@ from .core.users import User
 if TYPE_CHECKING:
     from .core.context import Core
 
-SECTIONS = ("users", "messages", "files", "faults", "proxies")
+SECTIONS = ("users", "messages", "files", "faults", "proxies", "stubs")
 FIELDS = {
     "users": {"name", "password", "read_only", "authorized_keys"},
     "messages": {"to", "from", "subject", "text", "html", "eml", "eml_file", "eml_base64", "folder"},
@@ -88,9 +92,10 @@ class Scenario:
     files: list[ScenarioFile] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
     proxies: list[dict[str, Any]] = field(default_factory=list)
+    stubs: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return any((self.users, self.messages, self.files, self.faults, self.proxies))
+        return any((self.users, self.messages, self.files, self.faults, self.proxies, self.stubs))
 
 
 def load(path: Path) -> Scenario:
@@ -135,7 +140,23 @@ def parse(document: Any, base: Path | None = None) -> Scenario:
     scenario.files = [_file(f"files[{i}]", item, base) for i, item in enumerate(entries["files"])]
     scenario.faults = [dict(item) for item in entries["faults"]]
     scenario.proxies = [_proxy(f"proxies[{i}]", item) for i, item in enumerate(entries["proxies"])]
+    scenario.stubs = [_stub(f"stubs[{i}]", item) for i, item in enumerate(entries["stubs"])]
     return scenario
+
+
+def _stub(where: str, item: Mapping[str, Any]) -> dict[str, Any]:
+    """A WireMock mapping, checked now; one without an id gets a stable one (idempotence)."""
+    from .http.stubs import StubFormatError
+    from .http.stubs.mappings import parse_mapping
+
+    spec = dict(item)
+    if not spec.get("id") and not spec.get("uuid"):
+        spec["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, "refservers-scenario:" + json.dumps(spec, sort_keys=True)))
+    try:
+        parse_mapping(spec)
+    except StubFormatError as error:
+        raise ScenarioError(f"{where}.{error}") from None
+    return spec
 
 
 def _text(where: str, item: Mapping[str, Any], key: str, default: str | None = None) -> str:
@@ -275,6 +296,9 @@ class ScenarioRunner:
         proxy = self._proxy_server() if scenario.proxies else None
         if scenario.proxies and proxy is None:
             raise ScenarioError("proxies[0]: no proxy server runs in this process")
+        http: Any = self._http_server() if scenario.stubs else None
+        if scenario.stubs and http is None:
+            raise ScenarioError("stubs[0]: no http server runs in this process")
         added_faults = []
         try:
             for index, spec in enumerate(scenario.faults):
@@ -296,12 +320,15 @@ class ScenarioRunner:
             target = files.resolve(entry.user, entry.path)
             target.parent.mkdir(parents=True, exist_ok=True)
             files.write_atomic(target, entry.data)
+        for spec in scenario.stubs:  # checked by parse(): adding cannot be refused
+            http.stubs.engine.add(spec)
         return {
             "users": len(scenario.users),
             "messages": delivered,
             "files": len(scenario.files),
             "faults": len(added_faults),
             "proxies": opened,
+            "stubs": len(scenario.stubs),
         }
 
     def _check_targets(self, scenario: Scenario) -> None:
@@ -345,6 +372,9 @@ class ScenarioRunner:
             delivered += 1
         return delivered
 
+    def _http_server(self) -> Any:
+        return next((s for s in self.core.servers if s.name == "http" and s.state == "ready"), None)
+
     def _proxy_server(self) -> Any:
         return next((s for s in self.core.servers if s.name == "proxy" and s.state == "ready"), None)
 
@@ -384,7 +414,7 @@ class ScenarioRunner:
             {"name": u.name, "password": u.password, "read_only": u.read_only, "authorized_keys": list(u.authorized_keys)}
             for u in sorted(self.core.users, key=lambda user: user.name)
         ]
-        document: dict[str, Any] = {"users": users, "messages": [], "files": [], "faults": [], "proxies": []}
+        document: dict[str, Any] = {"users": users, "messages": [], "files": [], "faults": [], "proxies": [], "stubs": []}
         mail: Any = self.core.built_store("mail")
         if mail is not None:
             for user in mail.mailbox_users():
@@ -410,6 +440,9 @@ class ScenarioRunner:
             for listener in proxy.tcp_listeners.values():
                 route = listener.route
                 document["proxies"].append({"name": route.name, "listen": route.listen_port, "upstream": route.upstream})
+        http = self._http_server()
+        if http is not None:  # stubs from mapping files come back with the files, not the scenario
+            document["stubs"] = [stub.as_json() for stub in http.stubs.engine.stubs() if stub.source is None]
         return document
 
     def reset(self) -> dict[str, int]:
@@ -432,6 +465,9 @@ class ScenarioRunner:
         if proxy is not None:
             runtime = [name for name, listener in proxy.tcp_listeners.items() if listener.source != "config"]
             self.core.loop.call(lambda: [proxy.close_tcp_listener(name) for name in runtime])
+        http = self._http_server()
+        if http is not None:
+            http.stubs.engine.reset()
         self.core.journal.clear()
         return self.apply(self.start)
 

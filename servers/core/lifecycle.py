@@ -45,6 +45,9 @@ class Server:
     options: ClassVar[tuple[Option, ...]] = ()
     # Scheme shown in URLs and the `up` table.
     scheme: ClassVar[str] = "tcp"
+    # Servers this one starts itself when the process runs none (their config sections
+    # are read with this one's: `run toxiproxy` needs [proxy]).
+    companions: ClassVar[tuple[str, ...]] = ()
     # Shared stores this server uses (registry.STORES names): their admin routes are
     # mounted while it runs.
     stores: ClassVar[tuple[str, ...]] = ()

@@ -43,13 +43,22 @@ class UserTable(Store):
         return core.users
 
     def admin_routes(self, core: Core) -> list[Route]:
+        from . import schemas
         from .web import Route
 
         api = UsersApi(self, core)
         return [
-            Route("GET", "/api/v1/users", api.list, "accounts of the user table (never passwords)"),
-            Route("POST", "/api/v1/users", api.add, "add an account: {name, password, read_only}"),
-            Route("DELETE", "/api/v1/users/{name}", api.remove, "remove an account (its mail and files stay)"),
+            Route("GET", "/api/v1/users", api.list, "accounts of the user table (never passwords)", reply=schemas.USERS),
+            Route(
+                "POST",
+                "/api/v1/users",
+                api.add,
+                "add an account: {name, password, read_only}",
+                body=schemas.NEW_USER,
+                status=201,
+                reply=schemas.USER,
+            ),
+            Route("DELETE", "/api/v1/users/{name}", api.remove, "remove an account (its mail and files stay)", reply=schemas.REMOVED),
         ]
 
     def __init__(self, specs: Iterable[UserSpec] = ()):

@@ -19,7 +19,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.web import ApiError, ApiRequest, Reply, Route
+from ..core import schemas
+from ..core.web import ApiError, ApiRequest, Query, Reply, Route
 from .root import FileRoot, PathEscapeError
 
 if TYPE_CHECKING:
@@ -29,11 +30,31 @@ if TYPE_CHECKING:
 def file_routes(core: Core) -> list[Route]:
     api = FilesApi(core.shared(FileRoot), core.users)
     return [
-        Route("GET", "/api/v1/files", api.list_tree, "file tree of a user's home (?user=) with sizes and mtimes"),
-        Route("GET", "/api/v1/files/{user}/{path*}", api.read, "a file's content, or a directory's tree"),
-        Route("PUT", "/api/v1/files/{user}/{path*}", api.write, "store the request body as a file (seed)"),
-        Route("DELETE", "/api/v1/files/{user}/{path*}", api.remove, "remove a file or directory"),
-        Route("DELETE", "/api/v1/files/{user}", api.remove_all, "remove all of a user's files"),
+        Route(
+            "GET",
+            "/api/v1/files",
+            api.list_tree,
+            "file tree of a user's home (?user=) with sizes and mtimes",
+            query=(Query("user", "only this user's home"),),
+            reply=schemas.FILE_TREE,
+        ),
+        Route(
+            "GET",
+            "/api/v1/files/{user}/{path*}",
+            api.read,
+            "a file's content (application/octet-stream), or a directory's tree",
+            reply=schemas.DIRECTORY,
+        ),
+        Route(
+            "PUT",
+            "/api/v1/files/{user}/{path*}",
+            api.write,
+            "store the request body as a file (seed); 201 when new, 200 (same body) when replaced",
+            status=201,
+            reply=schemas.FILE_WRITTEN,
+        ),
+        Route("DELETE", "/api/v1/files/{user}/{path*}", api.remove, "remove a file or directory", reply=schemas.FILE_REMOVED),
+        Route("DELETE", "/api/v1/files/{user}", api.remove_all, "remove all of a user's files", reply=schemas.FILES_REMOVED),
     ]
 
 

@@ -11,7 +11,10 @@ hooks:
 - fault rules matched against the command line (``error``, ``delay``, ``disconnect``);
 - refusals of paths outside the home as ``550`` (see filesystem.py);
 - implicit FTPS: TLS from the first byte, which pyftpdlib does not offer;
-- durable uploads: the data channel fsyncs a received file before the ``226``.
+- durable uploads: the data channel fsyncs a received file before the ``226``;
+- the 426 rule: an upload whose data connection was cut (a reset, or on TLS an end
+  without close_notify) gets ``426`` and is journalled incomplete, never ``226``
+  (pyftpdlib takes a reset for the end of the file). See docs/ftp.md.
 
 Class attributes (``refserver``, ``file_root``, ``authorizer``, TLS context, passive
 ports...) are set per server on a subclass made by :func:`control_channel_class`,
@@ -20,9 +23,16 @@ because pyftpdlib reads its configuration from handler class attributes.
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import TYPE_CHECKING, Any
 
+from OpenSSL import SSL
+
+# pyftpdlib's private "nothing to read yet, retry" signal, the only way a recv() tells
+# DTPHandler.handle_read that no data is not the end of the stream. Checked against
+# pyftpdlib 2.2.0 (present since 1.0); if it moves, this import fails at start-up.
+from pyftpdlib.exceptions import _RetryError
 from pyftpdlib.handlers import ThrottledDTPHandler, TLS_DTPHandler, TLS_FTPHandler
 from pyftpdlib.log import logger
 
@@ -34,6 +44,145 @@ if TYPE_CHECKING:
 
 DEFAULT_FAULT_REPLY = "451 Local error"
 REFUSED_PATH_REPLY = "550 Permission denied: the path leads outside your home."
+
+
+# A socket read that failed with one of these is worth retrying, not a cut connection.
+RETRY_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
+# Reads (of up to 64 KiB) a hung-up upload gets to reach its end before it counts as cut.
+DRAIN_READS = 4096
+
+
+class CutUploadsGet426:
+    """Data-channel mixin: an upload ends only at a clean end of stream; a cut one gets 426.
+
+    The clean ends are a TCP FIN on a clear-text data connection (RFC 959 stream mode:
+    the close is the end of file) and a TLS close_notify on a protected one (RFC 4217
+    section 8; vsftpd's ``strict_ssl_read_eof``). Anything else (a reset, a FIN without
+    close_notify, a TLS error) cuts the upload: the client gets ``426``, the journal
+    ``complete: false``, the file is not fsynced and the bytes received are kept, as
+    vsftpd keeps them, so the client can resume with ``REST``/``APPE``.
+
+    pyftpdlib's own recv() turns a reset and a missing close_notify into an ordinary
+    end of file (and so a ``226``); for uploads this recv() takes its place. Downloads
+    keep pyftpdlib's path: there the 226 depends on what was sent, not on the close.
+    """
+
+    receive: bool
+    transfer_finished: bool
+    read_limit: int = 0
+    socket: Any
+    cmd_channel: Any
+    _ssl_requested: bool
+    _ssl_want_read: bool
+    _ssl_want_write: bool
+    _error: bool
+    _resp: tuple[str, Any]
+    _closed: bool
+    file_obj: Any
+    cut_reason: str | None = None
+    _clean_end = False
+
+    def close(self) -> None:
+        if (
+            not self._closed
+            and not self._resp
+            and self.file_obj is not None
+            and not self.transfer_finished
+            and not self.cmd_channel._closed
+        ):
+            # pyftpdlib closes without a reply when the peer goes away during the TLS
+            # handshake; the client's STOR/RETR must still get an answer.
+            self._resp = ("426 Data connection closed; transfer aborted.", logger.info)
+        super().close()  # type: ignore[misc]
+        # A data connection reset before pyftpdlib could use it (even before accept)
+        # leaves a queued STOR/RETR waiting for a connection that will never come.
+        self.cmd_channel.fail_orphaned_transfer()
+
+    def handle_close(self) -> None:
+        if self.receive and not self._closed and not self._clean_end:
+            # The poller calls this on a hang-up (an error or HUP while READ was not among
+            # the events asked for), which pyftpdlib takes for the end of the file. Read
+            # what is left instead: recv() tells a clean end from a cut one.
+            for _ in range(DRAIN_READS):
+                if self._closed:
+                    return
+                try:  # the poller calls handle_close unguarded: an error here would stop the loop
+                    self.handle_read_event()  # type: ignore[attr-defined]
+                except Exception:  # noqa: BLE001 - pyftpdlib's handle_error answers 426 and closes
+                    self.handle_error()  # type: ignore[attr-defined]
+                    return
+            if not self._closed:
+                self._cut("the data connection hung up")
+            return
+        super().handle_close()  # type: ignore[misc]
+
+    def _end_of_file(self) -> bytes:
+        self._clean_end = True
+        self.handle_close()
+        return b""
+
+    def secure_connection(self, ssl_context: Any) -> None:
+        # The data channel has a context of its own: no session tickets (see
+        # FtpServer._tls_context), which pyftpdlib would take from the control channel.
+        super().secure_connection(self.cmd_channel.data_ssl_context)  # type: ignore[misc]
+
+    def recv(self, buffer_size: int) -> bytes:
+        if not self.receive:
+            return super().recv(buffer_size)  # type: ignore[misc,no-any-return]
+        try:
+            chunk: bytes = self.socket.recv(buffer_size)
+        except SSL.WantReadError as error:
+            self._ssl_want_read = True
+            raise _RetryError from error
+        except SSL.WantWriteError as error:
+            self._ssl_want_write = True
+            raise _RetryError from error
+        except SSL.ZeroReturnError:  # close_notify: the sender's end of file
+            return self._end_of_file()
+        except SSL.SysCallError as error:
+            code, text = error.args
+            if code in RETRY_ERRNOS:
+                raise _RetryError from error
+            return self._cut("closed without TLS close_notify" if text == "Unexpected EOF" else _describe(code, text))
+        except SSL.Error as error:  # OpenSSL 3 reports a bare FIN as "unexpected eof while reading"
+            return self._cut(f"TLS error: {_ssl_reason(error)}")
+        except OSError as error:
+            if error.errno in RETRY_ERRNOS:
+                raise _RetryError from error
+            return self._cut(_describe(error.errno, error.strerror))
+        if not chunk:
+            if self._ssl_requested:  # pyOpenSSL raises instead, but a bare FIN is never an end on TLS
+                return self._cut("closed without TLS close_notify")
+            return self._end_of_file()  # clear text: the FIN is the end of file
+        if self.read_limit:  # ThrottledDTPHandler's accounting, which its recv() would do
+            self._throttle_bandwidth(len(chunk), self.read_limit)  # type: ignore[attr-defined]
+        return chunk
+
+    def _cut(self, reason: str) -> bytes:
+        self.cut_reason = reason
+        self.transfer_finished = False
+        received = self.get_transmitted_bytes()  # type: ignore[attr-defined]
+        self._resp = (
+            f"426 Upload cut short ({reason}); {received} bytes received and kept, file incomplete.",
+            logger.info,
+        )
+        self._error = True  # the connection is gone: no TLS shutdown (SSLConnectionMixin.close)
+        self.cmd_channel.refserver.log.info("%s upload cut: %s", self.cmd_channel.peer, reason)
+        self.close()  # type: ignore[attr-defined]
+        return b""
+
+
+def _describe(code: int | None, text: str | None) -> str:
+    if code == errno.ECONNRESET:
+        return "data connection reset by peer"
+    return f"data connection error: {text or code}"
+
+
+def _ssl_reason(error: SSL.Error) -> str:
+    details = error.args[0] if error.args else None
+    if isinstance(details, list) and details and isinstance(details[-1], tuple):
+        return str(details[-1][-1])
+    return str(error)
 
 
 class DurableUploads:
@@ -102,11 +251,13 @@ class HandshakeBeforeClose:
             self.close()
 
 
-class DataChannel(HandshakeBeforeClose, DurableUploads, TLS_DTPHandler):  # type: ignore[misc]
+class DataChannel(CutUploadsGet426, HandshakeBeforeClose, DurableUploads, TLS_DTPHandler):  # type: ignore[misc]
     """Plain or PROT P data connection (TLS only after PROT P)."""
 
 
-class ThrottledDataChannel(HandshakeBeforeClose, DurableUploads, TLS_DTPHandler, ThrottledDTPHandler):  # type: ignore[misc]
+class ThrottledDataChannel(  # type: ignore[misc]
+    CutUploadsGet426, HandshakeBeforeClose, DurableUploads, TLS_DTPHandler, ThrottledDTPHandler
+):
     """The same, bandwidth-limited by ``read_limit``/``write_limit`` (bytes per second)."""
 
 
@@ -115,7 +266,13 @@ class ControlChannel(TLS_FTPHandler):  # type: ignore[misc]
 
     refserver: FtpServer
     file_root: FileRoot
+    data_ssl_context: Any = None  # the data channels' TLS context (FtpServer._tls_context)
     implicit_tls = False
+    # pyftpdlib's (2.2.0) transfer state, read by fail_orphaned_transfer
+    _in_dtp_queue: Any
+    _out_dtp_queue: Any
+    _dtp_acceptor: Any
+    _dtp_connector: Any
 
     @property
     def peer(self) -> str:
@@ -189,6 +346,30 @@ class ControlChannel(TLS_FTPHandler):  # type: ignore[misc]
         except PathEscapeError as error:
             self.refserver.log.info("%s %s refused: %s", self.peer, cmd, error)
             self.respond(REFUSED_PATH_REPLY)
+        self.fail_orphaned_transfer()
+
+    def fail_orphaned_transfer(self) -> None:
+        """A transfer queued for a data connection that can no longer come gets 425.
+
+        pyftpdlib answers ``150`` and waits when STOR/RETR arrives before the data
+        connection; if that connection was reset meanwhile (it is then dropped when
+        accepted), nothing else would ever answer the command. The private queue and
+        acceptor attributes are pyftpdlib 2.2.0's (ControlChannel docstring).
+        """
+        # pyftpdlib closes the passive acceptor before it hands the connection on, and
+        # keeps it as _dtp_acceptor when the handover fails: a closed one waits for nothing.
+        acceptor_waiting = self._dtp_acceptor is not None and self._dtp_acceptor.accepting
+        if self._closed or self.data_channel is not None or acceptor_waiting or self._dtp_connector is not None:
+            return
+        upload, download = self._in_dtp_queue, self._out_dtp_queue
+        if upload is None and download is None:
+            return
+        self._in_dtp_queue = self._out_dtp_queue = None
+        file, cmd = (upload[0], upload[1]) if upload is not None else (download[2], download[3])
+        if file is not None:
+            file.close()
+            self.log_transfer(cmd, file.name, upload is not None, False, 0.0, 0)
+        self.respond("425 Data connection closed before the transfer started.")
 
     def _carry_out_fault(self, rule: Any, line: str, cmd: str, arg: str) -> bool:
         """Apply a fault rule; True when the command must not run now."""

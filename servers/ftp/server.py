@@ -166,14 +166,24 @@ class FtpServer(Server):
             tls_control_required=settings.require_tls,
             tls_data_required=settings.require_tls,
             ssl_context=self._tls_context(),
+            data_ssl_context=self._tls_context(data_channel=True),
             timeout=settings.idle_timeout or None,
             auth_failed_timeout=settings.auth_failed_delay,
         )
 
-    def _tls_context(self) -> Any:
+    def _tls_context(self, data_channel: bool = False) -> Any:
         context = SSL.Context(SSL.TLS_SERVER_METHOD)
         context.set_options(SSL.OP_NO_SSLv2 | SSL.OP_NO_SSLv3 | SSL.OP_NO_COMPRESSION)
         context.set_min_proto_version(SSL.TLS1_2_VERSION)
+        if data_channel:
+            # No session tickets on data channels. A client that sends its file, then
+            # close_notify, and closes without reading (curl does) leaves the tickets
+            # unread, and its kernel answers that close with an RST: the server would
+            # see a cut upload (the 426 rule, channels.py). TLS 1.3 sends tickets after
+            # the handshake even with OP_NO_TICKET (stateful ones), and pyOpenSSL has no
+            # SSL_CTX_set_num_tickets; TLS 1.2 with OP_NO_TICKET sends none at all.
+            context.set_options(SSL.OP_NO_TICKET)
+            context.set_max_proto_version(SSL.TLS1_2_VERSION)
         context.use_certificate_chain_file(str(self.core.tls.cert_file))
         context.use_privatekey_file(str(self.core.tls.key_file))
         return context

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from email import policy
+from email import errors, policy
 from email.message import Message
 from email.parser import BytesParser
 from typing import Any
@@ -48,12 +48,20 @@ def as_text_or_data_url(data: bytes, content_type: str = "application/octet-stre
 
 
 def multipart_parts(content_type: str, body: bytes) -> list[FormPart]:
-    """Split a multipart/form-data body; raises HttpError(400) when it is not one."""
+    """Split a multipart/form-data body; raises HttpError(400) when it is not a whole one.
+
+    The stdlib parser is lenient: a body cut before its close delimiter (RFC 2046
+    5.1.1), say by a Content-Length shorter than what the client meant to send, comes
+    back as parts with the last one truncated. Such a body is refused, so nothing
+    partial is ever stored or reported as received.
+    """
     message = BytesParser(policy=policy.HTTP).parsebytes(
         b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
     )
     if not message.is_multipart():
         raise HttpError(400, "multipart/form-data body without a boundary or parts")
+    if any(isinstance(defect, errors.CloseBoundaryNotFoundDefect) for defect in message.defects):
+        raise HttpError(400, "multipart/form-data body cut short: no closing boundary (check Content-Length)")
     parts = []
     for part in message.iter_parts():  # type: ignore[attr-defined]
         assert isinstance(part, Message)

@@ -9,9 +9,12 @@ with either, or :data:`STREAMING` when they write and finish the request themsel
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
+
+from ..core.web import HttpError, Reply
+
+__all__ = ["STREAMING", "Exchange", "HttpError", "Response", "json_body", "json_response"]
 
 if TYPE_CHECKING:
     from .server import HttpServer
@@ -20,22 +23,9 @@ if TYPE_CHECKING:
 STREAMING = object()
 
 
-class HttpError(Exception):
-    """Raised by handlers for a plain error reply: ``HttpError(400, "why")``."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass
-class Response:
-    status: int = 200
-    body: bytes = b""
-    content_type: str | None = "application/json"
-    # A list, not a dict: Set-Cookie and friends may repeat.
-    headers: list[tuple[str, str]] = field(default_factory=list)
+# The one error and reply types of every HTTP surface (core/web.py); handlers here
+# always give bytes bodies (httpbin's JSON layout: json_body).
+Response = Reply
 
 
 def json_body(value: Any) -> bytes:

@@ -23,7 +23,6 @@ import re
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import unquote
@@ -32,7 +31,7 @@ import brotli  # type: ignore[import-untyped]
 from twisted.internet.defer import Deferred
 
 from ..core.loop import twisted_reactor
-from ..core.web import compile_pattern
+from ..core.web import Route
 from . import auth, samples
 from .bodies import multipart_parts, parse_body
 from .cookies import parse_cookie_header, set_cookie
@@ -45,17 +44,6 @@ MAX_STREAM_LINES = 100
 REDIRECT_CODES = (301, 302, 303, 305, 307, 308)
 
 Handler = Callable[[Exchange], Any]
-
-
-@dataclass(frozen=True)
-class Route:
-    methods: tuple[str, ...]
-    pattern: str  # {name} is one path segment, {name*} the rest of the path
-    handler: Handler
-    summary: str
-
-    def compile(self) -> re.Pattern[str]:
-        return compile_pattern(self.pattern)
 
 
 # -- request inspection --------------------------------------------------------------
@@ -137,14 +125,14 @@ def status(ex: Exchange) -> Any:
     code = _status_choice(ex.params["codes"])
     reply = Response(code, b"", None)
     if code in REDIRECT_CODES:
-        reply.headers.append(("Location", "/redirect/1"))
+        reply.header_list.append(("Location", "/redirect/1"))
     elif code == 401:
-        reply.headers.append(("WWW-Authenticate", 'Basic realm="Fake Realm"'))
+        reply.header_list.append(("WWW-Authenticate", 'Basic realm="Fake Realm"'))
     elif code == 407:
-        reply.headers.append(("Proxy-Authenticate", 'Basic realm="Fake Realm"'))
+        reply.header_list.append(("Proxy-Authenticate", 'Basic realm="Fake Realm"'))
     elif code == 418:
         reply.body, reply.content_type = b"I'm a teapot!\n", "text/plain"
-        reply.headers.append(("X-More-Info", "http://tools.ietf.org/html/rfc2324"))
+        reply.header_list.append(("X-More-Info", "http://tools.ietf.org/html/rfc2324"))
     return reply
 
 
@@ -281,19 +269,19 @@ def set_cookies(ex: Exchange) -> Any:
     reply = _redirect("/cookies")
     secure = ex.scheme == "https"
     # httpbin takes the first value of a repeated name (dict(request.args.items())).
-    reply.headers += [set_cookie(name, values[0], secure) for name, values in ex.query.items()]
+    reply.header_list.extend([set_cookie(name, values[0], secure) for name, values in ex.query.items()])
     return reply
 
 
 def set_cookie_from_path(ex: Exchange) -> Any:
     reply = _redirect("/cookies")
-    reply.headers.append(set_cookie(unquote(ex.params["name"]), unquote(ex.params["value"]), ex.scheme == "https"))
+    reply.header_list.append(set_cookie(unquote(ex.params["name"]), unquote(ex.params["value"]), ex.scheme == "https"))
     return reply
 
 
 def delete_cookies(ex: Exchange) -> Any:
     reply = _redirect("/cookies")
-    reply.headers += [set_cookie(name, "", delete=True) for name in ex.query]
+    reply.header_list.extend([set_cookie(name, "", delete=True) for name in ex.query])
     return reply
 
 

@@ -7,10 +7,13 @@ chunked bodies both ways, HEAD):
 2. fault rules matched against the path: ``delay`` (params.seconds) postpones
    everything below on the reactor; ``status`` (params.code, optional params.body)
    answers instead of the endpoint; ``disconnect`` drops the connection;
-3. ``/static/...`` (Twisted's File: directory listings, Range, conditional GET; small
+3. ``/__admin/...`` and requests a WireMock stub matches are answered by the stub
+   engine (stubs/serving.py); unmatched ones go on below (or get WireMock's 404 with
+   ``http.unmatched = "404"``), journalled as unmatched;
+4. ``/static/...`` (Twisted's File: directory listings, Range, conditional GET; small
    bodies written at once, see :class:`StaticFiles`) and ``/cgi-bin/...`` (Twisted's
    CGI runner) are handed to those resources;
-4. everything else goes through the route table in routes.py.
+5. everything else goes through the route table in routes.py.
 
 The journal entry and the status-line trace are written when the request finishes
 (:meth:`HttpSite.log`), so they cover every path above, streams and CGI included.
@@ -26,6 +29,7 @@ from twisted.python.failure import Failure
 from twisted.web import resource, server
 
 from ..core.loop import twisted_reactor
+from ..core.web import Router, error_reply
 from .exchange import STREAMING, Exchange, HttpError, Response, json_body
 from .routes import ROUTES
 
@@ -102,7 +106,7 @@ class HttpRoot(resource.Resource):
     def __init__(self, http: HttpServer):
         super().__init__()
         self.http = http
-        self.routes = [(route, route.compile()) for route in ROUTES]
+        self.router = Router(ROUTES)
         self.static = StaticFiles(str(http.static_dir))
         self.cgi = twcgi.CGIDirectory(str(http.cgi_dir))
 
@@ -141,13 +145,17 @@ class HttpRoot(resource.Resource):
 
     # -- dispatch ---------------------------------------------------------------------
     def _dispatch(self, request: Any, path: str, peer: str) -> Any:
+        rule = self.http.core.faults.check(self.http.name, path, peer, actions=("status", "disconnect"))
+        if rule is None:
+            answer = self.http.stubs.responder.handle(request)
+            if answer is not None:
+                return answer
         for name, value in CORS_HEADERS:
             request.setHeader(name, value)
         # As httpbin: echo the request's Origin, since browsers refuse "*" on a request with credentials.
         origin = request.getHeader(b"origin")
         if origin is not None:
             request.setHeader(b"Access-Control-Allow-Origin", origin)
-        rule = self.http.core.faults.check(self.http.name, path, peer, actions=("status", "disconnect"))
         if rule is not None and rule.action == "disconnect":
             request.channel.transport.abortConnection()
             return server.NOT_DONE_YET
@@ -174,26 +182,17 @@ class HttpRoot(resource.Resource):
         return self._route(request, path)
 
     def _route(self, request: Any, path: str) -> Any:
-        method = request.method.decode("ascii", "replace")
-        allowed: set[str] = set()
-        for route, pattern in self.routes:
-            found = pattern.match(path)
-            if not found:
-                continue
-            if method not in route.methods and not (method == "HEAD" and "GET" in route.methods):
-                allowed.update(route.methods)
-                continue
-            return self._run(request, route.handler, Exchange(request, self.http, found.groupdict()))
-        if allowed:
-            request.setHeader(b"Allow", ", ".join(sorted(allowed)).encode())
-            return self._reply(request, self._error(405, f"method {method} not allowed on {path}"))
-        return self._reply(request, self._error(404, f"no such endpoint: {path}"))
+        try:
+            route, params = self.router.match(request.method.decode("ascii", "replace"), path)
+        except HttpError as error:
+            return self._reply(request, error_reply(error))
+        return self._run(request, route.handler, Exchange(request, self.http, params))
 
     def _run(self, request: Any, handler: Any, exchange: Exchange) -> Any:
         try:
             outcome = handler(exchange)
         except HttpError as error:
-            return self._reply(request, self._error(error.status, error.message))
+            return self._reply(request, error_reply(error))
         if outcome is STREAMING:
             return server.NOT_DONE_YET
         if isinstance(outcome, Deferred):
@@ -211,7 +210,7 @@ class HttpRoot(resource.Resource):
     # -- replies ------------------------------------------------------------------------
     @staticmethod
     def _error(status: int, message: str) -> Response:
-        return Response(status, json_body({"error": message}))
+        return error_reply(HttpError(status, message))
 
     @staticmethod
     def _reply(request: Any, outcome: Any) -> bytes:
@@ -219,9 +218,9 @@ class HttpRoot(resource.Resource):
         request.setResponseCode(reply.status)
         if reply.content_type:
             request.setHeader(b"Content-Type", reply.content_type.encode())
-        for name, value in reply.headers:
+        for name, value in reply.header_list:
             request.responseHeaders.addRawHeader(name.encode("latin-1"), value.encode("latin-1"))
-        return reply.body
+        return reply.encoded_body()
 
     @staticmethod
     def _send(request: Any, body: bytes) -> None:

@@ -35,7 +35,8 @@ from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from ..core.web import ApiError, ApiRequest, Reply, Route
+from ..core import schemas
+from ..core.web import ApiError, ApiRequest, Query, Reply, Route
 from . import mailhog, mailpit_chaos
 from .mailpit import Entry, MailpitView, clean_tag, data_uri_payload, headers_json, message_json
 from .mailpit_events import VERSION, MailpitEvents
@@ -100,6 +101,23 @@ def field(body: Any, name: str, default: Any = None) -> Any:
     return default
 
 
+# Query parameters of the lists (apiv1 getStartLimit), and refservers' filters on them.
+PAGE = (
+    Query("start", "skip this many", "integer"),
+    Query("limit", f"at most this many (default {DEFAULT_LIMIT}; 0: all)", "integer"),
+    Query("before", "only messages received before this date (RFC 3339)"),
+)
+SEARCH_QUERY = Query("query", "Mailpit search syntax: from:, to:, subject:, is:read, has:attachment, before:...", required=True)
+MAILHOG_PAGE = (Query("start", "skip this many", "integer"), Query("limit", "at most this many", "integer"))
+FILTERS = (
+    Query("user", "refservers: only this mailbox"),
+    Query("to", "refservers: recipient contains"),
+    Query("from", "refservers: sender contains"),
+    Query("subject", "refservers: subject contains"),
+    Query("since", "refservers: only messages received since this date"),
+)
+
+
 def mail_routes(core: Core) -> list[Route]:
     api = MessagesApi(core)
     plain = api.plain
@@ -110,17 +128,42 @@ def mail_routes(core: Core) -> list[Route]:
             "/api/v1/messages/wait",
             api.wait,
             "refservers: wait for a message (query, to, from, subject, user, timeout); 408 on timeout",
+            query=(
+                Query("query", "Mailpit search syntax"),
+                *FILTERS[:4],
+                Query("timeout", f"seconds to wait (default {WAIT_DEFAULT:g}, at most {WAIT_MAX:g})", "number"),
+            ),
+            reply=schemas.MESSAGE_SUMMARY,
         ),
         Route(
             "GET",
             "/api/v1/messages",
             plain(api.list_messages),
             "Mailpit: messages, newest first (start, limit, before; user, to, from, subject, since)",
+            query=PAGE + FILTERS,
+            reply=schemas.MESSAGES,
         ),
         Route("PUT", "/api/v1/messages", plain(api.set_read), "Mailpit: set read status {Read, IDs | Search}"),
-        Route("DELETE", "/api/v1/messages", plain(api.delete_messages), "Mailpit/MailHog: delete {IDs}, or all"),
+        Route(
+            "DELETE",
+            "/api/v1/messages",
+            plain(api.delete_messages),
+            "Mailpit/MailHog: delete {IDs}, or all",
+            query=(Query("user", "refservers: only this mailbox's messages"),),
+            body=schemas.MESSAGE_IDS,
+            media_type="text/plain",
+            reply={"const": "ok"},
+        ),
         Route("GET", "/api/v1/message/{id}/headers", plain(api.headers), "Mailpit: message headers"),
-        Route("GET", "/api/v1/message/{id}/raw", plain(api.raw), "Mailpit: message source (?dl=1)"),
+        Route(
+            "GET",
+            "/api/v1/message/{id}/raw",
+            plain(api.raw),
+            "Mailpit: message source (?dl=1)",
+            query=(Query("dl", "1: as an attachment download"),),
+            media_type="text/plain",
+            reply={"type": "string"},
+        ),
         Route(
             "GET",
             "/api/v1/message/{id}/part/{part}/thumb",
@@ -129,9 +172,26 @@ def mail_routes(core: Core) -> list[Route]:
         ),
         Route("GET", "/api/v1/message/{id}/part/{part}", plain(api.part), "Mailpit: an attachment or inline part"),
         Route("POST", "/api/v1/message/{id}/release", plain(api.release), "Mailpit: relay to another SMTP server (none configured: 400)"),
-        Route("GET", "/api/v1/message/{id}", plain(api.message), "Mailpit: a message (marks it read)"),
-        Route("GET", "/api/v1/search", plain(api.search), "Mailpit: search (query, start, limit, tz)"),
-        Route("DELETE", "/api/v1/search", plain(api.delete_search), "Mailpit: delete what a search matches"),
+        Route("GET", "/api/v1/message/{id}", plain(api.message), "Mailpit: a message (marks it read)", reply=schemas.MESSAGE),
+        Route(
+            "GET",
+            "/api/v1/search",
+            plain(api.search),
+            "Mailpit: search (query, start, limit, tz)",
+            query=(
+                SEARCH_QUERY,
+                *PAGE,
+                Query("tz", "time zone of before:/after: dates (IANA name)"),
+            ),
+            reply=schemas.MESSAGES,
+        ),
+        Route(
+            "DELETE",
+            "/api/v1/search",
+            plain(api.delete_search),
+            "Mailpit: delete what a search matches",
+            query=(SEARCH_QUERY, Query("tz", "time zone of before:/after: dates (IANA name)")),
+        ),
         Route("POST", "/api/v1/send", plain(api.send), "Mailpit: store a JSON message as if received"),
         Route("GET", "/api/v1/tags", plain(api.all_tags), "Mailpit: every tag"),
         Route("PUT", "/api/v1/tags", plain(api.set_tags), "Mailpit: set tags {Tags, IDs}"),
@@ -147,8 +207,25 @@ def mail_routes(core: Core) -> list[Route]:
         Route("GET", "/view/latest", plain(api.view_latest), "Mailpit: redirect to the latest message's view"),
         Route("GET", "/view/{file}", plain(api.view_file), "Mailpit: {ID}.html or {ID}.txt (latest too)"),
         # MailHog
-        Route("GET", "/api/v2/messages", plain(api.mailhog_messages), "MailHog: messages (start, limit)"),
-        Route("GET", "/api/v2/search", plain(api.mailhog_search), "MailHog: search (kind=from|to|containing, query)"),
+        Route(
+            "GET",
+            "/api/v2/messages",
+            plain(api.mailhog_messages),
+            "MailHog: messages (start, limit)",
+            query=(*MAILHOG_PAGE, FILTERS[0]),
+        ),
+        Route(
+            "GET",
+            "/api/v2/search",
+            plain(api.mailhog_search),
+            "MailHog: search (kind=from|to|containing, query)",
+            query=(
+                Query("kind", "from, to or containing", required=True),
+                Query("query", "the text looked for", required=True),
+                *MAILHOG_PAGE,
+                FILTERS[0],
+            ),
+        ),
         Route("GET", "/api/v1/messages/{id}", plain(api.mailhog_message), "MailHog: one message"),
         Route("DELETE", "/api/v1/messages/{id}", plain(api.mailhog_delete), "MailHog: delete one message"),
     ]

@@ -7,6 +7,12 @@ share one :class:`~servers.core.Core`, so ``refservers_smtp`` and ``refservers_i
 see the same mail store. Override ``refservers_settings`` (a list of
 ``section.key=value`` strings) to configure them.
 
+``refservers_http`` also stubs like WireMock, with the same engine as its ``/__admin``
+API: ``refservers_http.stub({"request": ..., "response": ...})`` adds a mapping,
+``.requests(pattern)`` lists journalled requests matching a WireMock request pattern,
+``.verify(pattern, count=None)`` asserts on them (see docs/stubs.md). Against a remote
+target the same calls go over its ``/__admin`` API (servers/http/stubs/client.py).
+
 Remote targets (``REFSERVERS_TARGET=container``, ``REFSERVERS_TARGET_<NAME>=host:port``):
 the fixtures yield a :class:`~servers.testing.remote.RemoteServer` for servers already
 running elsewhere (the compose stack) instead of starting them; see remote.py.

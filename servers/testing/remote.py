@@ -164,6 +164,28 @@ class RemoteServer:
             pytest.skip(f"{self.name} runs remotely without {TARGET}_{self.name.upper()}_ADMIN: no journal to read")
         return self._journal
 
+    # -- WireMock-compatible stubs (http only), over the server's /__admin API -----------------
+    def _stub_client(self) -> Any:
+        if self.name != "http":
+            raise AttributeError(f"{self.name} has no stubs")
+        from ..http.stubs.client import StubClient
+
+        return StubClient(self.url)
+
+    def stub(self, mapping: dict[str, Any] | None = None, **fields: Any) -> Any:
+        """As HttpServer.stub(): add a WireMock stub mapping."""
+        return self._stub_client().stub(mapping, **fields)
+
+    def requests(self, pattern: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """As HttpServer.requests(): journalled requests matching a request pattern."""
+        found: list[dict[str, Any]] = self._stub_client().requests(pattern)
+        return found
+
+    def verify(self, pattern: dict[str, Any], count: int | None = None) -> list[dict[str, Any]]:
+        """As HttpServer.verify(): assert on journalled requests (VerificationError)."""
+        found: list[dict[str, Any]] = self._stub_client().verify(pattern, count)
+        return found
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "state": self.state, "host": self.host, "listeners": dict(self.listeners), "url": self.url}
 

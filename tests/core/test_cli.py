@@ -127,3 +127,12 @@ def test_nntp_run_check_and_list(cli, cli_env, tmp_path):
     listed = refservers("list", env=cli_env, cwd=tmp_path).stdout.splitlines()
     nntp_row = next(line for line in listed if line.startswith("nntp "))
     assert "1119" in nntp_row and "1563" in nntp_row
+
+
+def test_run_reads_the_config_of_the_servers_it_starts_with_it(cli):
+    # `run toxiproxy` starts the proxy server its proxies live on: [proxy] is read too.
+    run = cli("run", "toxiproxy", "--port", "0", "--set", "proxy.port=0")
+    table = run.wait_ready()
+    assert set(table) == {"toxiproxy", "proxy"}
+    with urllib.request.urlopen(table["toxiproxy"] + "/version", timeout=10) as reply:
+        assert reply.status == 200

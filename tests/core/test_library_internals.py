@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
 
 import pytest
 
@@ -23,6 +24,7 @@ INTERNALS = [
     ("twisted.mail.imap4", "_parseMbox", "imap.py: mailbox names decoded (modified UTF-7) as Twisted does"),
     ("twisted.mail.pop3", "POP3._cbMailbox", "pop3.py: the login journal entry once the mailbox is open"),
     ("twisted.web.http", "Request._disconnected", "core/web.py, http/: no write to a request whose client left"),
+    ("pyftpdlib.exceptions", "_RetryError", "ftp/channels.py: a TLS read that must be retried, not taken as EOF"),
 ]
 
 
@@ -46,6 +48,20 @@ def test_aiosmtpd_session_still_has_its_command_table():
         assert hasattr(session, "_tls_protocol")
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize("name", ["_in_dtp_queue", "_out_dtp_queue", "_dtp_acceptor", "_dtp_connector"])
+def test_pyftpdlib_control_channel_still_keeps_its_data_channel_state(name):
+    """ftp/channels.py answers a STOR whose data connection died before pyftpdlib took it
+    (425/426, not silence): it reads these FTPHandler attributes, set in ``__init__``
+    (checked against the pinned pyftpdlib 2.2.0)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # pyftpdlib imports asyncore
+        from pyftpdlib.handlers import FTPHandler
+
+    assert f"self.{name} = " in inspect.getsource(FTPHandler.__init__), f"pyftpdlib's FTPHandler no longer sets {name}"
 
 
 def test_jsonrpcserver_public_dispatch_gives_plain_dicts():

@@ -59,7 +59,7 @@ def servers(refservers_start):
 def test_applied_over_the_api_and_seen_by_real_clients(servers):
     reply = requests.post(api(servers["admin"]) + "/scenario", json=SCENARIO, timeout=30)
     assert reply.status_code == 200, reply.text
-    assert reply.json()["applied"] == {"users": 1, "messages": 2, "files": 1, "faults": 1, "proxies": 0}
+    assert reply.json()["applied"] == {"users": 1, "messages": 2, "files": 1, "faults": 1, "proxies": 0, "stubs": 0}
     assert sorted(pop3_subjects(servers["pop3"], "alice", "pw")) == ["Hi", "Raw"]
     assert ftp_read(servers["ftp"], "alice", "pw", "docs/a.txt") == b"hello"
     with smtplib.SMTP("127.0.0.1", servers["smtp"].port, timeout=10) as client:
@@ -134,7 +134,7 @@ def test_bad_entry_is_named_and_nothing_is_applied(servers, refservers_store):
 @pytest.mark.parametrize(
     ("document", "message"),
     [
-        ({"mesages": []}, "unknown section 'mesages' (known: users, messages, files, faults, proxies)"),
+        ({"mesages": []}, "unknown section 'mesages' (known: users, messages, files, faults, proxies, stubs)"),
         ({"users": [{"name": "x", "pasword": "p"}]}, "users[0].pasword: unknown field (known: authorized_keys, name, password, read_only)"),
         ({"messages": [{"to": "demo"}]}, "messages[0]: expected one of text, html, eml, eml_file, eml_base64"),
         ({"files": [{"user": "demo", "path": "a", "base64": "%%"}]}, "files[0].base64: expected base64"),
@@ -212,3 +212,19 @@ def test_proxies_are_made_and_kept_by_name(refservers_start):
         assert proxy.listeners["db"] == port  # unchanged: kept, not reopened
         exported = requests.get(api(admin) + "/scenario", timeout=30).json()["proxies"]
         assert exported == [{"name": "db", "listen": port, "upstream": document["proxies"][0]["upstream"]}]
+
+
+def test_stubs_are_added_once_exported_and_reset(refservers_start):
+    http = refservers_start("http")
+    admin = refservers_start("admin")
+    document = {"stubs": [{"request": {"method": "GET", "url": "/v1/orders/42"}, "response": {"jsonBody": {"id": 42}}}]}
+    for _ in range(2):  # idempotent: the same stub (a stable id derived from its JSON), not two
+        assert requests.post(api(admin) + "/scenario", json=document, timeout=30).json()["applied"]["stubs"] == 1
+    assert requests.get(http.url + "/v1/orders/42", timeout=10).json() == {"id": 42}
+    assert len(http.stubs.engine.stubs()) == 1
+    exported = requests.get(api(admin) + "/scenario", timeout=30).json()["stubs"]
+    assert [s["request"] for s in exported] == [document["stubs"][0]["request"]]
+    bad = requests.post(api(admin) + "/scenario", json={"stubs": [{"request": {"url": 5}}]}, timeout=30)
+    assert bad.status_code == 400 and "stubs[0].request.url: expected a string" in bad.text
+    assert requests.post(api(admin) + "/reset", timeout=30).status_code == 200
+    assert requests.get(http.url + "/v1/orders/42", timeout=10).status_code == 404  # httpbin again

@@ -1,6 +1,6 @@
 """Telnet server (servers/telnet) driven by real clients over real sockets.
 
-Clients: our raw-socket NVT client (tests/telnet/nvt_client.py, which does the option
+Clients: our raw-socket NVT client (tests/telnet/conftest.py, which does the option
 negotiation itself), telnetlib3's asyncio client, curl's telnet:// support and the
 Debian `telnet` program driven through a pty by pexpect.
 """

@@ -1,0 +1,146 @@
+"""The request journal: one serve event per request on the HTTP ports, in WireMock's JSON.
+
+Follows WireMock's ``/__admin/requests`` shapes (wiremock.org/docs/verifying): a serve
+event has ``id``, ``request`` (a *logged request*: ``url``, ``absoluteUrl``, ``method``,
+``clientIp``, ``headers``, ``cookies``, ``queryParams``, ``body``, ``bodyAsBase64``,
+``loggedDate``, ``loggedDateString``...), ``wasMatched``, ``stubMapping`` and
+``response``. Requests that no stub matched are journalled too (they fell through to
+the httpbin endpoints or got the 404), as WireMock journals unmatched requests.
+
+The journal is bounded, by count (the core's ``journal_size``) and by the bytes of the
+bodies it holds (:data:`BODY_BUDGET`: uploads through httpbin's endpoints are journalled
+too); the oldest events go first.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .matching import RequestView
+
+if TYPE_CHECKING:
+    from .mappings import StubMapping
+
+
+@dataclass
+class ServedResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass
+class ServeEvent:
+    request: RequestView
+    logged_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    stub: StubMapping | None = None
+    response: ServedResponse | None = None
+    proxied_to: str | None = None  # the upstream URL when a proxyBaseUrl stub answered
+
+    @property
+    def was_matched(self) -> bool:
+        return self.stub is not None
+
+    def logged_request(self) -> dict[str, Any]:
+        request = self.request
+        headers: dict[str, Any] = {}
+        for name, value in request.headers:
+            if name in headers:
+                previous = headers[name]
+                headers[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+            else:
+                headers[name] = value
+        millis = int(self.logged_at.timestamp() * 1000)
+        return {
+            "id": self.id,
+            "url": request.url,
+            "absoluteUrl": f"{request.scheme}://{request.host}:{request.port}{request.url}",
+            "method": request.method,
+            "clientIp": request.client_ip,
+            "headers": headers,
+            "cookies": {name: values[0] if len(values) == 1 else values for name, values in request.cookies.items()},
+            "queryParams": {name: {"key": name, "values": values} for name, values in request.query.items()},
+            "formParams": {name: {"key": name, "values": values} for name, values in request.form.items()},
+            "browserProxyRequest": False,
+            "body": request.body_text,
+            "bodyAsBase64": base64.b64encode(request.body).decode(),
+            "scheme": request.scheme,
+            "host": request.host,
+            "port": request.port,
+            "loggedDate": millis,
+            "loggedDateString": self.logged_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z",
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "request": self.logged_request(), "wasMatched": self.was_matched}
+        if self.stub is not None:
+            out["stubMapping"] = self.stub.as_json()
+            out["responseDefinition"] = self.stub.response.json
+        if self.response is not None:
+            out["response"] = {
+                "status": self.response.status,
+                "headers": dict(self.response.headers),
+                "body": self.response.body.decode("utf-8", "replace"),
+                "bodyAsBase64": base64.b64encode(self.response.body).decode(),
+            }
+        return out
+
+
+BODY_BUDGET = 256 * 1024 * 1024
+
+
+def _body_bytes(event: ServeEvent) -> int:
+    return len(event.request.body) + (len(event.response.body) if event.response is not None else 0)
+
+
+class RequestJournal:
+    """Serve events, newest last; safe to read from the test thread while the reactor writes."""
+
+    def __init__(self, size: int, body_budget: int = BODY_BUDGET):
+        self._events: deque[ServeEvent] = deque()
+        self._size = size
+        self._budget = body_budget
+        self._bytes = 0  # request bodies at add(), response bodies at answered()
+        self._lock = threading.Lock()
+
+    def add(self, event: ServeEvent) -> None:
+        with self._lock:
+            self._events.append(event)
+            self._bytes += len(event.request.body)
+            self._trim()
+
+    def answered(self, event: ServeEvent, response: ServedResponse) -> None:
+        """Attach the response sent (its body counts against the budget from now on)."""
+        with self._lock:
+            event.response = response
+            self._bytes += len(response.body)
+            self._trim()
+
+    def _trim(self) -> None:
+        while len(self._events) > 1 and (len(self._events) > self._size or self._bytes > self._budget):
+            self._bytes -= _body_bytes(self._events.popleft())
+
+    def events(self) -> list[ServeEvent]:
+        with self._lock:
+            return list(self._events)
+
+    def remove(self, predicate: Any) -> int:
+        with self._lock:
+            kept = [event for event in self._events if not predicate(event)]
+            removed = len(self._events) - len(kept)
+            self._events.clear()
+            self._events.extend(kept)
+            self._bytes = sum(_body_bytes(e) for e in kept)
+            return removed
+
+    def clear(self) -> None:
+        with self._lock:
+            self._events.clear()
+            self._bytes = 0
