@@ -65,6 +65,33 @@ def send_now(transport: Any) -> None:
         tcp.doWrite()
 
 
+def write_now(transport: Any, data: bytes) -> None:
+    """``transport.write(data)``, sent at once when nothing is waiting before it.
+
+    On a plain TCP connection with an empty write buffer the bytes go straight to the
+    socket, without registering a writer with the reactor (two epoll changes and a
+    turn per reply); what the socket does not take, or any error, goes through
+    ``write()`` as usual, so order and error handling stay Twisted's. Twisted's
+    buffer (``dataBuffer``/``offset``, ``_tempDataLen``) is read to know it is empty
+    (tests/core/test_library_internals.py names the private one).
+    """
+    tcp = transport.transport if type(transport) is _HalfCloseWrapper else transport
+    if (
+        data
+        and isinstance(tcp, Connection)
+        and tcp.connected
+        and not tcp.disconnecting
+        and not tcp.TLS
+        and not tcp._tempDataLen
+        and tcp.offset == len(tcp.dataBuffer)
+    ):
+        sent = tcp.writeSomeData(data)
+        if isinstance(sent, int):
+            data = data[sent:]
+    if data:
+        transport.write(data)
+
+
 class _TrackingFactory(WrappingFactory):
     protocol = _HalfCloseWrapper
 
