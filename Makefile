@@ -66,6 +66,12 @@ bench-check: install ## by hand, not CI: fresh run (BENCH_CHECK="--only mail,smt
 docs: install ## build the docs site (docs/, mkdocs.yml) into site/, offline; warnings are errors
 	$(BIN)/mkdocs build --strict --clean --site-dir site
 
+screenshots: install ## docs/images/{inbox,message,traffic,files}.png of the web console (Debian's chromium)
+	$(BIN)/python docs/screenshots.py
+
+bench-console: install ## first render of the console's inbox with 10,000 messages (Debian's chromium)
+	$(BIN)/python bench/console_render.py
+
 lint: install ## ruff and mypy
 	$(BIN)/ruff check servers tests
 	$(BIN)/mypy servers
@@ -73,4 +79,4 @@ lint: install ## ruff and mypy
 clean: ## remove the virtualenvs and runtime data
 	rm -rf $(VENV) $(LATEST_VENV) var site
 
-.PHONY: help install lock test-latest install-system run test test-reliability images test-containers bench bench-check docs lint clean
+.PHONY: help install lock test-latest install-system run test test-reliability images test-containers bench bench-check docs screenshots bench-console lint clean

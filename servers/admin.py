@@ -15,6 +15,9 @@ Endpoints of its own:
 - ``GET /api/v1/openapi.json`` (and Mailpit's ``/api/v1/swagger.json``): the OpenAPI
   3.1 document of every route served now (core/openapi.py).
 - ``GET /metrics``: Prometheus counters per server (core/metrics.py).
+- ``GET /api/v1/tls/ca.pem``: the local CA certificate every TLS listener chains to.
+- ``GET /``: the web console (servers/console), which reads only the endpoints above
+  and those the stores and servers contribute.
 
 It also runs the webhooks (``webhooks`` option, core/webhooks.py).
 """
@@ -25,6 +28,7 @@ import asyncio
 from importlib import metadata
 from typing import Any
 
+from .console import console_routes
 from .core import schemas
 from .core.config import FLOAT, INT, PORT, STR, STR_LIST, Option, int_range
 from .core.faults import RULE_FIELD_HELP, FaultError
@@ -41,7 +45,7 @@ from .scenario import parse as parse_scenario
 
 class AdminServer(TwistedServer):
     name = "admin"
-    description = "admin API: health, event journal, messages, files, faults"
+    description = "admin API and web console: health, event journal, messages, files, faults"
     scheme = "http"
     options = (
         Option("port", PORT, 8025, "admin API port"),
@@ -126,6 +130,14 @@ class AdminServer(TwistedServer):
                 "back to the start state: runtime data dropped, start scenario re-applied",
                 reply=schemas.RESET,
             ),
+            Route(
+                "GET",
+                "/api/v1/tls/ca.pem",
+                self._ca_certificate,
+                "the local CA certificate (PEM); 404 with a certificate of your own",
+                media_type="application/x-pem-file",
+                reply={"type": "string"},
+            ),
             Route("GET", "/api/v1", self._index, "this list of endpoints"),
             Route("GET", "/api/v1/openapi.json", self._openapi, "this API as an OpenAPI 3.1 document", reply={"type": "object"}),
             Route("GET", "/api/v1/swagger.json", self._openapi, "the OpenAPI document at Mailpit's path", reply={"type": "object"}),
@@ -140,7 +152,7 @@ class AdminServer(TwistedServer):
         ]
         stores = [route for name in self._stores_in_use() for route in self.core.store(name).admin_routes(self.core)]
         contributed = [route for server in self._others() for route in server.admin_routes()]
-        return own + stores + contributed
+        return own + stores + contributed + console_routes()
 
     def _stores_in_use(self) -> list[str]:
         """Stores of the servers of this process, in first-use order (their routes are mounted)."""
@@ -254,6 +266,13 @@ class AdminServer(TwistedServer):
         except ScenarioError as error:
             raise ApiError(500, f"start scenario: {error}") from None
         return {"reset": True, "applied": applied}
+
+    def _ca_certificate(self, request: ApiRequest) -> Reply:
+        self.core.tls.ensure()
+        if self.core.tls.ca_file is None:
+            raise ApiError(404, "no local CA: core.tls_cert names a certificate of your own")
+        headers = {"Content-Disposition": 'attachment; filename="refservers-ca.pem"'}
+        return Reply(200, self.core.tls.ca_file.read_bytes(), "application/x-pem-file", headers)
 
     def _openapi(self, request: ApiRequest) -> Any:
         return openapi_document(

@@ -256,6 +256,9 @@ def _print_table(core: Core, out: TextIO, seconds: float) -> None:
     if core.tls.ca_file is not None and core.tls.ca_file.exists():
         print(f"CA certificate (trust it in clients): {core.tls.ca_file}", file=out)
     print(f"data dir: {core.data_dir}", file=out)
+    admin = next((server for server in core.servers if server.name == "admin"), None)
+    if admin is not None:
+        print(f"web console: {admin.url}/", file=out)
     print(f"{READY_LINE} {seconds:.2f}s; Ctrl-C or SIGTERM stops", file=out, flush=True)
 
 

@@ -71,7 +71,10 @@ class Core:
         return server_logger(server)
 
     def wire_trace(self, server: str) -> WireTrace:
-        return WireTrace(self.logger(server), self.config.core.trace)
+        def journal(peer: str, direction: str, line: str) -> None:
+            self.journal.record(server, "wire", peer, direction=direction, line=line)
+
+        return WireTrace(self.logger(server), self.config.core.trace, journal)
 
     def shared(self, resource: type[R]) -> R:
         """The one instance of ``resource`` for this Core, built by ``resource.from_core``."""

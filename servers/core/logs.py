@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 ROOT = "refservers"
@@ -104,12 +105,19 @@ class WireTrace:
 
     Protocols call ``received``/``sent`` unconditionally; the check is here. Pass
     ``secret=True`` for lines that are credentials by position (the base64 lines after
-    ``AUTH LOGIN``), which no pattern can recognize.
+    ``AUTH LOGIN``), which no pattern can recognize. ``journal(peer, direction, line)``,
+    when given, also gets every masked line: the web console's traffic view shows them.
     """
 
-    def __init__(self, logger: logging.Logger, enabled: bool):
+    def __init__(
+        self,
+        logger: logging.Logger,
+        enabled: bool,
+        journal: Callable[[str, str, str], None] | None = None,
+    ):
         self.enabled = enabled
         self._log = logger.getChild("wire")
+        self._journal = journal
 
     def received(self, peer: str, data: bytes | str, secret: bool = False) -> None:
         if self.enabled:
@@ -126,3 +134,5 @@ class WireTrace:
             self._log.info(
                 "%s %s %s", peer, direction, shown, extra={"peer": peer, "direction": direction}
             )
+            if self._journal is not None:
+                self._journal(peer, "in" if direction == "<<" else "out", shown)

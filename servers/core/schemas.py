@@ -93,6 +93,7 @@ REMOVED = obj(removed=STRING)
 
 USER = obj(("name", "read_only"), name=STRING, read_only=BOOLEAN, mailbox=BOOLEAN)
 USERS = obj(users=array(USER))
+MAILBOXES = obj(mailboxes=array(obj(name=STRING, account=BOOLEAN)))
 NEW_USER = obj(("name", "password"), name=STRING, password=STRING, read_only=BOOLEAN)
 
 FILE_ENTRY = obj(path=STRING, type={"enum": ["file", "dir", "link"]}, size=INTEGER, mtime=NUMBER)
@@ -105,6 +106,7 @@ FILE_TREE: Schema = {
 DIRECTORY = obj(user=STRING, path=STRING, files=array(FILE_ENTRY))
 FILE_WRITTEN = obj(user=STRING, path=STRING, bytes=INTEGER)
 FILE_REMOVED = obj(user=STRING, removed=STRING)
+DIRECTORY_MADE = obj(user=STRING, path=STRING, type={"const": "dir"})
 FILES_REMOVED = obj(user=STRING, removed={"type": "integer", "description": "entries removed from the home"})
 
 # Mailpit's shapes (server/apiv1/structs.go, internal/storage/structs.go), with

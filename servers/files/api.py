@@ -9,6 +9,7 @@ user's read-only flag: seeding a read-only user's files is what the API is for.
 - ``GET /api/v1/files?user=demo``: the tree of one home (every user without ``user``)
 - ``GET /api/v1/files/{user}/{path}``: a file's bytes, or a directory's tree
 - ``PUT /api/v1/files/{user}/{path}``: store the request body there (parents created)
+- ``POST /api/v1/files/{user}/{path}``: create that directory (parents too); the body is ignored
 - ``DELETE /api/v1/files/{user}/{path}``: remove a file or a directory tree
 - ``DELETE /api/v1/files/{user}``: remove everything in the user's home
 """
@@ -53,6 +54,14 @@ def file_routes(core: Core) -> list[Route]:
             status=201,
             reply=schemas.FILE_WRITTEN,
         ),
+        Route(
+            "POST",
+            "/api/v1/files/{user}/{path*}",
+            api.make_directory,
+            "create a directory (parents too); 201 when new, 200 when it exists",
+            status=201,
+            reply=schemas.DIRECTORY_MADE,
+        ),
         Route("DELETE", "/api/v1/files/{user}/{path*}", api.remove, "remove a file or directory", reply=schemas.FILE_REMOVED),
         Route("DELETE", "/api/v1/files/{user}", api.remove_all, "remove all of a user's files", reply=schemas.FILES_REMOVED),
     ]
@@ -87,6 +96,14 @@ class FilesApi:
         existed = disk.exists()
         self.root.write_atomic(disk, request.body)
         return Reply(200 if existed else 201, {"user": user, "path": path, "bytes": len(request.body)})
+
+    def make_directory(self, request: ApiRequest) -> Reply:
+        user, path, disk = self._locate(request)
+        if disk.exists() and not disk.is_dir():
+            raise ApiError(409, f"{path!r} is a file")
+        existed = disk.is_dir()
+        disk.mkdir(parents=True, exist_ok=True)
+        return Reply(200 if existed else 201, {"user": user, "path": path, "type": "dir"})
 
     def remove(self, request: ApiRequest) -> Any:
         user, path, disk = self._locate(request, follow_symlinks=False)

@@ -52,6 +52,10 @@ RESCAN_SECONDS = 0.5
 DEFAULT_LIMIT = 50  # apiv1 getStartLimit
 NOT_FOUND = "404 page not found"  # apiv1 fourOFour
 TEXT = "text/plain; charset=utf-8"
+# Mail content served as a document on the admin origin (an attachment of any type, a
+# message's HTML): sandboxed, so an HTML or SVG attachment opened in a tab cannot run
+# script with the admin API's origin (the web console's, too).
+SANDBOXED = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
 STARTED = time.time()
 # thumbnails.go blankImage: a white 180x120 JPEG (quality 70 there; a baseline JPEG here)
 BLANK_THUMBNAIL = base64.b64decode(
@@ -202,6 +206,13 @@ def mail_routes(core: Core) -> list[Route]:
         Route("GET", "/api/v1/chaos", plain(api.chaos), "Mailpit: chaos triggers (SMTP fault rules)"),
         Route("PUT", "/api/v1/chaos", plain(api.set_chaos), "Mailpit: set chaos triggers"),
         Route("GET", "/api/events", api.events_socket, "Mailpit: WebSocket of new/update/delete/stats events"),
+        Route(
+            "GET",
+            "/api/v1/mailboxes",
+            api.mailboxes,
+            "refservers: every mailbox of the store: users and created addresses",
+            reply=schemas.MAILBOXES,
+        ),
         Route("GET", "/livez", api.livez, "Mailpit: liveness (200)"),
         Route("GET", "/readyz", api.readyz, "Mailpit: readiness (200 when every server is ready)"),
         Route("GET", "/view/latest", plain(api.view_latest), "Mailpit: redirect to the latest message's view"),
@@ -237,6 +248,13 @@ class MessagesApi:
         self.store = core.shared(MailStore)
         self.mailbox = core.shared(MailpitView)
         self.hub = core.shared(MailpitEvents)
+
+    async def mailboxes(self, request: ApiRequest) -> Any:
+        """Mailboxes on disk, with whether each is an account of this process's user table
+        (a mailbox made by another process sharing the store, or before a restart, is
+        not). The ``user`` filter of the messages API takes these names."""
+        names = await asyncio.get_running_loop().run_in_executor(None, self.store.mailbox_users)
+        return {"mailboxes": [{"name": name, "account": name in self.store.users} for name in names]}
 
     # -- plumbing ------------------------------------------------------------------------
     def plain(self, handler: Callable[[ApiRequest], Awaitable[Any]]) -> Callable[[ApiRequest], Awaitable[Any]]:
@@ -401,7 +419,7 @@ class MessagesApi:
         part = await self._off_loop(self._part, request)
         name = part.file_name or part.content_id
         disposition = f'inline; filename="{_path_escape(name)}"'
-        return Reply(200, part.content, content_type=part.content_type, headers={"Content-Disposition": disposition})
+        return Reply(200, part.content, content_type=part.content_type, headers={"Content-Disposition": disposition, **SANDBOXED})
 
     async def thumbnail(self, request: ApiRequest) -> Reply:
         """Mailpit answers a 180x120 JPEG: the image cropped or padded, a blank one for a
@@ -412,7 +430,7 @@ class MessagesApi:
         except PlainError:
             raise PlainError(400, "attachment not found") from None
         name = part.file_name or part.content_id
-        headers = {"Content-Disposition": f'filename="{name}"'}
+        headers = {"Content-Disposition": f'filename="{name}"', **SANDBOXED}
         if not part.content_type.startswith("image/"):
             return Reply(200, BLANK_THUMBNAIL, content_type="image/jpeg", headers=headers)
         return Reply(200, part.content, content_type=part.content_type, headers=headers)
@@ -679,7 +697,7 @@ class MessagesApi:
                 pattern = re.compile(r"(?i)(=[\"']?)(cid:" + re.escape(part.content_id) + r")([\"|'|\s|/|>|;])")
                 url = f"/api/v1/message/{entry.id}/part/{part.part_id}".replace("\\", "\\\\")
                 markup = pattern.sub(r"\g<1>" + url + r"\g<3>", markup)
-        return Reply(200, markup.encode(), content_type="text/html; charset=utf-8")
+        return Reply(200, markup.encode(), content_type="text/html; charset=utf-8", headers=dict(SANDBOXED))
 
     # -- MailHog -------------------------------------------------------------------------------
     async def mailhog_messages(self, request: ApiRequest) -> Reply:

@@ -357,8 +357,12 @@ class SmtpHandler:
         helo = re.sub(r"[\r\n()]", "", session.host_name or "unknown")
         recipient = f"\r\n\tfor <{envelope.rcpt_tos[0]}>" if len(envelope.rcpt_tos) == 1 else ""
         stamp = email.utils.formatdate(localtime=True)
+        # Postfix's smtpd_sasl_authenticated_header comment: the AUTH user travels with
+        # the message, so the console's envelope view can show it after a restart too.
+        login = re.sub(r"[\r\n()]", "", _login_of(session) or "")
+        authenticated = f"\r\n\t(Authenticated sender: {login})" if login else ""
         return (
-            f"Received: from {helo} ([{peer_host}])\r\n\tby {protocol.hostname} (refservers) "
+            f"Received: from {helo} ([{peer_host}]){authenticated}\r\n\tby {protocol.hostname} (refservers) "
             f"with {with_type} id {os.urandom(6).hex()}{recipient};\r\n\t{stamp}\r\n"
         )
 

@@ -13,7 +13,8 @@ refservers server in one container::
 Every TCP port of every server is exposed on a free host port. FTP's passive data ports
 are not (Docker maps them to other numbers than the PASV reply names): use
 ``with_bind_ports`` for 30000-30009 and ``REFSERVERS_FTP_MASQUERADE_ADDRESS`` if a test
-needs FTP data transfers. Build the image with ``make images``.
+needs FTP data transfers. Build the image with ``make images``. Without a registry,
+set ``TESTCONTAINERS_RYUK_DISABLED=true`` (testcontainers' reaper is an image to pull).
 """
 
 from __future__ import annotations
@@ -76,18 +77,20 @@ class RefServersContainer(DockerContainer):  # type: ignore[misc]
         # /health answers 200 once every server passed its own probe.
         self.waiting_for(HttpWaitStrategy(ADMIN_PORT, "/health").for_status_code(200).with_startup_timeout(int(startup_timeout)))
 
-    def port(self, server: str, listener: str = "port") -> int:
-        """The host port mapped to ``server``'s ``listener`` (``port``, ``tls_port``...)."""
+    def port(self, server: str, listener: str | None = None) -> int:
+        """The host port mapped to ``server``'s ``listener`` (``port``, ``tls_port``...;
+        default: its main one, the first port option)."""
         try:
-            inside = self.server_ports[server][listener]
+            listeners = self.server_ports[server]
+            inside = listeners[listener or next(iter(listeners))]
         except KeyError:
             raise KeyError(f"no {server} {listener} (known: {self.server_ports.get(server) or sorted(self.server_ports)})") from None
         return int(self.get_exposed_port(inside))
 
-    def address(self, server: str, listener: str = "port") -> tuple[str, int]:
+    def address(self, server: str, listener: str | None = None) -> tuple[str, int]:
         return self.get_container_host_ip(), self.port(server, listener)
 
-    def url(self, server: str, listener: str = "port") -> str:
+    def url(self, server: str, listener: str | None = None) -> str:
         host, port = self.address(server, listener)
         scheme = registry.server_class(server).scheme
         return f"{scheme}://{host}:{port}"

@@ -4,12 +4,16 @@ all-in-one image on free host ports, waited on through /health, then real client
 from __future__ import annotations
 
 import json
+import os
 import poplib
 import smtplib
 import urllib.request
 
 import pytest
 
+# Ryuk (testcontainers' reaper) is an image pulled from a registry, and there is none
+# here; the fixture stops its container itself.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 testcontainers = pytest.importorskip("testcontainers")
 
 from servers.testing.containers import RefServersContainer  # noqa: E402
@@ -39,7 +43,8 @@ def test_mail_sent_over_smtp_is_read_over_pop3_and_the_admin_api(refservers):
 
 def test_every_server_has_a_mapped_url(refservers):
     urls = refservers.urls()
-    assert {"http", "smtp", "imap", "ftp", "sftp", "admin"} <= set(urls)
+    assert {"http", "smtp", "imap", "ftp", "sftp", "sockets", "admin"} <= set(urls)
+    assert urls["sockets"].endswith(f":{refservers.port('sockets', 'echo_port')}")  # the main port: the first
     with urllib.request.urlopen(urls["http"] + "/get?via=testcontainers", timeout=30) as reply:
         assert json.load(reply)["args"] == {"via": "testcontainers"}
     assert refservers.admin.get("/health")["status"] == "ok"

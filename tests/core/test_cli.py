@@ -28,6 +28,9 @@ def test_up_prints_table_serves_and_stops_on_sigterm(cli):
         health = json.load(reply)
     assert health["status"] == "ok"
     assert [entry["name"] for entry in health["servers"]] == ["http"]
+    assert f"web console: {table['admin']}/\n" in run.lines
+    with urllib.request.urlopen(table["admin"] + "/") as reply:
+        assert b'<script type="module" src="/console/app.js">' in reply.read()
     started = time.monotonic()
     assert run.stop() == 0
     # Generous bound: the point is that SIGTERM is handled, not the exact time.

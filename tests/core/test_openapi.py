@@ -138,6 +138,7 @@ def test_real_replies_match_the_declared_schemas(everything):
         ("GET", "/api/v1/files/{user}/{path*}", "/api/v1/files/demo/", None, 200),
         ("PUT", "/api/v1/files/{user}/{path*}", "/api/v1/files/demo/new.txt", "seeded", 201),
         ("GET", "/api/v1/files", "/api/v1/files?user=demo", None, 200),
+        ("POST", "/api/v1/files/{user}/{path*}", "/api/v1/files/demo/made/here", {}, 201),
         ("DELETE", "/api/v1/files/{user}/{path*}", "/api/v1/files/demo/new.txt", None, 200),
         ("DELETE", "/api/v1/users/{name}", "/api/v1/users/carol", None, 200),
     ]

@@ -103,3 +103,17 @@ def test_unknown_user_is_404(api: Any) -> None:
     assert api("GET", "/api/v1/files?user=nobody")[0] == 404
     assert api("PUT", "/api/v1/files/nobody/x.txt", b"x")[0] == 404
     assert api("DELETE", "/api/v1/files/nobody")[0] == 404
+
+
+def test_post_creates_a_folder_that_ftp_lists(api: Any, refservers_ftp: Server) -> None:
+    status, body = api("POST", "/api/v1/files/demo/reports/2026")
+    assert status == 201 and json.loads(body) == {"user": "demo", "path": "/reports/2026", "type": "dir"}
+    assert api("POST", "/api/v1/files/demo/reports/2026")[0] == 200  # already there
+    with ftplib.FTP(timeout=10) as client:
+        client.connect("127.0.0.1", refservers_ftp.port)
+        client.login("demo", "demo")
+        assert client.nlst("reports") == ["reports/2026"] or client.nlst("reports") == ["2026"]
+    assert api("PUT", "/api/v1/files/demo/plain.txt", b"x")[0] == 201
+    assert api("POST", "/api/v1/files/demo/plain.txt")[0] == 409
+    assert api("POST", "/api/v1/files/demo/%2e%2e/%2e%2e/outside")[0] == 403
+    assert api("POST", "/api/v1/files/nobody/folder")[0] == 404

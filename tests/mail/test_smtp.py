@@ -65,6 +65,18 @@ def test_plain_delivery_is_durable_before_250(refservers_smtp: SmtpServer, mail_
     assert event.details["key"] == key and event.details["users"] == ["demo"] and event.details["sender"] == "bounce@example.com"
 
 
+def test_received_header_names_the_auth_user_and_tls(refservers_smtp: SmtpServer, mail_store: MailStore, tls_client: ssl.SSLContext) -> None:
+    with smtp(refservers_smtp) as client:
+        client.starttls(context=tls_client)
+        client.ehlo()
+        client.login("demo", "demo")
+        client.sendmail("a@example.com", ["demo@example.com"], MESSAGE)
+    stored = mail_store.read("demo", mail_store.messages("demo")[0].key).decode()
+    received = stored.split("\r\n\tby ", 1)[0]
+    assert received.endswith("([127.0.0.1])\r\n\t(Authenticated sender: demo)")
+    assert "with ESMTPSA id" in stored
+
+
 def test_starttls_verified_with_generated_ca(refservers_smtp: SmtpServer, mail_store: MailStore, tls_client: ssl.SSLContext) -> None:
     with smtp(refservers_smtp) as client:
         client.starttls(context=tls_client)
