@@ -52,9 +52,13 @@ def compare(baseline: dict[str, Any], fresh: dict[str, Any], threshold: float) -
         if fell:
             regressions.append(line)
     measured = {row_key(row) for row in fresh["rows"]}
-    missing = sorted({key[0] for key in before if key not in measured})
+    groups = {key[0] for key in measured}
+    for key in before:
+        if key not in measured and key[0] in groups:
+            lines.append(f"--    {key[0]} / {key[1]} vs {key[2]}: no standing in this run (group measured)")
+    missing = sorted({key[0] for key in before if key[0] not in groups})
     if missing:
-        lines.append(f"--    not in this run: {', '.join(missing)}")
+        lines.append(f"--    groups not in this run: {', '.join(missing)}")
     return lines, regressions
 
 
