@@ -51,7 +51,7 @@ from ..core.faults import BOOLEAN, DELAY, DISCONNECT, POP3_ERROR, FaultAction, P
 from ..core.lifecycle import ProbeError, retry_until
 from ..core.logs import mask_credentials
 from ..core.loop import twisted_reactor
-from ..core.twisted_listen import TwistedServer, peer_of
+from ..core.twisted_listen import TwistedServer, peer_of, send_now, write_now
 from .store import INBOX, MailStore, MessageInfo
 
 AUTHORIZATION, TRANSACTION = "authorization", "transaction"
@@ -264,6 +264,7 @@ class Pop3Protocol(pop3.POP3):
     # -- dispatch -----------------------------------------------------------------------
     def state_COMMAND(self, line: bytes) -> None:
         self.processCommand(*line.split(b" "))
+        send_now(self.transport)  # the reply, in this reactor turn (see send_now)
 
     def processCommand(self, command: bytes, *args: bytes) -> Any:
         if self.blocked is not None:
@@ -451,8 +452,9 @@ class Pop3Protocol(pop3.POP3):
         data = data.replace(b"\r\n.", b"\r\n..")
         if data and not data.endswith(b"\r\n"):
             data += b"\r\n"
-        self.successResponse(first)
-        self.transport.write(data + b".\r\n")
+        line = pop3.successResponse(first)
+        self.server.wire.sent(self.peer, line.rstrip(b"\r\n"))
+        write_now(self.transport, line + data + b".\r\n")  # the whole reply in one send
         self.server.wire.sent(self.peer, f"<message {message.key}: {len(data)} bytes>")
 
     def do_DELE(self, number: bytes) -> None:
