@@ -47,7 +47,7 @@ from twisted.mail import pop3
 from zope.interface import implementer
 
 from ..core.config import FLOAT, PORT, Option
-from ..core.faults import BOOLEAN, DELAY, DISCONNECT, POP3_ERROR, FaultAction, Param
+from ..core.faults import DELAY, DISCONNECT, POP3_ERROR, reply_error
 from ..core.lifecycle import ProbeError, retry_until
 from ..core.logs import mask_credentials
 from ..core.loop import twisted_reactor
@@ -503,13 +503,7 @@ class Pop3Server(TwistedServer):
     fault_subject = 'connect, then the command line, PASS masked ("USER demo", "RETR 1")'
     fault_user = "the name of USER or APOP (PASS follows USER), then the logged-in user"
     fault_actions = {
-        "error": FaultAction(
-            "answer params.reply instead of handling the command (at connect: as the greeting)",
-            (
-                Param("reply", POP3_ERROR, default=FAULT_REPLY, help="the -ERR line sent instead"),
-                Param("close", BOOLEAN, default=False, help="close the connection after the reply"),
-            ),
-        ),
+        "error": reply_error(POP3_ERROR, FAULT_REPLY, "the -ERR line sent instead"),
         "delay": DELAY,
         "disconnect": DISCONNECT,
     }
