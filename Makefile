@@ -59,6 +59,10 @@ bench: install ## benchmarks against peers (installs them; several minutes); wri
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python bench/run.py
 
+bench-check: install ## by hand, not CI: fresh run (BENCH_CHECK="--only mail,smtp" or "--rows FILE") vs committed results; fails if a standing fell >25%
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python bench/check.py $(BENCH_CHECK)
+
 docs: install ## build the docs site (docs/, mkdocs.yml) into site/, offline; warnings are errors
 	$(BIN)/mkdocs build --strict --clean --site-dir site
 
@@ -75,4 +79,4 @@ lint: install ## ruff and mypy
 clean: ## remove the virtualenvs and runtime data
 	rm -rf $(VENV) $(LATEST_VENV) var site
 
-.PHONY: help install lock test-latest install-system run test test-reliability images test-containers bench docs screenshots bench-console lint clean
+.PHONY: help install lock test-latest install-system run test test-reliability images test-containers bench bench-check docs screenshots bench-console lint clean

@@ -29,7 +29,8 @@ from servers.cli import read_ready_table
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 WORK = BENCH / "work"  # data dirs, configs, payloads of one run (git-ignored)
-RESULTS = BENCH / "results"
+RESULTS = BENCH / "results"  # the committed results: a full `make bench`, one invocation
+SCRATCH = RESULTS / "tmp"  # partial runs (--only) and bench-check runs (git-ignored)
 PYTHON = ROOT / ".venv" / "bin" / "python"
 STARTUP_DEADLINE = 60.0  # seconds any server may take to accept connections
 
@@ -272,7 +273,12 @@ def _short_frame(frame: str) -> str:
 # -- results ---------------------------------------------------------------------------------
 
 
-def machine(note: str | None = None) -> dict[str, Any]:
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages (the machine is shared: say how busy it was)."""
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def machine(note: str | None = None, load_at_start: list[float] | None = None) -> dict[str, Any]:
     mem_kib = next(
         int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:")
     )
@@ -291,16 +297,24 @@ def machine(note: str | None = None) -> dict[str, Any]:
         "ram_gib": round(mem_kib / 1024 / 1024, 1),
         "python": platform.python_version(),
         "kernel": platform.release(),
+        "load_average": {"start": load_at_start, "end": load_average()},
         "note": note
         or "shared machine: other engineers ran test suites during the run; compare ratios, not absolute figures",
     }
 
 
 def write_results(
-    rows: list[Row], skipped: list[dict[str, str]], profiles: list[dict[str, Any]], reps: int, note: str | None = None
+    out: Path,
+    rows: list[Row],
+    skipped: list[dict[str, str]],
+    profiles: list[dict[str, Any]],
+    reps: int,
+    load_at_start: list[float],
+    note: str | None = None,
 ) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    info = machine(note)
+    """results.json and results.md of ONE run into ``out`` (bench/results for a full run)."""
+    out.mkdir(parents=True, exist_ok=True)
+    info = machine(note, load_at_start)
     data = {
         "machine": info,
         "repetitions": reps,
@@ -308,8 +322,16 @@ def write_results(
         "not_measured": skipped,
         "profiles": profiles,
     }
-    (RESULTS / "results.json").write_text(json.dumps(data, indent=2) + "\n")
-    (RESULTS / "results.md").write_text(markdown(data))
+    (out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
+    (out / "results.md").write_text(markdown(data))
+
+
+def _load_sentence(info: dict[str, Any]) -> str:
+    load = info.get("load_average") or {}
+    if not load.get("start") or not load.get("end"):
+        return ""
+    start, end = (", ".join(f"{v:g}" for v in load[when]) for when in ("start", "end"))
+    return f"Load average (1, 5, 15 min) {start} at the start, {end} at the end. "
 
 
 def _fmt(value: float | None) -> str:
@@ -330,6 +352,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"Run {info['date']} on {info['cores']} cores ({info['cpu']}), {info['ram_gib']} GiB RAM, "
         f"Python {info['python']}, Linux {info['kernel']}. Medians of {data['repetitions']} repetitions, "
         "peers measured in the same run on loopback. "
+        f"{_load_sentence(info)}"
         f"{info['note'][0].upper()}{info['note'][1:]}.",
         "",
         "`ratio` is refservers/peer in the metric's own unit; `standing` turns it into "

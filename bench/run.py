@@ -7,7 +7,11 @@ every load loop is bounded in count and time.
 Then the worst standings are measured once more with refservers under py-spy, and
 bench/results/results.{json,md} are written. Usage:
 
-    .venv/bin/python bench/run.py [--reps 3] [--only startup,http,...] [--no-install]
+    .venv/bin/python bench/run.py [--reps 3] [--only startup,http,...] [--no-install] [--out DIR]
+
+The committed bench/results/ come from one full run (never rows merged from several
+invocations); a partial run (--only) writes to bench/results/tmp/ unless --out says
+otherwise. bench/check.py (`make bench-check`) compares a run with the committed one.
 """
 
 from __future__ import annotations
@@ -39,10 +43,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402
 from harness import (  # noqa: E402
     PYTHON,
+    RESULTS,
     ROOT,
+    SCRATCH,
     WORK,
     Row,
     free_port,
+    load_average,
     log,
     median,
     refservers,
@@ -1337,31 +1344,6 @@ def _matches(key: str, row: Row) -> bool:
     return row.group == group and words.get(key, metric) in row.metric
 
 
-def merge_previous() -> tuple[list[dict[str, object]], str]:
-    """Put back the rows and notes of the groups this run did not measure; return the
-    previous profiles of those groups (profiles of re-measured groups are redone) and
-    the machine note, extended with when the re-measured groups were run.
-
-    Read at the end of the run, not its start: someone else may have rewritten the
-    results of other groups meanwhile."""
-    previous = json.loads((ROOT / "bench" / "results" / "results.json").read_text())
-    measured = {row.group for row in rows}
-    kept = [r for r in previous["rows"] if r["group"] not in measured]
-    fields = ("group", "metric", "unit", "higher_is_better", "refservers", "peer", "peer_value", "runs", "note")
-    rows[:0] = [Row(**{k: r[k] for k in fields}) for r in kept]
-    redone = {item["what"] for item in skipped}
-    measured_names = {group.lower() for group in measured}
-
-    def stale(what: str) -> bool:  # "POP3/IMAP vs Dovecot ...", "FTP vs vsftpd": about a group re-run now
-        return what in redone or what in BENCHMARKS or re.split(r"[\s/]", what)[0].lower() in measured_names
-
-    skipped[:0] = [item for item in previous["not_measured"] if not stale(item["what"])]
-    note = previous["machine"]["note"].rstrip(".")
-    if measured:
-        note += f"; {', '.join(sorted(measured))} measured at {time.strftime('%H:%M', time.gmtime())} UTC (`--merge`)"
-    return [p for p in previous["profiles"] if p["what"].split()[0] not in measured and p["top"]], note
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
@@ -1369,9 +1351,17 @@ def main() -> int:
     parser.add_argument("--no-install", action="store_true")
     parser.add_argument("--profiles", type=int, default=3, help="how many of the worst standings to profile")
     parser.add_argument(
-        "--merge", action="store_true", help="keep the rows of groups not re-run from the last results.json"
+        "--out",
+        type=Path,
+        help=f"where results.{{json,md}} go; default {RESULTS.relative_to(ROOT)} for a full run, "
+        f"{SCRATCH.relative_to(ROOT)} for a partial one (--only): the committed results come from one full run",
     )
     args = parser.parse_args()
+    unknown = sorted(set(args.only.split(",")) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"--only: unknown group(s) {', '.join(unknown)}; expected some of {','.join(BENCHMARKS)}")
+    out = args.out or (RESULTS if set(args.only.split(",")) == set(BENCHMARKS) else SCRATCH)
+    load_at_start = load_average()
     WORK.mkdir(parents=True, exist_ok=True)
     if not args.no_install:
         for what, reason in peers.install().items():
@@ -1383,12 +1373,10 @@ def main() -> int:
             BENCHMARKS[name](args.reps)
         except Exception as error:  # one broken pair must not lose the others' figures
             skip(name, f"{type(error).__name__}: {error}")
-    kept_profiles, note = merge_previous() if args.merge else ([], None)
     profiles = profile_worst(args.profiles) if args.profiles else []
-    profiles = kept_profiles + profiles
-    write_results(rows, skipped, profiles, args.reps, note)
-    log(f"wrote {ROOT / 'bench' / 'results' / 'results.md'}")
-    subprocess.run(["cat", str(ROOT / "bench" / "results" / "results.md")])
+    write_results(out, rows, skipped, profiles, args.reps, load_at_start)
+    log(f"wrote {out / 'results.md'}")
+    subprocess.run(["cat", str(out / "results.md")])
     return 0
 
 

@@ -170,22 +170,24 @@ def _serve(config: Config, names: list[str], stop: StopSignals, with_admin: bool
     classes = [registry.server_class(name) for name in names]  # fail early on an unknown name
     core = registry.make_core(config)
     started = time.monotonic()
+    to_start = list(zip(names, classes, strict=True))
+    if with_admin:
+        to_start.append(("admin", registry.server_class("admin")))
     try:
-        for name, cls in zip(names, classes, strict=True):
+        for name, cls in to_start:
+            if stop.requested:  # a signal during start-up: stop at the next step
+                break
             cls(config[name], core).start()
-        if with_admin:
-            registry.server_class("admin")(config["admin"], core).start()
-        runner = core.shared(ScenarioRunner)
-        runner.start = scenario
-        runner.apply(scenario)
+        else:
+            runner = core.shared(ScenarioRunner)
+            runner.start = scenario
+            runner.apply(scenario)
     except BaseException:
         core.stop_all()
         raise
-    # Ready before the table: the table tells callers (tests, supervisors) that SIGTERM
-    # now means a clean stop.
-    stop.ready = True
-    _print_table(core, sys.stdout, time.monotonic() - started)
-    stop.wait()
+    if not stop.requested:
+        _print_table(core, sys.stdout, time.monotonic() - started)
+        stop.wait()
     core.stop_all()
     core.loop.shutdown()
     print("stopped", file=sys.stderr, flush=True)
@@ -297,18 +299,17 @@ class StopSignals:
     of signals hung `up` that way. So the handler only counts, writes one byte to a pipe
     the main thread waits on, or leaves at once with ``os._exit``:
 
-    - before the ready table, a signal exits at once: nothing has been promised to a
-      supervisor yet, and every write a client was told about is already durable;
-    - once ready, the first signal asks for a graceful stop (servers stopped, ports
-      freed, exit 0);
-    - a second signal during that stop skips the rest of it and exits at once.
+    - the first signal asks for a graceful stop (servers stopped, ports freed, exit 0):
+      once ready, the main thread wakes from :meth:`wait`; during start-up, it stops
+      starting at the next step (:attr:`requested`) and stops what it started;
+    - a second signal skips the rest and exits at once: every write a client was told
+      about is already durable.
     """
 
     def __init__(self) -> None:
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
         self.received = 0
-        self.ready = False
 
     @classmethod
     def install(cls) -> StopSignals:
@@ -318,12 +319,15 @@ class StopSignals:
         signal.signal(signal.SIGINT, stop._handle)
         return stop
 
+    @property
+    def requested(self) -> bool:
+        """A signal asked for a stop (start-up checks this between its steps)."""
+        return self.received > 0
+
     def _handle(self, signum: int, frame: Any) -> None:
         self.received += 1
-        name = signal.Signals(signum).name
-        if not self.ready:
-            self._exit_now(signum, f"refservers: {name} during start-up; exiting\n")
         if self.received > 1:
+            name = signal.Signals(signum).name
             self._exit_now(signum, f"refservers: {name} again; exiting without a graceful stop\n")
 
     @staticmethod

@@ -296,6 +296,18 @@ DELAY = FaultAction(
 DISCONNECT = FaultAction("drop the connection without a reply")
 
 
+def reply_error(reply_type: str, default: str, reply_help: str) -> FaultAction:
+    """The "error" action of a line protocol (SMTP, POP3, NNTP): ``params.reply`` is sent
+    instead of handling the command (at connect: as the greeting), then maybe a close."""
+    return FaultAction(
+        "answer params.reply instead of handling the command (at connect: as the greeting)",
+        (
+            Param("reply", reply_type, default=default, help=reply_help),
+            Param("close", BOOLEAN, default=False, help="close the connection after the reply"),
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class FaultTable:
     """One server's fault declaration: its actions, what ``match`` is matched against,

@@ -66,7 +66,7 @@ from ..core.config import PORT, Option
 from ..core.faults import DELAY, DISCONNECT, IMAP_REPLY, FaultAction, Param
 from ..core.lifecycle import probe_greeting
 from ..core.loop import twisted_reactor
-from ..core.twisted_listen import TwistedServer, peer_of
+from ..core.twisted_listen import TwistedServer, peer_of, send_now
 from .store import INBOX, FolderSnapshot, MailStore, MailStoreError, MessageInfo, NoSuchFolder, NoSuchMessage
 
 DELIMITER = "/"
@@ -82,6 +82,14 @@ NO_UPDATE_VERBS = frozenset({b"SELECT", b"EXAMINE", b"CLOSE", b"UNSELECT", b"LOG
 CREDENTIAL_VERBS = frozenset({b"LOGIN", b"AUTHENTICATE"})
 
 DEFAULT_FAULT_REPLY = "NO [UNAVAILABLE] fault injected"
+# FETCH items whose writers (ours or Twisted's spew_*) write at once, without a
+# producer: a FETCH of only these is answered in one write (ImapProtocol.do_FETCH) ...
+INLINE_FETCH_PARTS = frozenset(
+    {"body", "bodystructure", "envelope", "flags", "internaldate", "rfc822", "rfc822header", "rfc822size", "rfc822text", "uid"}
+)
+# ... unless it spans several messages of more than this many bytes in all: then
+# Twisted writes them in slices, letting other clients in between.
+INLINE_FETCH_BYTES = 16 * 1024 * 1024
 
 
 def _folder_key(name: str) -> str:
@@ -945,11 +953,15 @@ class ImapProtocol(imap4.IMAP4Server):
         if tag is not None:
             self.flush_updates()
         super().sendPositiveResponse(tag, message)
+        if tag is not None:
+            send_now(self.transport)  # the command is complete: answer in this reactor turn
 
     def sendNegativeResponse(self, tag: Any = None, message: Any = b"") -> None:
         if tag is not None:
             self.flush_updates()
         super().sendNegativeResponse(tag, message.encode() if isinstance(message, str) else message)
+        if tag is not None:
+            send_now(self.transport)
 
     def flush_updates(self, idle: bool = False) -> None:
         """Tell the client what changed in its folder since it last heard."""
@@ -1065,7 +1077,45 @@ class ImapProtocol(imap4.IMAP4Server):
             self.mbox.mark_seen(self.mbox.sequence_numbers(messages, bool(uid)))
             if not any(part.type == "flags" for part in query):
                 query.append(imap4._FetchParser.Flags())
-        super().do_FETCH(tag, messages, query, uid)
+        if not query or any(part.type not in INLINE_FETCH_PARTS for part in query) or self._large(messages, uid):
+            super().do_FETCH(tag, messages, query, uid)
+            return
+        found = self.mbox.fetch(messages, bool(uid))
+        self.transport.write(b"".join(self._fetch_responses(found, query, bool(uid))))
+        self.sendPositiveResponse(tag, b"FETCH completed")
+
+    def _large(self, messages: Any, uid: int) -> bool:
+        """Several messages of more than INLINE_FETCH_BYTES in all (sizes from the view, unread)."""
+        seqs = self.mbox.sequence_numbers(messages, bool(uid))
+        return len(seqs) > 1 and sum(self.mbox.view[seq - 1].size for seq in seqs) > INLINE_FETCH_BYTES
+
+    def _fetch_responses(self, found: list[tuple[int, StoredMessage]], query: list[Any], uid: bool) -> list[bytes]:
+        """The untagged FETCH responses, as Twisted's spewMessage words them, built at once.
+
+        Twisted writes each message through a chain of Deferreds and a scheduler turn
+        per message, several times the work of the response itself for ``FETCH n``
+        (py-spy: Deferred callbacks, the Cooperator's timer, the write buffer); every
+        part writer used here is synchronous, so the whole answer is one write.
+        """
+        out: list[bytes] = []
+        write = out.append
+        for seq, message in found:
+            write(b"* %d FETCH (" % seq)
+            saw_uid = False
+            for part in query:
+                if part.type == "uid":
+                    saw_uid = True
+                if part.type == "body":
+                    self.spew_body(part, seq, message, write, None)
+                else:
+                    getattr(self, "spew_" + part.type)(seq, message, write, None)
+                if part is not query[-1]:
+                    write(b" ")
+            if uid and not saw_uid:
+                write(b" ")
+                self.spew_uid(seq, message, write, None)
+            write(b")\r\n")
+        return out
 
     select_FETCH = _command(do_FETCH, _S.arg_seqset, _S.arg_fetchatt)
 

@@ -47,11 +47,11 @@ from twisted.mail import pop3
 from zope.interface import implementer
 
 from ..core.config import FLOAT, PORT, Option
-from ..core.faults import BOOLEAN, DELAY, DISCONNECT, POP3_ERROR, FaultAction, Param
+from ..core.faults import DELAY, DISCONNECT, POP3_ERROR, reply_error
 from ..core.lifecycle import ProbeError, retry_until
 from ..core.logs import mask_credentials
 from ..core.loop import twisted_reactor
-from ..core.twisted_listen import TwistedServer, peer_of
+from ..core.twisted_listen import TwistedServer, peer_of, send_now, write_now
 from .store import INBOX, MailStore, MessageInfo
 
 AUTHORIZATION, TRANSACTION = "authorization", "transaction"
@@ -264,6 +264,7 @@ class Pop3Protocol(pop3.POP3):
     # -- dispatch -----------------------------------------------------------------------
     def state_COMMAND(self, line: bytes) -> None:
         self.processCommand(*line.split(b" "))
+        send_now(self.transport)  # the reply, in this reactor turn (see send_now)
 
     def processCommand(self, command: bytes, *args: bytes) -> Any:
         if self.blocked is not None:
@@ -451,8 +452,9 @@ class Pop3Protocol(pop3.POP3):
         data = data.replace(b"\r\n.", b"\r\n..")
         if data and not data.endswith(b"\r\n"):
             data += b"\r\n"
-        self.successResponse(first)
-        self.transport.write(data + b".\r\n")
+        line = pop3.successResponse(first)
+        self.server.wire.sent(self.peer, line.rstrip(b"\r\n"))
+        write_now(self.transport, line + data + b".\r\n")  # the whole reply in one send
         self.server.wire.sent(self.peer, f"<message {message.key}: {len(data)} bytes>")
 
     def do_DELE(self, number: bytes) -> None:
@@ -501,13 +503,7 @@ class Pop3Server(TwistedServer):
     fault_subject = 'connect, then the command line, PASS masked ("USER demo", "RETR 1")'
     fault_user = "the name of USER or APOP (PASS follows USER), then the logged-in user"
     fault_actions = {
-        "error": FaultAction(
-            "answer params.reply instead of handling the command (at connect: as the greeting)",
-            (
-                Param("reply", POP3_ERROR, default=FAULT_REPLY, help="the -ERR line sent instead"),
-                Param("close", BOOLEAN, default=False, help="close the connection after the reply"),
-            ),
-        ),
+        "error": reply_error(POP3_ERROR, FAULT_REPLY, "the -ERR line sent instead"),
         "delay": DELAY,
         "disconnect": DISCONNECT,
     }

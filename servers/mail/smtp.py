@@ -37,7 +37,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from ..core.config import BOOL, FLOAT, PORT, STR, Option, int_range
-from ..core.faults import BOOLEAN, DELAY, DISCONNECT, SMTP_REPLY, FaultAction, Param
+from ..core.faults import DELAY, DISCONNECT, SMTP_REPLY, reply_error
 from ..core.lifecycle import BindError, ProbeError, Server, retry_until
 from ..core.logs import mask_credentials
 from .store import MailStore
@@ -391,13 +391,7 @@ class SmtpServer(Server):
     fault_subject = 'connect, then the command line, credentials masked ("RCPT TO:<a@example.test>", "DATA")'
     fault_user = "the recipient at RCPT, every recipient (address or mailbox user) at DATA, the AUTH user"
     fault_actions = {
-        "error": FaultAction(
-            "answer params.reply instead of handling the command (at connect: as the greeting)",
-            (
-                Param("reply", SMTP_REPLY, default=R_FAULT, help="the reply line sent instead"),
-                Param("close", BOOLEAN, default=False, help="close the connection after the reply"),
-            ),
-        ),
+        "error": reply_error(SMTP_REPLY, R_FAULT, "the reply line sent instead"),
         "delay": DELAY,
         "disconnect": DISCONNECT,
     }

@@ -24,8 +24,9 @@ The contract other protocol rooms rely on:
    into ``tmp/``, fsync it, rename it into ``new/`` (or ``cur/`` with flags) and fsync
    the directory before returning. A reader never sees a half-written message, and a
    message SMTP acknowledged with 250 survives a crash. :meth:`deliver` takes no lock
-   (Maildir delivery is lock-free by design: the rename is atomic), so parallel SMTP
-   sessions only share the disk's fsyncs.
+   (Maildir delivery is lock-free by design: the rename is atomic), and parallel SMTP
+   sessions share the fsync of ``new/`` (group commit: each still waits for a fsync
+   that started after its own rename).
 2. **Bytes.** Messages are stored with CRLF line endings (what SMTP, POP3 and IMAP put
    on the wire), so ``size`` is the wire size and the body round-trips byte for byte.
    :meth:`deliver` prepends ``Return-Path`` and one ``Delivered-To`` per envelope
@@ -51,10 +52,12 @@ The contract other protocol rooms rely on:
 7. **Scans are cached.** :meth:`snapshot` (behind :meth:`messages`) reuses a folder's
    last scan while ``new/``, ``cur/`` and the uidlist keep their inode and nanosecond
    mtime, and only once those mtimes were 2 s old at the scan (a change within the same
-   clock tick could leave an mtime unchanged: Dovecot's rule). Another process's change
-   is therefore always seen at the next listing. :meth:`read` opens the file where the
-   last scan saw it and falls back to a lookup when it moved; :meth:`set_flags_many`
-   changes many messages under one lock with one fsync per directory.
+   clock tick could leave an mtime unchanged: Dovecot's rule; 0.1 s where the file
+   system keeps sub-second mtimes, see SCAN_SETTLE_FINE_NS); until then, while new/
+   and cur/ list the same names. Another process's change is therefore always seen at
+   the next listing. :meth:`read` opens the file where the last scan saw it and falls
+   back to a lookup when it moved; :meth:`set_flags_many` changes many messages under
+   one lock with one fsync per directory.
 8. **Errors.** :class:`NoSuchFolder`, :class:`FolderExists`, :class:`NoSuchMessage`
    and :class:`InvalidName` (all :class:`MailStoreError`) with one-line messages.
 
@@ -72,6 +75,7 @@ import email.parser
 import email.policy
 import email.utils
 import fcntl
+import functools
 import itertools
 import os
 import re
@@ -104,6 +108,11 @@ UIDVALIDITY_FILE = "refservers-uidvalidity"
 # change in the same tick as the scan could leave it unchanged; on a network volume
 # the server's clock may be off by more. Dovecot's Maildir sync has the same rule.
 SCAN_SETTLE_NS = 2_000_000_000
+# ... unless the file system keeps sub-second mtimes (every mtime of the signature has
+# a fraction: ext4, xfs, btrfs, tmpfs, overlayfs): there a directory's mtime moves at
+# least every kernel tick (<= 10 ms), so a tenth of a second is ten ticks of margin.
+# Inside the window every call lists new/ and cur/ (a few ms for 1,000 messages).
+SCAN_SETTLE_FINE_NS = 100_000_000
 SCANS_KEPT = 256  # folders whose last scan is kept (a test server has a handful)
 
 # The store's options: the [mail] section (REFSERVERS_MAIL_*).
@@ -207,19 +216,76 @@ class _UidList:
     entries: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)  # key -> (uid, keywords)
 
 
-@dataclass(frozen=True)
 class _File:
-    key: str
-    path: Path
-    info: str
-    recent: bool
+    """One message file as a listing saw it. Its Path is built only when asked for:
+    a rescan lists every file, and most of them are the ones the last scan knew."""
+
+    __slots__ = ("key", "directory", "name", "info", "recent", "_path")
+
+    def __init__(self, key: str, directory: Path, name: str, info: str, recent: bool):
+        self.key, self.directory, self.name, self.info, self.recent = key, directory, name, info, recent
+        self._path: Path | None = None
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = self.directory / self.name
+        return self._path
+
+
+# The names in a folder's new/ and cur/ (dot files left out), as one listing saw them.
+_Listing = tuple[frozenset[str], frozenset[str]]
 
 
 @dataclass(frozen=True)
 class _CachedScan:
     path: Path  # the folder directory
-    signature: tuple[Any, ...] | None  # None: too fresh to trust, rescan next time
+    signature: tuple[Any, ...] | None  # None: rescan next time
     snapshot: FolderSnapshot
+    # Set while the signature's mtimes are too fresh to trust alone (SCAN_SETTLE_NS):
+    # the listing of that scan, which a fresh listing must match for the scan to be reused.
+    listing: _Listing | None = None
+
+
+class _GroupSync:
+    """Group commit of one directory: the fsync that makes a rename into it durable,
+    shared by every thread that renamed meanwhile.
+
+    Parallel SMTP deliveries into one INBOX each renamed into new/ and fsynced new/:
+    20 senders meant 20 directory fsyncs queued behind each other for what one fsync
+    covers. Here a caller takes a ticket after its rename; one caller at a time (the
+    leader) fsyncs on behalf of every ticket taken before that fsync started, and the
+    others wait for a fsync that covers their ticket. So :meth:`sync` still returns
+    only once the caller's own rename is durable (the contract SMTP's 250 relies on),
+    and a failed fsync covers nobody: the next caller in line tries again.
+    """
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._changed = threading.Condition()
+        self._taken = 0  # tickets handed out (one per rename)
+        self._durable = 0  # every ticket up to this one is covered by a finished fsync
+        self._syncing = False
+
+    def sync(self) -> None:
+        """Return once a fsync of the directory that started after this call has finished."""
+        with self._changed:
+            self._taken += 1
+            ticket = self._taken
+            while self._durable < ticket:
+                if self._syncing:
+                    self._changed.wait()
+                    continue
+                self._syncing = True
+                covered = self._taken
+                self._changed.release()
+                try:
+                    fsync_dir(self.directory)
+                finally:
+                    self._changed.acquire()
+                    self._syncing = False
+                    self._changed.notify_all()
+                self._durable = max(self._durable, covered)
 
 
 def to_crlf(data: bytes) -> bytes:
@@ -250,6 +316,8 @@ class MailStore(Store):
         self._counter = itertools.count(1)
         self._scans: dict[tuple[str, str], _CachedScan] = {}  # (user, folder) -> last scan
         self._scans_lock = threading.Lock()
+        self._dir_syncs: dict[Path, _GroupSync] = {}  # a user's new/ -> its shared fsync
+        self._dir_syncs_lock = threading.Lock()
         self.root.mkdir(parents=True, exist_ok=True)
 
     @classmethod
@@ -416,7 +484,10 @@ class MailStore(Store):
         with self._scans_lock:
             cached = self._scans.get(name)
         if cached is not None and cached.signature is not None and _scan_signature(cached.path) == cached.signature:
-            return cached.snapshot
+            if cached.listing is None:
+                return cached.snapshot
+            if self._still_listed(name, cached):
+                return cached.snapshot
         path = self._existing_folder(user, folder)
         with self._locked(path):
             started = time.time_ns()
@@ -424,7 +495,8 @@ class MailStore(Store):
             # next call); the uidlist after _sync, which may rewrite it (lock held:
             # nobody else changes it meanwhile).
             directories = _directory_signature(path)
-            uidlist, files = self._sync(path, user)
+            listing = _listing(path)
+            uidlist, files = self._sync(path, user, listing)
             signature = _scan_signature(path, directories)
         previous = cached.snapshot if cached is not None else None
         known = previous.by_key if previous is not None else {}
@@ -441,10 +513,28 @@ class MailStore(Store):
             snapshot = previous  # rescanned, nothing changed: keep the identity
         else:
             snapshot = FolderSnapshot(uidlist.uidvalidity, uidlist.next_uid, tuple(infos), {i.key: i for i in infos})
-        if signature is not None and max(_mtimes(signature)) > started - SCAN_SETTLE_NS:
-            signature = None
-        self._keep_scan(name, _CachedScan(path, signature, snapshot))
+        settled = signature is not None and _settled(signature, started)
+        self._keep_scan(name, _CachedScan(path, signature, snapshot, None if settled else listing))
         return snapshot
+
+    def _still_listed(self, name: tuple[str, str], cached: _CachedScan) -> bool:
+        """Whether a scan whose signature still matches but is too fresh to trust alone
+        may be reused: new/ and cur/ list the same names as at that scan (a change in
+        the same clock tick as the scan leaves the mtimes alone but not the names; the
+        uidlist is replaced by rename, so its inode in the signature always moves).
+
+        Two listings instead of a rescan (lock, uidlist, numbering) while the folder
+        settles, e.g. every command just after an IMAP FETCH set \\Seen on a range.
+        Once the mtimes are settled (_settled) at a listing that still matches, no later
+        change can keep them, and the signature alone is trusted again.
+        """
+        assert cached.signature is not None and cached.listing is not None
+        now = time.time_ns()
+        if _listing(cached.path) != cached.listing:
+            return False
+        if _settled(cached.signature, now):
+            self._keep_scan(name, _CachedScan(cached.path, cached.signature, cached.snapshot))
+        return True
 
     def message(self, user: str, key: str, folder: str = INBOX) -> MessageInfo:
         info = self.snapshot(user, folder).by_key.get(key)
@@ -498,7 +588,7 @@ class MailStore(Store):
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
             raise
-        fsync_dir(path / "new")
+        self._new_dir_sync(path).sync()
         self._announce(user, INBOX)
         return key
 
@@ -563,7 +653,7 @@ class MailStore(Store):
                     if old_keywords != keywords:
                         uidlist.entries[key] = (uid, keywords)
                         keywords_changed = True
-                    found = _File(key, target, "2," + letters, False)
+                    found = _File(key, target.parent, target.name, "2," + letters, False)
                     changed[key] = self._info(found, uidlist.entries[key], known.get(key))
             finally:
                 # Whatever was renamed is made durable, even if a later rename failed.
@@ -802,26 +892,28 @@ class MailStore(Store):
         for callback in subscribers:
             callback(user, folder)
 
+    def _new_dir_sync(self, folder_path: Path) -> _GroupSync:
+        with self._dir_syncs_lock:
+            group = self._dir_syncs.get(folder_path)
+            if group is None:
+                group = self._dir_syncs[folder_path] = _GroupSync(folder_path / "new")
+            return group
+
     def _new_key(self, size: int) -> str:
         now = time.time()
         seconds, micro = int(now), int((now % 1) * 1_000_000)
         unique = f"M{micro:06d}P{os.getpid()}Q{next(self._counter)}R{os.urandom(4).hex()}"
         return f"{seconds}.{unique}.{_HOST},S={size}"
 
-    def _scan(self, folder_path: Path) -> dict[str, _File]:
+    def _scan(self, folder_path: Path, listing: _Listing | None = None) -> dict[str, _File]:
         files: dict[str, _File] = {}
-        for sub, recent in (("new", True), ("cur", False)):
+        new, cur = listing if listing is not None else _listing(folder_path)
+        for sub, recent, names in (("new", True, new), ("cur", False, cur)):
             directory = folder_path / sub
-            try:
-                names = os.listdir(directory)
-            except FileNotFoundError:
-                continue
             for name in names:
-                if name.startswith("."):
-                    continue
                 key, _, info = name.partition(":")
                 if key not in files or not recent:
-                    files[key] = _File(key, directory / name, info, recent)
+                    files[key] = _File(key, directory, name, info, recent)
         return files
 
     def _find(self, folder_path: Path, key: str) -> _File | None:
@@ -829,20 +921,23 @@ class MailStore(Store):
             return None
         fresh = folder_path / "new" / key
         if fresh.exists():
-            return _File(key, fresh, "", True)
+            return _File(key, fresh.parent, key, "", True)
         prefix = key + ":"
         try:
             for name in os.listdir(folder_path / "cur"):
                 if name == key or name.startswith(prefix):
-                    return _File(key, folder_path / "cur" / name, name[len(prefix) :], False)
+                    return _File(key, folder_path / "cur", name, name[len(prefix) :], False)
         except FileNotFoundError:
             pass
         return None
 
-    def _sync(self, folder_path: Path, user: str) -> tuple[_UidList, dict[str, _File]]:
-        """Read the uidlist and the files; give new files UIDs; forget vanished ones. Lock held."""
+    def _sync(
+        self, folder_path: Path, user: str, listing: _Listing | None = None
+    ) -> tuple[_UidList, dict[str, _File]]:
+        """Read the uidlist and the files (as ``listing`` saw them, or list them now);
+        give new files UIDs; forget vanished ones. Lock held."""
         uidlist = self._load_uidlist(folder_path, user)
-        files = self._scan(folder_path)
+        files = self._scan(folder_path, listing)
         changed = False
         for key in [k for k in uidlist.entries if k not in files]:
             del uidlist.entries[key]
@@ -908,7 +1003,17 @@ class MailStore(Store):
 
     def _info(self, found: _File, entry: tuple[int, tuple[str, ...]], known: MessageInfo | None = None) -> MessageInfo:
         uid, keywords = entry
-        flags = {LETTER_FLAGS[c] for c in found.info[2:] if c in LETTER_FLAGS} if found.info.startswith("2,") else set()
+        letter_flags = _letter_flags(found.info)
+        if (
+            known is not None
+            and known.uid == uid
+            and known.recent == found.recent
+            and known.path.name == found.name
+            and known.internal_date
+            and known.flags == (letter_flags.union(keywords) if keywords else letter_flags)
+        ):
+            return known  # unchanged since the last scan (the common case): nothing to build
+        flags = set(letter_flags)
         if known is not None and known.internal_date:
             # The same message seen before: its file was at most renamed since (flags),
             # which keeps size and mtime, so no stat; and the same object if unchanged.
@@ -1021,6 +1126,24 @@ def _make_maildir(directory: Path) -> None:
         fsync_dir(created.parent)
 
 
+@functools.lru_cache(maxsize=256)
+def _letter_flags(info: str) -> frozenset[str]:
+    """The IMAP system flags of a Maildir info ("2,FS"); a folder has few distinct ones."""
+    return frozenset(LETTER_FLAGS[c] for c in info[2:] if c in LETTER_FLAGS) if info.startswith("2,") else frozenset()
+
+
+def _listing(folder_path: Path) -> _Listing:
+    """The names in new/ and cur/ (dot files are not messages); a missing one lists empty."""
+    found: list[frozenset[str]] = []
+    for sub in ("new", "cur"):
+        try:
+            names = os.listdir(os.path.join(folder_path, sub))
+        except FileNotFoundError:
+            names = []
+        found.append(frozenset(name for name in names if not name.startswith(".")))
+    return found[0], found[1]
+
+
 def _directory_signature(folder_path: Path) -> tuple[int, int, int, int] | None:
     """(inode, mtime in ns) of new/ and cur/; None if either is missing."""
     try:
@@ -1045,6 +1168,15 @@ def _scan_signature(
     except FileNotFoundError:
         return None
     return (*directories, uidlist.st_ino, uidlist.st_mtime_ns, uidlist.st_size)
+
+
+def _settled(signature: tuple[Any, ...], now_ns: int, fine_ns: int | None = None) -> bool:
+    """Whether the signature's mtimes are old enough at ``now_ns`` to be trusted alone
+    (``fine_ns``: the window for sub-second mtimes, SCAN_SETTLE_FINE_NS by default)."""
+    mtimes = _mtimes(signature)
+    fine = all(mtime % 1_000_000_000 for mtime in mtimes)
+    window = (SCAN_SETTLE_FINE_NS if fine_ns is None else fine_ns) if fine else SCAN_SETTLE_NS
+    return max(mtimes) <= now_ns - window
 
 
 def _mtimes(signature: tuple[Any, ...]) -> tuple[int, int, int]:

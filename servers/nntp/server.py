@@ -44,7 +44,7 @@ from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 
 from ..core.config import BOOL, FLOAT, PORT, STR, STR_LIST, STR_TABLE, Option, int_range
-from ..core.faults import BOOLEAN, DELAY, DISCONNECT, NNTP_REPLY, FaultAction, Param
+from ..core.faults import DELAY, DISCONNECT, NNTP_REPLY, reply_error
 from ..core.lifecycle import ProbeError, retry_until
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer, peer_of
@@ -859,13 +859,7 @@ class NntpServer(TwistedServer):
     )
     fault_user = "the name of AUTHINFO USER (and the AUTHINFO PASS after it), then the logged-in user"
     fault_actions = {
-        "error": FaultAction(
-            "answer params.reply instead of handling the command (at connect: instead of the greeting)",
-            (
-                Param("reply", NNTP_REPLY, default=FAULT_REPLY, help="the 4xx/5xx line sent instead"),
-                Param("close", BOOLEAN, default=False, help="close the connection after the reply"),
-            ),
-        ),
+        "error": reply_error(NNTP_REPLY, FAULT_REPLY, "the 4xx/5xx line sent instead"),
         "delay": DELAY,
         "disconnect": DISCONNECT,
     }

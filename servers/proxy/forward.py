@@ -33,7 +33,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..core.loop import twisted_reactor
-from ..core.twisted_listen import peer_of
+from ..core.twisted_listen import peer_of, send_now
 from .access import authenticate
 from .toxics import CLOSE, END, EOF, TOXICS, ActiveToxic, Pipe, Sink
 from .upstream import UpstreamProtocol, connect_upstream, couple, failure_kind, failure_text, uncouple
@@ -246,6 +246,7 @@ class Exchange:
             protocol.close()
             return
         self._upstream_ready()
+        self.send_now()
 
     def upstream_failed(self, reason: Failure) -> None:
         self.connector = None
@@ -286,6 +287,17 @@ class Exchange:
             return
         self.leg.http.receive_data(data)
         self._pump_upstream()
+        self.send_now()
+
+    def send_now(self) -> None:
+        """Send what this event wrote to either side now, not a reactor turn later
+        (core send_now): on a new connection the request and the response each waited
+        a turn. Tunnels keep the reactor's batching of their large reads."""
+        if self.tunnel:
+            return
+        send_now(self.proxy.transport)
+        if self.leg is not None and self.leg.protocol.transport is not None:
+            send_now(self.leg.protocol.transport)
 
     def upstream_lost(self) -> None:
         leg, self.leg = self.leg, None
@@ -563,6 +575,10 @@ class ForwardProxyProtocol(TwistedProtocol):
             return
         self.http.receive_data(data)
         self._pump()
+        if self.exchange is not None:
+            self.exchange.send_now()  # a request to a reused upstream, or a reply given here
+        else:
+            send_now(self.transport)
 
     def readConnectionLost(self) -> None:
         # A client that half-closes still gets its answer: a tunnel passes the FIN on,

@@ -18,8 +18,11 @@ from .chromium import chromium_path, launch_chromium
 EXPECT_TIMEOUT_MS = 10_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
+    # One browser per test, not per session: Playwright's sync API keeps an asyncio loop
+    # running in the main thread while it lives, and xdist runs other tests in the same
+    # worker (telnetlib3's asyncio.run() test failed behind a session-wide browser).
     if chromium_path() is None:
         pytest.fail("the console tests need chromium: apt-get install chromium (.ci/apt-packages.txt)")
     with sync_api.sync_playwright() as playwright:

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
-from typing import Any
 
-
-def call(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as reply:
-            return reply.status, json.load(reply)
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.load(error)
+from .conftest import call
 
 
 def test_health_is_200_when_all_ready_and_503_after_a_stop(refservers_http, refservers_admin):

@@ -8,10 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -32,17 +29,7 @@ from servers.core.faults import (
 from servers.core.journal import EventJournal
 from servers.mail.smtp import R_FAULT
 
-
-def call(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as reply:
-            return reply.status, json.load(reply)
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.load(error)
-
+from .conftest import call
 
 # -- through the admin API ------------------------------------------------------------
 

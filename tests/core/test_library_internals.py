@@ -78,3 +78,13 @@ def test_jsonrpcserver_public_dispatch_gives_plain_dicts():
 
     reply = dispatch_to_serializable('{"jsonrpc": "2.0", "method": "ping", "id": 1}', {"ping": ping})
     assert reply == {"jsonrpc": "2.0", "result": "pong", "id": 1}
+
+
+def test_twisted_write_buffer_attributes_still_tell_an_empty_buffer():
+    """core/twisted_listen.py ``write_now`` sends at once only when Twisted's write
+    buffer is empty: ``dataBuffer``/``offset`` and the private ``_tempDataLen`` (set in
+    ``__init__``, so checked on an instance), as ``FileDescriptor.doWrite`` reads them."""
+    from twisted.internet.abstract import FileDescriptor
+
+    descriptor = FileDescriptor(reactor=object())
+    assert (descriptor.dataBuffer, descriptor.offset, descriptor._tempDataLen) == (b"", 0, 0)

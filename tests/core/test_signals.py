@@ -98,3 +98,17 @@ def test_sigint_before_handlers_leaves_without_a_traceback(cli_env, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], env=cli_env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 130
     assert result.stderr.strip() == "refservers: interrupted"
+
+
+def test_single_sigterm_during_start_up_stops_gracefully(cli):
+    # What `docker stop` does to a container still starting: the servers already
+    # started are stopped, exit 0 and "stopped", as once ready.
+    run = cli("up", "--only", "http,smtp", env={**PORTS_0, "REFSERVERS_SMTP_PORT": "0", "REFSERVERS_SMTP_TLS_PORT": "0"})
+    assert run.process.stderr is not None
+    for line in run.process.stderr:  # the real signal: http said it is ready, the others are not yet
+        if "refservers.http: http ready" in line:
+            break
+    run.process.send_signal(signal.SIGTERM)
+    assert run.process.wait(timeout=30) == 0
+    run.stdout, rest = run.process.communicate()
+    assert rest.strip().splitlines()[-1] == "stopped"
