@@ -255,10 +255,11 @@ def body_offset(data: bytes) -> int:
         offset = end + 1
 
 
-def _addresses(message: Message, name: str) -> list[dict[str, str]]:
-    values = message.get_all(name, [])
+def _addresses(message: Message, name: str, values: list[str] | None = None) -> list[dict[str, str]]:
+    if values is None:
+        values = [str(value) for value in message.get_all(name, [])]
     found = []
-    for display, address in email.utils.getaddresses([str(value) for value in values]):
+    for display, address in email.utils.getaddresses(values):
         if address or display:
             found.append({"Name": display, "Address": address})
     return found
@@ -334,21 +335,31 @@ def parse_message(data: bytes) -> tuple[Parsed, EmailMessage, MimeTree]:
     message = email.message_from_bytes(data, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
     tree = parse_mime(message)
-    sender_list = _addresses(message, "From")
-    sender = sender_list[0] if sender_list else {"Name": str(message.get("From", "")), "Address": ""}
-    to, cc, bcc = _addresses(message, "To"), _addresses(message, "Cc"), _addresses(message, "Bcc")
+    # every header value once: policy.default parses a header again on each get()
+    fetched: dict[str, list[str]] = {}
+
+    def values(name: str) -> list[str]:
+        if name not in fetched:
+            fetched[name] = [str(value) for value in message.get_all(name, [])]
+        return fetched[name]
+
+    def first(name: str) -> str:
+        found = values(name)
+        return found[0] if found else ""
+
+    sender_list = _addresses(message, "From", values("From"))
+    sender = sender_list[0] if sender_list else {"Name": first("From"), "Address": ""}
+    to, cc, bcc = (_addresses(message, name, values(name)) for name in ("To", "Cc", "Bcc"))
     try:
-        date = email.utils.parsedate_to_datetime(str(message["Date"])) if message["Date"] else None
+        date = email.utils.parsedate_to_datetime(first("Date")) if first("Date") else None
     except (TypeError, ValueError):
         date = None
-    search_parts = [
-        str(message.get(name, "")) for name in ("From", "Subject", "To", "Cc", "Bcc", "Reply-To", "Return-Path")
-    ]
+    search_parts = [first(name) for name in ("From", "Subject", "To", "Cc", "Bcc", "Reply-To", "Return-Path")]
     stripped = strip_html(tree.html) if tree.html else ""
     search_parts.append(stripped or tree.text)
     search_parts += [part.file_name for part in tree.attachments]
     derived: list[str] = []
-    x_tags = str(message.get("X-Tags", "")).strip()
+    x_tags = first("X-Tags").strip()
     if x_tags:
         derived += x_tags.split(",")
     for address in [*(a["Address"] for a in to + cc + bcc), sender["Address"]]:
@@ -361,16 +372,16 @@ def parse_message(data: bytes) -> tuple[Parsed, EmailMessage, MimeTree]:
             tags.append(tag)
     parsed = Parsed(
         group=hashlib.sha1(data[offset:], usedforsecurity=False).hexdigest(),
-        message_id=str(message.get("Message-Id", "")).strip().strip("<>"),
+        message_id=first("Message-Id").strip().strip("<>"),
         sender=sender,
         to=to,
         cc=cc,
         bcc=bcc,
-        reply_to=_addresses(message, "Reply-To"),
-        subject=str(message.get("Subject", "")),
+        reply_to=_addresses(message, "Reply-To", values("Reply-To")),
+        subject=first("Subject"),
         date=date,
-        return_path=str(message.get("Return-Path", "")).strip().strip("<>"),
-        envelope_to=tuple(str(value) for value in message.get_all("Delivered-To", [])),
+        return_path=first("Return-Path").strip().strip("<>"),
+        envelope_to=tuple(values("Delivered-To")),
         snippet=snippet(tree.text, tree.html),
         attachments=len(tree.attachments),
         inlines=len(tree.inline),
