@@ -21,9 +21,9 @@ from .core.store import Store
 
 SERVERS: dict[str, str] = {
     "http": "servers.http:HttpServer",
-    "smtp": "servers.mail.smtp:SmtpServer",
-    "pop3": "servers.mail.pop3:Pop3Server",
-    "imap": "servers.mail.imap:ImapServer",
+    "smtp": "servers.smtp:SmtpServer",
+    "pop3": "servers.pop3:Pop3Server",
+    "imap": "servers.imap:ImapServer",
     "ftp": "servers.ftp:FtpServer",
     "sftp": "servers.sftp:SftpServer",
     "telnet": "servers.telnet:TelnetServer",

@@ -14,15 +14,20 @@
 
 from __future__ import annotations
 
+import ftplib
 import json
 import socket
 import socketserver
+import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from servers.core import Core, Server
+from servers.mail.store import MailStore
 
 
 @pytest.fixture
@@ -149,3 +154,76 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+# -- mail: the store behind the test's SMTP/POP3/IMAP servers, TLS trust -----------------
+
+
+@pytest.fixture
+def mail_store(refservers_core: Core) -> MailStore:
+    """The MailStore the test's SMTP/POP3/IMAP servers share."""
+    return refservers_core.shared(MailStore)
+
+
+@pytest.fixture
+def tls_client(refservers_core: Core) -> ssl.SSLContext:
+    """A client context trusting only the generated CA (hostname checked)."""
+    return refservers_core.tls.client_context()
+
+
+# -- files: logged-in ftplib sessions, closed after the test ----------------------------
+
+
+FTP_TIMEOUT = 15
+
+
+class ImplicitFTP_TLS(ftplib.FTP_TLS):
+    """ftplib speaks only explicit FTPS; implicit FTPS wraps the socket before the 220."""
+
+    def connect(self, host: str = "", port: int = 0, timeout: float = FTP_TIMEOUT, source_address: Any = None) -> str:
+        self.host, self.port, self.timeout = host, port, timeout
+        raw = socket.create_connection((host, port), timeout)
+        self.af = raw.family
+        self.sock = self.context.wrap_socket(raw, server_hostname=host)
+        self.file = self.sock.makefile("r", encoding=self.encoding)
+        self.welcome = self.getresp()
+        return self.welcome
+
+
+FtpLogin = Callable[..., ftplib.FTP]
+
+
+@pytest.fixture
+def ftp_login(refservers_ftp: Server) -> Iterator[FtpLogin]:
+    """``ftp_login(user, password, tls=None|"explicit"|"implicit", passive=True)``."""
+    opened: list[ftplib.FTP] = []
+
+    def login(user: str = "demo", password: str = "demo", tls: str | None = None, passive: bool = True) -> ftplib.FTP:
+        context = refservers_ftp.core.tls.client_context()
+        client: ftplib.FTP
+        port = refservers_ftp.port
+        if tls == "implicit":
+            client = ImplicitFTP_TLS(context=context, timeout=FTP_TIMEOUT)
+            port = refservers_ftp.listeners["tls"]
+        elif tls == "explicit":
+            client = ftplib.FTP_TLS(context=context, timeout=FTP_TIMEOUT)
+        else:
+            client = ftplib.FTP(timeout=FTP_TIMEOUT)
+        opened.append(client)
+        client.connect("127.0.0.1", port)
+        client.login(user, password)
+        if isinstance(client, ftplib.FTP_TLS):
+            client.prot_p()
+        client.set_pasv(passive)
+        client.voidcmd("TYPE I")
+        return client
+
+    yield login
+    for client in opened:
+        client.close()
+
+
+@pytest.fixture
+def implicit_ftp_tls() -> type[ImplicitFTP_TLS]:
+    """The implicit-FTPS ftplib client class (test modules cannot import conftest)."""
+    return ImplicitFTP_TLS

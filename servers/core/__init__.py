@@ -2,7 +2,7 @@
 
 Importing it has no side effect. Twisted's asyncio reactor is installed when the
 first EventLoop is made (a Core, or a room whose library imports the reactor as it
-loads: see mail/pop3.py), before anything imports ``twisted.internet.reactor``.
+loads: see pop3/server.py), before anything imports ``twisted.internet.reactor``.
 """
 
 from .config import ConfigError, Option, Settings, load_config

@@ -1,6 +1,4 @@
-"""Mail: one Maildir store (store.py) shared by SMTP (smtp.py, aiosmtpd), POP3
-(pop3.py, twisted.mail.pop3) and IMAP (imap.py, twisted.mail.imap4).
-
-Modules are imported by the registry on demand; nothing is imported here so that
-starting one mail server does not load the others.
+"""Mail: the shared mail store (store.py, a per-user Maildir) and its admin API (api.py:
+Mailpit's and MailHog's messages API; mailpit*.py, mailhog.py). The protocols that use it
+are rooms of their own: servers/smtp/, servers/pop3/, servers/imap/.
 """

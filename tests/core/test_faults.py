@@ -27,7 +27,7 @@ from servers.core.faults import (
     Param,
 )
 from servers.core.journal import EventJournal
-from servers.mail.smtp import R_FAULT
+from servers.smtp.server import R_FAULT
 
 from .conftest import call
 

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from servers.core.journal import EventJournal
 from servers.core.metrics import ServerMetrics
-from servers.mail.smtp import R_FAULT
+from servers.smtp.server import R_FAULT
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -56,7 +56,7 @@ def port(stack: Stack, server: str, listener: str = "main") -> int:
 
 
 def trusting_nothing() -> ssl.SSLContext:
-    # The certificate is not what this suite checks (tests/files does); the cut is.
+    # The certificate is not what this suite checks (tests/ftp does); the cut is.
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from servers.mail import imap as imap_module
+from servers.imap import server as imap_module
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -40,7 +40,7 @@ from ..core.config import BOOL, FLOAT, PORT, STR, Option, int_range
 from ..core.faults import DELAY, DISCONNECT, SMTP_REPLY, reply_error
 from ..core.lifecycle import BindError, ProbeError, Server, retry_until
 from ..core.logs import mask_credentials
-from .store import MailStore
+from ..mail.store import MailStore
 
 DEFAULT_MAX_SIZE = 50 * 1024 * 1024
 # Delivery threads: each mostly waits in fsync, so this bounds parallel deliveries, not

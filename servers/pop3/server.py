@@ -52,7 +52,7 @@ from ..core.lifecycle import ProbeError, retry_until
 from ..core.logs import mask_credentials
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer, peer_of, send_now, write_now
-from .store import INBOX, MailStore, MessageInfo
+from ..mail.store import INBOX, MailStore, MessageInfo
 
 AUTHORIZATION, TRANSACTION = "authorization", "transaction"
 

@@ -1,4 +1,4 @@
-"""SMTP server: real smtplib, raw sockets and swaks against servers.mail.smtp."""
+"""SMTP server: real smtplib, raw sockets and swaks against servers.smtp.server."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from servers.core.users import User
-from servers.mail.smtp import R_NEED_AUTH, SmtpServer, with_enhanced_code
 from servers.mail.store import MailStore
+from servers.smtp.server import R_NEED_AUTH, SmtpServer, with_enhanced_code
 
 MESSAGE = b"From: Alice <alice@example.com>\r\nTo: demo@example.com\r\nSubject: hello\r\n\r\nHi there\r\n"
 

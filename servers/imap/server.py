@@ -67,7 +67,7 @@ from ..core.faults import DELAY, DISCONNECT, IMAP_REPLY, FaultAction, Param
 from ..core.lifecycle import probe_greeting
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer, peer_of, send_now
-from .store import INBOX, FolderSnapshot, MailStore, MailStoreError, MessageInfo, NoSuchFolder, NoSuchMessage
+from ..mail.store import INBOX, FolderSnapshot, MailStore, MailStoreError, MessageInfo, NoSuchFolder, NoSuchMessage
 
 DELIMITER = "/"
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")

@@ -1,4 +1,4 @@
-"""POP3 server: real poplib (plain, STLS, POP3S, APOP, AUTH PLAIN) against servers.mail.pop3."""
+"""POP3 server: real poplib (plain, STLS, POP3S, APOP, AUTH PLAIN) against servers.pop3.server."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from servers.core.users import User
-from servers.mail.pop3 import Pop3Server
 from servers.mail.store import MailStore
+from servers.pop3.server import Pop3Server
 
 MESSAGE = b"From: a@example.com\r\nTo: demo@example.com\r\nSubject: %d\r\n\r\nline one\r\n.starts with a dot\r\nline three\r\n"
 

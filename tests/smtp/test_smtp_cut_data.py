@@ -15,8 +15,8 @@ import struct
 
 import pytest
 
-from servers.mail.smtp import SmtpServer
 from servers.mail.store import MailStore
+from servers.smtp.server import SmtpServer
 
 TIMEOUT = 10
 HEAD = b"From: a@example.com\r\nTo: demo@example.com\r\nSubject: cut\r\n\r\n"

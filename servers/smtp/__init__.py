@@ -1,0 +1,5 @@
+"""SMTP submission into the shared mail store (aiosmtpd): see server.py."""
+
+from .server import SmtpServer
+
+__all__ = ["SmtpServer"]
