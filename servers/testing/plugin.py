@@ -33,10 +33,17 @@ from typing import Any
 import pytest
 
 from .. import registry
-from ..core import Core, Server, load_config
+from ..core import Core, EventLoop, Server, load_config
 from ..core.config import PORT
 from .remote import CONTAINER_MODE, TARGET, RemoteServer, remote_address, target_mode
 from .tenant import AdminDirectory, Tenant
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Test modules import protocol libraries as they are collected (twisted.mail.pop3
+    # imports the reactor); Twisted's asyncio reactor must be installed before that, or
+    # the default one is and every later server start fails.
+    EventLoop.shared()
 
 
 @pytest.fixture
