@@ -1397,11 +1397,7 @@ def stub_mappings(root: Path) -> str:
     mappings = [
         {
             "request": {"method": "GET", "urlPath": f"/api/v1/items/{i}", "headers": {"Accept": {"contains": "json"}}},
-            "response": {
-                "status": 200,
-                "jsonBody": {"id": i, "name": f"item {i}"},
-                "headers": {"Content-Type": "application/json"},
-            },
+            "response": {"status": 200, "jsonBody": {"id": i, "name": f"item {i}"}, "headers": {"Content-Type": "application/json"}},
         }
         for i in range(STUB_MAPPINGS)
     ]
@@ -1425,33 +1421,14 @@ def bench_stubs(reps: int) -> None:
         skip("stubs vs WireMock", "java or the wiremock npm package (bench/node_modules) is missing")
         return
     port = free_port()
-    command = [
-        java,
-        "-jar",
-        str(peers.WIREMOCK_JAR),
-        "--port",
-        str(port),
-        "--bind-address",
-        "127.0.0.1",
-        "--root-dir",
-        str(root),
-    ]
+    command = [java, "-jar", str(peers.WIREMOCK_JAR), "--port", str(port), "--bind-address", "127.0.0.1", "--root-dir", str(root)]
     with service(command, port, WORK / "logs" / "wiremock.log"):
         wrk(f"http://127.0.0.1:{port}{path}", script)  # JIT warm-up, not counted
         their_runs = wrk_series(f"http://127.0.0.1:{port}{path}", reps, script)
     note = f"{STUB_MAPPINGS} mappings (urlPath + header), the middle one matched; WireMock standalone with its defaults (journal on, as ours), one JIT warm-up run"
     metric = f"matched stub requests/s (wrk, {WRK_CONNECTIONS} connections)"
     pair("stubs", metric, "req/s", True, our_runs[0], f"WireMock {peers.WIREMOCK_VERSION}", their_runs[0], note)
-    pair(
-        "stubs",
-        "matched stub p99 latency",
-        "ms",
-        False,
-        our_runs[1],
-        f"WireMock {peers.WIREMOCK_VERSION}",
-        their_runs[1],
-        note,
-    )
+    pair("stubs", "matched stub p99 latency", "ms", False, our_runs[1], f"WireMock {peers.WIREMOCK_VERSION}", their_runs[1], note)
 
 
 BENCHMARKS: dict[str, Callable[[int], None]] = {
@@ -1511,7 +1488,8 @@ def _matches(key: str, row: Row) -> bool:
              "FTP 100 parallel login+small file": "parallel", "SFTP put MB/s": "put", "SFTP get MB/s": "get", "JSON-RPC calls/s": "calls",
              "proxy CONNECT MB/s": "CONNECT", "proxy added latency": "latency", "POP3 RETR": "RETR all",
              "tcp-proxy added latency": "latency", "tcp-proxy throughput": "throughput",
-             "IMAP FETCH 1:*": "one command", "IMAP FETCH one": "at a time", "IMAP SEARCH": "SEARCH", "SMTP one big message": "MiB message", "IMAP FETCH big": "MiB message",
+             "IMAP FETCH 1:*": "one command", "IMAP FETCH one": "at a time", "IMAP SEARCH": "SEARCH",
+             "SMTP one big message": "MiB message", "IMAP FETCH big": "MiB message",
              "telnet sessions/s": "sessions/s"}  # fmt: skip
     return row.group == group and words.get(key, metric) in row.metric
 
