@@ -111,12 +111,18 @@ class MessagePart:
         self.raw = raw
         end = raw.find(b"\r\n\r\n")
         if raw.startswith(b"\r\n"):
-            self.header, self.body = b"\r\n", raw[2:]
+            self.header, self._body_start = b"\r\n", 2
         elif end < 0:
-            self.header, self.body = raw + (b"" if raw.endswith(b"\r\n") else b"\r\n") + b"\r\n", b""
+            self.header, self._body_start = raw + (b"" if raw.endswith(b"\r\n") else b"\r\n") + b"\r\n", len(raw)
         else:
-            self.header, self.body = raw[: end + 4], raw[end + 4 :]
+            self.header, self._body_start = raw[: end + 4], end + 4
         self._subparts: list[MessagePart] | None = None
+
+    @functools.cached_property
+    def body(self) -> bytes:
+        # Sliced on first use: FETCH BODY[] sends ``raw`` and never needs this copy,
+        # which for a 15 MiB attachment costs as much as the send.
+        return self.raw[self._body_start :]
 
     @functools.cached_property
     def _parsed(self) -> email.message.Message:
