@@ -1150,16 +1150,16 @@ class ImapProtocol(imap4.IMAP4Server):
         if part.partialBegin is not None:
             data = data[part.partialBegin : part.partialBegin + part.partialLength]
             label += b"<%d>" % part.partialBegin
-        _w(label + b" " + _literal(data))
+        _write_literal(_w, label, data)
 
     def spew_rfc822header(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
-        _w(b"RFC822.HEADER " + _literal(msg.header))
+        _write_literal(_w, b"RFC822.HEADER", msg.header)
 
     def spew_rfc822text(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
-        _w(b"RFC822.TEXT " + _literal(msg.body))
+        _write_literal(_w, b"RFC822.TEXT", msg.body)
 
     def spew_rfc822(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
-        _w(b"RFC822 " + _literal(msg.raw))
+        _write_literal(_w, b"RFC822", msg.raw)
 
     def spew_rfc822size(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
         _w(b"RFC822.SIZE %d" % len(msg.raw))
@@ -1269,8 +1269,11 @@ def _sets_seen(part: Any) -> bool:
     return bool(part.header or part.text or part.mime or part.empty or part.part)
 
 
-def _literal(data: bytes) -> bytes:
-    return b"{%d}\r\n" % len(data) + data
+def _write_literal(write: Callable[[bytes], object], label: bytes, data: bytes) -> None:
+    """``label {n}CRLF`` then the n bytes, as two writes: concatenating them copied the
+    whole message (15 MiB for a big attachment) twice before the send."""
+    write(label + b" {%d}\r\n" % len(data))
+    write(data)
 
 
 def _delay_of(rule: Any) -> float:
