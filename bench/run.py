@@ -26,6 +26,7 @@ import os
 import poplib
 import re
 import shutil
+import smtplib
 import socket
 import subprocess
 import sys
@@ -936,6 +937,153 @@ def _profile_mail(out: Path, what: str, seed: Path) -> None:
                 imap_session(port, imap_fetch_all if what == "fetch" else imap_fetch_each)
 
 
+# -- one big message: SMTP in, IMAP out ----------------------------------------------------
+
+BIG_MAIL_MIB = 15  # the whole message on the wire, mostly one base64 attachment
+
+
+def big_message() -> bytes:
+    """A MIME message of BIG_MAIL_MIB MiB: a short text part and a base64 attachment of
+    incompressible bytes, CRLF line ends and dot-stuffed already (nothing starts with "."),
+    so the client spends no time on it inside the timed DATA."""
+    path = WORK / f"big-mail-{BIG_MAIL_MIB}MiB.eml"
+    if path.exists():
+        return path.read_bytes()
+    from email.message import EmailMessage
+    from email.policy import SMTP as SMTP_POLICY
+    from random import Random
+
+    message = EmailMessage()
+    message["From"] = "Bench <bench@example.com>"
+    message["To"] = "Demo <demo@example.com>"
+    message["Subject"] = "benchmark: one big attachment"
+    message["Message-ID"] = "<bench-big@example.com>"
+    message.set_content("The attachment is random bytes.\r\n")
+    raw = Random(16).randbytes(BIG_MAIL_MIB * 1024 * 1024 * 3 // 4 - 4096)  # base64: 4/3, plus CRLFs
+    message.add_attachment(raw, maintype="application", subtype="octet-stream", filename="payload.bin")
+    data = message.as_bytes(policy=SMTP_POLICY)
+    if any(line.startswith(b".") for line in data.split(b"\r\n")):
+        raise RuntimeError("big message needs dot-stuffing")
+    WORK.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return data
+
+
+def smtp_send_big(port: int, message: bytes) -> float:
+    """Seconds from DATA to its 250 for ``message`` on one smtplib connection."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=CLIENT_TIMEOUT) as client:
+        client.ehlo("bench.example.com")
+        client.mail("bench@example.com", [f"SIZE={len(message)}"] if client.has_extn("size") else [])
+        client.rcpt("demo@example.com")
+        started = time.monotonic()
+        client.putcmd("data")
+        code, reply = client.getreply()
+        if code != 354:
+            raise RuntimeError(f"SMTP DATA: {code} {reply!r}")
+        client.send(message + b".\r\n")  # message ends in CRLF
+        code, reply = client.getreply()
+        seconds = time.monotonic() - started
+        if code != 250:
+            raise RuntimeError(f"SMTP end of DATA: {code} {reply!r}")
+    return seconds
+
+
+def imap_fetch_big(port: int, size: int) -> float:
+    """Seconds for ``FETCH 1 BODY[]`` of the one message of INBOX, in a logged-in session."""
+    client = imaplib.IMAP4("127.0.0.1", port, timeout=CLIENT_TIMEOUT)
+    try:
+        client.login("demo", "demo")
+        status, data = client.select("INBOX")
+        if status != "OK" or int(data[0] or 0) != 1:
+            raise RuntimeError(f"IMAP SELECT: {status} {data}")
+        started = time.monotonic()
+        status, fetched = client.fetch("1", "(BODY[])")
+        seconds = time.monotonic() - started
+        body = fetched[0][1] if fetched and isinstance(fetched[0], tuple) else b""
+        if status != "OK" or len(body) != size:
+            raise RuntimeError(f"IMAP FETCH 1 BODY[]: {status}, {len(body)} of {size} bytes")
+        client.logout()
+    finally:
+        with contextlib.suppress(OSError):
+            client.shutdown()
+    return seconds
+
+
+def bench_bigmail(reps: int) -> None:
+    message = big_message()
+    mib = len(message) / 1024 / 1024
+    ours, stored = [], None
+    for rep in range(reps):
+        data = WORK / f"rs-bigmail-{rep}"
+        shutil.rmtree(data, ignore_errors=True)
+        with refservers(["run", "smtp"], data) as server:
+            ours.append(smtp_send_big(server.port("smtp"), message))
+        files = list((data / "mail" / "demo" / "new").iterdir())
+        if len(files) != 1:
+            raise RuntimeError(f"refservers stored {len(files)} messages, expected 1")
+        stored = files[0]
+    workloads["SMTP one big message"] = lambda out: _profile_bigmail(out, "smtp", message)
+
+    maildev = peers.NODE_MODULES / "maildev" / "bin" / "maildev"
+    if maildev.exists():
+        theirs = []
+        for _ in range(reps):
+            port, web = free_port(), free_port()
+            args = ["node", str(maildev), "--smtp", str(port), "--web", str(web), "--ip", "127.0.0.1", "--silent"]
+            with service(args, port, WORK / "logs" / "maildev.log"):
+                theirs.append(smtp_send_big(port, message))
+        note = f"{mib:.1f} MiB MIME message, base64 attachment; smtplib, DATA to its 250; refservers fsyncs it into Maildir"
+        pair("SMTP", f"one {BIG_MAIL_MIB} MiB message, DATA to 250", "s", False, ours, "MailDev", theirs, note)
+    else:
+        skip("SMTP big message vs MailDev", "npm install maildev failed")
+
+    # IMAP: the Maildir file refservers stored, in a one-message INBOX for both servers.
+    assert stored is not None
+    seed = WORK / "bigmail-seed"
+    shutil.rmtree(seed, ignore_errors=True)
+    for sub in ("cur", "new", "tmp"):
+        (seed / sub).mkdir(parents=True)
+    shutil.copy2(stored, seed / "new" / stored.name)
+    size = stored.stat().st_size
+    data = WORK / "rs-bigmail-imap"
+    refservers_mail(data, seed)
+    with refservers(["run", "imap"], data) as server:
+        imap_fetch_big(server.port("imap"), size)  # untimed warm-up: the server indexes the Maildir
+        ours = [imap_fetch_big(server.port("imap"), size) for _ in range(reps)]
+    workloads["IMAP FETCH big"] = lambda out: _profile_bigmail(out, "imap", message, seed)
+
+    with tempfile.TemporaryDirectory(prefix="refbench-dovecot-") as temporary:
+        directory = Path(temporary)
+        directory.chmod(0o755)
+        maildir = directory / "Maildir"
+        shutil.copytree(seed, maildir)
+        (directory / "home").mkdir()
+        run(["chown", "-R", f"{peers.LOCAL_USER}:{peers.LOCAL_USER}", str(maildir), str(directory / "home")], 60)
+        imap_port, pop3_port = free_port(), free_port()
+        config = peers.dovecot_config(directory, imap_port, pop3_port, maildir)
+        with service(["dovecot", "-F", "-c", str(config)], imap_port, WORK / "logs" / "dovecot.log"):
+            imap_fetch_big(imap_port, size)
+            theirs = [imap_fetch_big(imap_port, size) for _ in range(reps)]
+    note = f"the {size / 1024 / 1024:.1f} MiB Maildir file refservers stored, same file for both; imaplib; after one untimed fetch"
+    pair("IMAP", f"FETCH 1 BODY[] of the {BIG_MAIL_MIB} MiB message", "s", False, ours, "Dovecot", theirs, note)
+
+
+def _profile_bigmail(out: Path, what: str, message: bytes, seed: Path | None = None) -> None:
+    data = WORK / "rs-profile-bigmail"
+    if what == "smtp":
+        shutil.rmtree(data, ignore_errors=True)
+        with refservers(["run", "smtp"], data, profile_to=out) as server:
+            for _ in range(3):
+                smtp_send_big(server.port("smtp"), message)
+        return
+    assert seed is not None
+    refservers_mail(data, seed)
+    size = next((seed / "new").iterdir()).stat().st_size
+    with refservers(["run", "imap"], data, profile_to=out) as server:
+        for _ in range(4):
+            imap_fetch_big(server.port("imap"), size)
+
+
 # -- telnet ------------------------------------------------------------------------------------
 
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
@@ -1293,6 +1441,7 @@ BENCHMARKS: dict[str, Callable[[int], None]] = {
     "proxy": bench_proxy,
     "tcp-proxy": bench_tcp_proxy,
     "mail": bench_mail,
+    "bigmail": bench_bigmail,
     "telnet": bench_telnet,
     "stubs": bench_stubs,
     "nntp": bench_nntp,
@@ -1340,6 +1489,7 @@ def _matches(key: str, row: Row) -> bool:
              "proxy CONNECT MB/s": "CONNECT", "proxy added latency": "latency", "POP3 RETR": "RETR all",
              "tcp-proxy added latency": "latency", "tcp-proxy throughput": "throughput",
              "IMAP FETCH 1:*": "one command", "IMAP FETCH one": "at a time", "IMAP SEARCH": "SEARCH",
+             "SMTP one big message": "MiB message", "IMAP FETCH big": "MiB message",
              "telnet sessions/s": "sessions/s"}  # fmt: skip
     return row.group == group and words.get(key, metric) in row.metric
 

@@ -290,7 +290,11 @@ class _GroupSync:
 
 def to_crlf(data: bytes) -> bytes:
     """Every line ending as CRLF (bare LF and CRLF alike)."""
-    return re.sub(rb"\r?\n", b"\r\n", data)
+    # Same result as re.sub(rb"\r?\n", b"\r\n", data), at C speed: the regex made one
+    # replacement per line, 250 ms of a 15 MiB delivery (200,000 base64 lines).
+    if data.count(b"\n") == data.count(b"\r\n"):
+        return data  # already CRLF throughout: the usual case for SMTP, no copy
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 class MailStore(Store):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import mailbox
+import re
 import subprocess
 import sys
 import threading
@@ -13,7 +15,7 @@ import pytest
 
 from servers.core.config import ConfigError
 from servers.core.users import User, UserTable
-from servers.mail.store import FolderExists, MailStore, NoSuchFolder, NoSuchMessage
+from servers.mail.store import FolderExists, MailStore, NoSuchFolder, NoSuchMessage, to_crlf
 
 MESSAGE = b"From: a@example.com\nTo: demo@example.com\nSubject: hello\n\nbody line\n"
 
@@ -177,3 +179,18 @@ def test_concurrent_processes_get_distinct_uids(tmp_path: Path) -> None:
     assert len(infos) == 60
     assert sorted(i.uid for i in infos) == list(range(1, 61))
     assert len({i.key for i in infos}) == 60
+
+
+def test_to_crlf_matches_the_regex_on_every_mix_of_line_endings() -> None:
+    # Every string of up to 6 of CR, LF, "." and "a": the fast path and the replace chain
+    # must give exactly what re.sub(rb"\r?\n", b"\r\n", ...) gives (bare CR left alone).
+    for length in range(7):
+        for letters in itertools.product((b"\r", b"\n", b".", b"a"), repeat=length):
+            data = b"".join(letters)
+            assert to_crlf(data) == re.sub(rb"\r?\n", b"\r\n", data), data
+
+
+def test_to_crlf_returns_crlf_input_as_is() -> None:
+    # A 15 MiB attachment arrives CRLF throughout: no copy, no per-line work.
+    data = b"line of base64\r\n" * 1000
+    assert to_crlf(data) is data
