@@ -69,21 +69,10 @@ def cut(sock: socket.socket, how: str) -> None:
     sock.close()
 
 
-class ImplicitFTP_TLS(ftplib.FTP_TLS):
-    def connect(self, host: str = "", port: int = 0, timeout: float = TIMEOUT, source_address: object = None) -> str:
-        self.host, self.port, self.timeout = host, port, timeout
-        raw = socket.create_connection((host, port), timeout)
-        self.af = raw.family
-        self.sock = self.context.wrap_socket(raw, server_hostname=host)
-        self.file = self.sock.makefile("r", encoding=self.encoding)
-        self.welcome = self.getresp()
-        return self.welcome
-
-
-def ftp_client(stack: Stack, mode: str) -> ftplib.FTP:
+def ftp_client(stack: Stack, mode: str, implicit_ftp_tls: type[ftplib.FTP_TLS]) -> ftplib.FTP:
     client: ftplib.FTP
     if mode == "implicit":
-        client = ImplicitFTP_TLS(context=trusting_nothing(), timeout=TIMEOUT)
+        client = implicit_ftp_tls(context=trusting_nothing(), timeout=TIMEOUT)
         client.connect("127.0.0.1", port(stack, "ftp", "tls"))
     else:
         client = ftplib.FTP_TLS(context=trusting_nothing(), timeout=TIMEOUT) if mode == "explicit" else ftplib.FTP(timeout=TIMEOUT)
@@ -96,11 +85,11 @@ def ftp_client(stack: Stack, mode: str) -> ftplib.FTP:
 
 
 @pytest.mark.parametrize("mode", ["plain", "explicit", "implicit"])
-def test_cut_ftp_uploads_are_never_acknowledged(cut_stack: Stack, mode: str) -> None:
+def test_cut_ftp_uploads_are_never_acknowledged(cut_stack: Stack, mode: str, implicit_ftp_tls: type[ftplib.FTP_TLS]) -> None:
     rng = random.Random(f"ftp-{mode}")
     since = last_id(cut_stack)
     sent: dict[str, bytes] = {}
-    client = ftp_client(cut_stack, mode)
+    client = ftp_client(cut_stack, mode, implicit_ftp_tls)
     try:
         for how in CUTS if mode != "plain" else ("reset",):  # a clear-text FIN is FTP's end of file
             for index in range(ROUNDS):
