@@ -335,7 +335,7 @@ class ScenarioRunner:
         mail: Any = self.core.store("mail") if scenario.messages else None
         names = {user.name for user in scenario.users} | set(self.core.users.names())
         for index, message in enumerate(scenario.messages):
-            if _recipient_of(mail, message.to, names) is None:
+            if mail.recipient_of(message.to, names) is None:
                 raise ScenarioError(
                     f"messages[{index}].to: no such user and unknown_recipients={mail.unknown_recipients}"
                     if mail.unknown_recipients == "reject"
@@ -474,26 +474,6 @@ class ScenarioRunner:
 
 def _user_of(spec: UserSpec) -> User:
     return User(spec.name, spec.password, spec.read_only, spec.authorized_keys)
-
-
-def _recipient_of(mail: Any, address: str, names: set[str]) -> str | None:
-    """Who receives ``address`` under the store's policy, without creating anyone."""
-    local, at, domain = address.strip().strip("<>").rpartition("@")
-    if not at:
-        local, domain = address.strip(), ""
-    if not local or any(c in address for c in "\r\n\0/"):
-        return None
-    if at and f"{local}@{domain.lower()}" in names:  # as MailStore.resolve_recipient
-        return f"{local}@{domain.lower()}"
-    if not domain or domain.lower() in mail.domains:
-        for name in (local, local.lower()):
-            if name in names:
-                return name
-    if mail.unknown_recipients == "reject":
-        return None
-    if mail.unknown_recipients == "catchall":
-        return str(mail.catchall_user)
-    return f"{local}@{domain.lower()}" if domain else None
 
 
 def _message_ids(mail: Any, user: str, folder: str) -> set[str]:

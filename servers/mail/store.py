@@ -82,7 +82,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -347,7 +347,16 @@ class MailStore(Store):
 
     # -- recipients and accounts ---------------------------------------------------
     def resolve_recipient(self, address: str) -> str | None:
-        """The user that receives mail for ``address``, or None to reject it (550)."""
+        """The user that receives mail for ``address``, or None to reject it (550);
+        under the "create" policy an unknown full address becomes an account."""
+        name = self.recipient_of(address, self.users)
+        if name is not None and self.unknown_recipients == "create" and name not in self.users:
+            self.users.add(User(name, name))
+        return name
+
+    def recipient_of(self, address: str, known: Container[str]) -> str | None:
+        """Who receives ``address`` under this store's policy if ``known`` were the
+        accounts, creating nobody (a scenario checks its messages against its own users)."""
         address = address.strip().strip("<>").strip()
         if not address or any(c in address for c in "\r\n\0/"):
             return None
@@ -357,20 +366,17 @@ class MailStore(Store):
         if not local:
             return None
         full = f"{local}@{domain.lower()}" if at else ""
-        if full in self.users:  # an account named by its address receives it (a test's tenant)
+        if full in known:  # an account named by its address receives it (a test's tenant)
             return full
         if not domain or domain.lower() in self.domains:
             for name in (local, local.lower()):
-                if name in self.users:
+                if name in known:
                     return name
         if self.unknown_recipients == "reject":
             return None
         if self.unknown_recipients == "catchall":
             return self.catchall_user
-        if not domain:
-            return None  # "create" makes mailboxes for full addresses only
-        self.users.add(User(full, full))
-        return full
+        return full or None  # "create" makes mailboxes for full addresses only
 
     def password_of(self, name: str) -> str | None:
         """The clear-text password (APOP and CRAM-MD5 need it), or None for no such user.
