@@ -129,30 +129,19 @@ class MessagePart:
 
     def __init__(self, raw: bytes):
         self.raw = raw
+        end = raw.find(b"\r\n\r\n")
+        if raw.startswith(b"\r\n"):
+            self.header, self._body_start = b"\r\n", 2
+        elif end < 0:
+            self.header, self._body_start = raw + (b"" if raw.endswith(b"\r\n") else b"\r\n") + b"\r\n", len(raw)
+        else:
+            self.header, self._body_start = raw[: end + 4], end + 4
         self._subparts: list[MessagePart] | None = None
 
     @property
     def size(self) -> int:
         """The whole message's size: the length of its literal."""
         return len(self.raw)
-
-    @functools.cached_property
-    def header(self) -> bytes:
-        return self._header_and_body_start[0]
-
-    @functools.cached_property
-    def _body_start(self) -> int:
-        return self._header_and_body_start[1]
-
-    @property
-    def _header_and_body_start(self) -> tuple[bytes, int]:
-        raw = self.raw
-        if raw.startswith(b"\r\n"):
-            return b"\r\n", 2
-        end = raw.find(b"\r\n\r\n")
-        if end < 0:
-            return raw + (b"" if raw.endswith(b"\r\n") else b"\r\n") + b"\r\n", len(raw)
-        return raw[: end + 4], end + 4
 
     @functools.cached_property
     def body(self) -> bytes:
@@ -285,30 +274,26 @@ class StoredMessage(MessagePart):
         self.info = info
         self.recent = recent
         self.file: BinaryIO | None = None
-        self._raw: bytes | None = None
-        self._size = os.fstat(file.fileno()).st_size
-        if self._size < STREAMED_MESSAGE_BYTES:
+        if info.size < STREAMED_MESSAGE_BYTES:  # the size the store's scan saw
             with file:
                 super().__init__(file.read())
             return
         self.file = file
+        self._size = os.fstat(file.fileno()).st_size  # what sendfile will send
         self._close_file = weakref.finalize(self, file.close)
-        self._subparts = None
 
-    @property
-    def raw(self) -> bytes:
-        if self._raw is None:  # a streamed message, read on first use
-            assert self.file is not None
-            self._raw = os.pread(self.file.fileno(), self._size, 0)
-        return self._raw
-
-    @raw.setter
-    def raw(self, value: bytes) -> None:
-        self._raw = value
+    def __getattr__(self, name: str) -> Any:
+        # Only for attributes not set yet: a streamed message's bytes and what
+        # MessagePart derives from them, read on first use. Properties instead would
+        # cost every in-memory message of a SEARCH or FETCH 1:* a call per access.
+        if name in ("raw", "header", "_body_start", "_subparts") and self.__dict__.get("file") is not None:
+            MessagePart.__init__(self, os.pread(self.file.fileno(), self._size, 0))
+            return getattr(self, name)
+        raise AttributeError(name)
 
     @property
     def size(self) -> int:
-        return self._size
+        return self._size if self.file is not None else len(self.raw)
 
     def close(self) -> None:
         """Close the file of a streamed message (nothing to do for the others)."""
