@@ -286,8 +286,9 @@ class StoredMessage(MessagePart):
         # Only for attributes not set yet: a streamed message's bytes and what
         # MessagePart derives from them, read on first use. Properties instead would
         # cost every in-memory message of a SEARCH or FETCH 1:* a call per access.
-        if name in ("raw", "header", "_body_start", "_subparts") and self.__dict__.get("file") is not None:
-            MessagePart.__init__(self, os.pread(self.file.fileno(), self._size, 0))
+        file = self.__dict__.get("file")
+        if name in ("raw", "header", "_body_start", "_subparts") and file is not None:
+            MessagePart.__init__(self, os.pread(file.fileno(), self._size, 0))
             return getattr(self, name)
         raise AttributeError(name)
 
