@@ -130,7 +130,7 @@ class _SendfileProducer:
             sent = os.sendfile(self.tcp.fileno(), self.file.fileno(), self.offset, self.size - self.offset)
         except BlockingIOError:
             sent = None
-        except OSError as error:  # the peer went away: Twisted notices and closes
+        except OSError as error:  # the peer went away (EPIPE, ECONNRESET): close now
             self._finish(ConnectionLost(str(error)))
             self.tcp.abortConnection()
             return

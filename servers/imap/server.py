@@ -89,18 +89,7 @@ DEFAULT_FAULT_REPLY = "NO [UNAVAILABLE] fault injected"
 # FETCH items whose writers (ours or Twisted's spew_*) write at once, without a
 # producer: a FETCH of only these is answered in one write (ImapProtocol.do_FETCH) ...
 INLINE_FETCH_PARTS = frozenset(
-    {
-        "body",
-        "bodystructure",
-        "envelope",
-        "flags",
-        "internaldate",
-        "rfc822",
-        "rfc822header",
-        "rfc822size",
-        "rfc822text",
-        "uid",
-    }
+    {"body", "bodystructure", "envelope", "flags", "internaldate", "rfc822", "rfc822header", "rfc822size", "rfc822text", "uid"}
 )
 # ... unless it spans several messages of more than this many bytes in all: then
 # Twisted writes them in slices, letting other clients in between.
@@ -744,7 +733,9 @@ class SelectedFolder:
         # Only a view that now holds exactly the snapshot's messages (no EXPUNGE held
         # back for later) may skip the next comparison.
         complete = (
-            snapshot is not None and len(self.view) == len(current) and all(info.uid in current for info in self.view)
+            snapshot is not None
+            and len(self.view) == len(current)
+            and all(info.uid in current for info in self.view)
         )
         self.synced = snapshot if complete else None
         return responses
@@ -1180,7 +1171,7 @@ class ImapProtocol(imap4.IMAP4Server):
             self.transport.write(b"".join(cast("list[bytes]", response.pieces)))
             self.sendPositiveResponse(tag, b"FETCH completed")
             return
-        self._send_streamed(tag, response, found)
+        self._send_streamed(tag, response, found).addErrback(self._streaming_failed)
 
     @defer.inlineCallbacks
     def _send_streamed(
@@ -1211,6 +1202,12 @@ class ImapProtocol(imap4.IMAP4Server):
         """Several messages of more than INLINE_FETCH_BYTES in all (sizes from the view, unread)."""
         seqs = self.mbox.sequence_numbers(messages, bool(uid))
         return len(seqs) > 1 and sum(self.mbox.view[seq - 1].size for seq in seqs) > INLINE_FETCH_BYTES
+
+    def _streaming_failed(self, failure: Any) -> None:
+        # As Twisted does when its FETCH writer fails: part of the answer may be out, so
+        # nothing can be said to the client reliably.
+        self.server.log.error("imap: FETCH failed mid-answer: %s", failure.getTraceback())
+        self.transport.loseConnection()
 
     def _fetch_responses(
         self, found: list[tuple[int, StoredMessage]], query: list[Any], uid: bool, write: FetchResponse

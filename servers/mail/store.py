@@ -953,7 +953,9 @@ class MailStore(Store):
             pass
         return None
 
-    def _sync(self, folder_path: Path, user: str, listing: _Listing | None = None) -> tuple[_UidList, dict[str, _File]]:
+    def _sync(
+        self, folder_path: Path, user: str, listing: _Listing | None = None
+    ) -> tuple[_UidList, dict[str, _File]]:
         """Read the uidlist and the files (as ``listing`` saw them, or list them now);
         give new files UIDs; forget vanished ones. Lock held."""
         uidlist = self._load_uidlist(folder_path, user)
@@ -1174,7 +1176,9 @@ def _directory_signature(folder_path: Path) -> tuple[int, int, int, int] | None:
     return (new.st_ino, new.st_mtime_ns, cur.st_ino, cur.st_mtime_ns)
 
 
-def _scan_signature(folder_path: Path, directories: tuple[int, int, int, int] | None = None) -> tuple[Any, ...] | None:
+def _scan_signature(
+    folder_path: Path, directories: tuple[int, int, int, int] | None = None
+) -> tuple[Any, ...] | None:
     """What changes whenever a message or the uidlist changes: new/, cur/ (given, or
     stat now) and the uidlist (replaced by rename: a new inode each time)."""
     if directories is None:
