@@ -91,8 +91,9 @@ DEFAULT_FAULT_REPLY = "NO [UNAVAILABLE] fault injected"
 INLINE_FETCH_PARTS = frozenset(
     {"body", "bodystructure", "envelope", "flags", "internaldate", "rfc822", "rfc822header", "rfc822size", "rfc822text", "uid"}
 )
-# ... unless it spans several messages of more than this many bytes in all: then
-# Twisted writes them in slices, letting other clients in between.
+# ... unless it spans several messages of more than this many bytes in all to hold in
+# memory (a streamed message counts only if an item reads it): then Twisted writes
+# them in slices, letting other clients in between.
 INLINE_FETCH_BYTES = 16 * 1024 * 1024
 # A message this big is not read into memory for FETCH BODY[] or RFC822: the kernel
 # sends its file (sendfile). Reading 15 MiB into bytes and through Twisted's write
@@ -1159,7 +1160,7 @@ class ImapProtocol(imap4.IMAP4Server):
             self.mbox.mark_seen(self.mbox.sequence_numbers(messages, bool(uid)))
             if not any(part.type == "flags" for part in query):
                 query.append(imap4._FetchParser.Flags())
-        if not query or any(part.type not in INLINE_FETCH_PARTS for part in query) or self._large(messages, uid):
+        if not query or any(part.type not in INLINE_FETCH_PARTS for part in query) or self._large(messages, uid, query):
             super().do_FETCH(tag, messages, query, uid)
             return
         found = self.mbox.fetch(messages, bool(uid))
@@ -1198,10 +1199,15 @@ class ImapProtocol(imap4.IMAP4Server):
         self.sendPositiveResponse(tag, b"FETCH completed")
         self._unblock()
 
-    def _large(self, messages: Any, uid: int) -> bool:
-        """Several messages of more than INLINE_FETCH_BYTES in all (sizes from the view, unread)."""
+    def _large(self, messages: Any, uid: int, query: list[Any]) -> bool:
+        """Several messages of more than INLINE_FETCH_BYTES in all to hold in memory (sizes
+        from the view, unread): a streamed one counts only if some item reads its bytes."""
         seqs = self.mbox.sequence_numbers(messages, bool(uid))
-        return len(seqs) > 1 and sum(self.mbox.view[seq - 1].size for seq in seqs) > INLINE_FETCH_BYTES
+        if len(seqs) < 2:
+            return False
+        reads_streamed = any(_reads_message_bytes(part) for part in query)
+        sizes = [self.mbox.view[seq - 1].size for seq in seqs]
+        return sum(size for size in sizes if reads_streamed or size < STREAMED_MESSAGE_BYTES) > INLINE_FETCH_BYTES
 
     def _streaming_failed(self, failure: Any) -> None:
         # As Twisted does when its FETCH writer fails: part of the answer may be out, so
@@ -1251,7 +1257,7 @@ class ImapProtocol(imap4.IMAP4Server):
             specifier = "TEXT"
         elif part.mime:
             specifier = "MIME"
-        if not specifier and not part.part and part.partialBegin is None:
+        if _is_whole_message(part):
             _write_message(_w, b"BODY[]", msg)
             return
         try:
@@ -1376,6 +1382,18 @@ class ImapProtocol(imap4.IMAP4Server):
         for seq in self.mbox.expunge(only_uids=wanted):
             self.sendUntaggedResponse(b"%d EXPUNGE" % seq)
         self.sendPositiveResponse(tag, b"UID EXPUNGE completed")
+
+
+def _is_whole_message(part: Any) -> bool:
+    """``BODY[]`` (or BODY.PEEK[]) or ``RFC822``: what a streamed message sends from its file."""
+    if part.type == "rfc822":
+        return True
+    return part.type == "body" and bool(part.empty) and not part.part and part.partialBegin is None
+
+
+def _reads_message_bytes(part: Any) -> bool:
+    """Whether a FETCH item needs a streamed message's bytes in memory."""
+    return part.type not in ("uid", "flags", "internaldate", "rfc822size") and not _is_whole_message(part)
 
 
 def _sets_seen(part: Any) -> bool:

@@ -171,6 +171,32 @@ def test_streamed_and_in_memory_fetch_put_the_same_bytes_on_the_wire(
     assert streamed == in_memory
 
 
+def test_big_messages_sent_from_their_files_do_not_count_towards_the_sliced_fetch(
+    refservers_imap: Any, stored: dict[str, bytes], streamed_sends: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over INLINE_FETCH_BYTES in all takes Twisted's sliced path, unless the big
+    messages go from their files: then only the small ones count."""
+    monkeypatch.setattr(imap_module, "INLINE_FETCH_BYTES", 1000)
+    sessions = []
+    for streamed_from in (imap_module.STREAMED_MESSAGE_BYTES, 2**40):  # then: nothing streamed
+        monkeypatch.setattr(imap_module, "STREAMED_MESSAGE_BYTES", streamed_from)
+        client = RawImap(refservers_imap)
+        try:
+            client.command(b"LOGIN demo demo")
+            client.command(b"SELECT INBOX")
+            sessions.append(
+                [
+                    client.command(b"FETCH 1:* (UID BODY.PEEK[] RFC822.SIZE)"),
+                    client.command(b"FETCH 1:* (BODY.PEEK[TEXT]<0.10>)"),
+                ]
+            )
+        finally:
+            client.close()
+    first, _, third = stored.values()
+    assert streamed_sends == [len(first), len(third)]  # the first FETCH only; the second read them
+    assert sessions[0] == sessions[1]
+
+
 def test_commands_pipelined_behind_a_streamed_fetch_wait_for_it(
     refservers_imap: Any, stored: dict[str, bytes], streamed_sends: list[int]
 ) -> None:
