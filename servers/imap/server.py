@@ -100,6 +100,9 @@ INLINE_FETCH_BYTES = 16 * 1024 * 1024
 # buffer cost three copies and as many page-faulted allocations; below this, one
 # read and one joined write of many messages costs less than a send per message.
 STREAMED_MESSAGE_BYTES = 1024 * 1024
+# A FETCH keeps at most this many message files open (the process may have 1,024
+# descriptors in all); one naming more big messages is read into memory as before.
+STREAMED_FILES_PER_FETCH = 64
 
 
 def _folder_key(name: str) -> str:
@@ -254,17 +257,17 @@ def _header_fields(header: bytes, wanted: set[str], negate: bool) -> bytes:
 class StoredMessage(MessagePart):
     """One message of a folder as a session sees it: stored bytes plus UID and flags.
 
-    A message of STREAMED_MESSAGE_BYTES or more keeps its file open instead (``file``):
-    its bytes are read only if a FETCH item needs more than the whole message, which
-    FETCH sends from the file (see FetchResponse). ``close()`` closes it; so does
-    garbage collection, for the messages Twisted's own FETCH writer holds.
+    With ``stream``, a message of STREAMED_MESSAGE_BYTES or more keeps its file open
+    instead (``file``): its bytes are read only if an item needs more than the whole
+    message, which FETCH sends from the file (see FetchResponse). ``close()`` closes it
+    (garbage collection too, should a message escape it).
     """
 
-    def __init__(self, info: MessageInfo, file: BinaryIO, recent: bool):
+    def __init__(self, info: MessageInfo, file: BinaryIO, recent: bool, stream: bool = False):
         self.info = info
         self.recent = recent
         self.file: BinaryIO | None = None
-        if info.size < STREAMED_MESSAGE_BYTES:  # the size the store's scan saw
+        if not stream or info.size < STREAMED_MESSAGE_BYTES:  # the size the store's scan saw
             with file:
                 super().__init__(file.read())
             return
@@ -610,18 +613,20 @@ class SelectedFolder:
                 seqs.update(range(max(low, 1), min(high, count) + 1))
         return sorted(seqs)
 
-    def message(self, seq: int) -> StoredMessage | None:
+    def message(self, seq: int, stream: bool = False) -> StoredMessage | None:
+        """The message at ``seq`` (None if it is gone); ``stream``: see StoredMessage."""
         info = self.view[seq - 1]
         try:
             file = self.mail_store.open_message(self.user, info.key, self.folder)
         except (NoSuchMessage, NoSuchFolder):
             return None  # expunged elsewhere; the client hears of it at the next sync
-        return StoredMessage(info, file, info.uid in self.recent_uids)
+        return StoredMessage(info, file, info.uid in self.recent_uids, stream)
 
-    def fetch(self, messages: Any, uid: bool) -> list[tuple[int, StoredMessage]]:
+    def fetch(self, messages: Any, uid: bool, stream: bool = False) -> list[tuple[int, StoredMessage]]:
+        """IMailbox.fetch; ``stream`` (ImapProtocol's own FETCH only): see StoredMessage."""
         found = []
         for seq in self.sequence_numbers(messages, uid):
-            message = self.message(seq)
+            message = self.message(seq, stream)
             if message is not None:
                 found.append((seq, message))
         self.account.record_fetch(self.folder, len(found))
@@ -696,7 +701,7 @@ class SelectedFolder:
         program = SearchQuery(query, len(self.view), self.view[-1].uid if self.view else 0)
         found = []
         for seq in range(1, len(self.view) + 1):
-            message = self.message(seq)
+            message = self.message(seq, stream=True)  # one open at a time, read if a key needs it
             if message is not None:
                 if program.matches(seq, message):
                     found.append(seq)
@@ -1163,7 +1168,7 @@ class ImapProtocol(imap4.IMAP4Server):
         if not query or any(part.type not in INLINE_FETCH_PARTS for part in query) or self._large(messages, uid, query):
             super().do_FETCH(tag, messages, query, uid)
             return
-        found = self.mbox.fetch(messages, bool(uid))
+        found = self.mbox.fetch(messages, bool(uid), stream=True)
         response = FetchResponse()
         self._fetch_responses(found, query, bool(uid), response)
         if not response.has_files:
@@ -1205,9 +1210,11 @@ class ImapProtocol(imap4.IMAP4Server):
         seqs = self.mbox.sequence_numbers(messages, bool(uid))
         if len(seqs) < 2:
             return False
-        reads_streamed = any(_reads_message_bytes(part) for part in query)
         sizes = [self.mbox.view[seq - 1].size for seq in seqs]
-        return sum(size for size in sizes if reads_streamed or size < STREAMED_MESSAGE_BYTES) > INLINE_FETCH_BYTES
+        streamed = sum(1 for size in sizes if size >= STREAMED_MESSAGE_BYTES)
+        if streamed > STREAMED_FILES_PER_FETCH or any(_reads_message_bytes(part) for part in query):
+            return sum(sizes) > INLINE_FETCH_BYTES
+        return sum(size for size in sizes if size < STREAMED_MESSAGE_BYTES) > INLINE_FETCH_BYTES
 
     def _streaming_failed(self, failure: Any) -> None:
         # As Twisted does when its FETCH writer fails: part of the answer may be out, so

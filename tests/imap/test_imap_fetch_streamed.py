@@ -175,26 +175,32 @@ def test_big_messages_sent_from_their_files_do_not_count_towards_the_sliced_fetc
     refservers_imap: Any, stored: dict[str, bytes], streamed_sends: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Over INLINE_FETCH_BYTES in all takes Twisted's sliced path, unless the big
-    messages go from their files: then only the small ones count."""
+    messages go from their files (at most STREAMED_FILES_PER_FETCH): then only the
+    small ones count."""
     monkeypatch.setattr(imap_module, "INLINE_FETCH_BYTES", 1000)
-    sessions = []
-    for streamed_from in (imap_module.STREAMED_MESSAGE_BYTES, 2**40):  # then: nothing streamed
+    sessions, sends = [], []
+    for streamed_from, files in (
+        (imap_module.STREAMED_MESSAGE_BYTES, 2),
+        (2**40, 2),
+        (imap_module.STREAMED_MESSAGE_BYTES, 1),
+    ):
         monkeypatch.setattr(imap_module, "STREAMED_MESSAGE_BYTES", streamed_from)
+        monkeypatch.setattr(imap_module, "STREAMED_FILES_PER_FETCH", files)
         client = RawImap(refservers_imap)
         try:
             client.command(b"LOGIN demo demo")
             client.command(b"SELECT INBOX")
-            sessions.append(
-                [
-                    client.command(b"FETCH 1:* (UID BODY.PEEK[] RFC822.SIZE)"),
-                    client.command(b"FETCH 1:* (BODY.PEEK[TEXT]<0.10>)"),
-                ]
-            )
+            commands = (b"FETCH 1:* (UID BODY.PEEK[] RFC822.SIZE)", b"FETCH 1:* (BODY.PEEK[TEXT]<0.10>)")
+            sessions.append([client.command(line) for line in commands])
         finally:
             client.close()
+        sends.append(len(streamed_sends))
     first, _, third = stored.values()
-    assert streamed_sends == [len(first), len(third)]  # the first FETCH only; the second read them
-    assert sessions[0] == sessions[1]
+    # Only the first session's first FETCH went from the files: the second FETCH reads
+    # the messages, the second session streams nothing, the third may open only one.
+    assert streamed_sends == [len(first), len(third)] and sends == [2, 2, 2]
+    assert sessions[0] == sessions[1] == sessions[2]
+    assert all(files_open_on(key) == [] for key in stored)
 
 
 def test_commands_pipelined_behind_a_streamed_fetch_wait_for_it(
