@@ -15,6 +15,9 @@ What is ours rather than Twisted's, and why:
 - **Byte-exact sections.** ``BODY[...]`` sections, partial ``<start.length>`` fetches
   and ``RFC822.HEADER`` are cut from the stored bytes (Twisted re-formats headers and
   ignores partial ranges), and a non-PEEK fetch sets ``\\Seen`` as RFC 3501 asks.
+- **Big messages from their files.** ``BODY[]`` and ``RFC822`` of a message of
+  STREAMED_MESSAGE_BYTES or more go from the Maildir file to the socket (core
+  ``send_file``: ``sendfile``), never through memory (FetchResponse).
 - **SEARCH** is evaluated here (all RFC 3501 keys, dates by day, KEYWORD).
 - **SELECT** also reports ``UIDNEXT``, ``PERMANENTFLAGS`` and ``UNSEEN``; **UIDPLUS**
   (RFC 4315: APPENDUID, COPYUID, UID EXPUNGE), **MOVE** (RFC 6851), **UNSELECT**
