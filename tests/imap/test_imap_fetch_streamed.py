@@ -135,12 +135,13 @@ COMMANDS = (
 )
 
 
-def session(server: Any, folder: bytes) -> list[bytes]:
+def replies(server: Any, folder: bytes, commands: tuple[bytes, ...] = COMMANDS) -> list[bytes]:
+    """The replies to ``commands`` in one logged-in session with ``folder`` selected."""
     client = RawImap(server)
     try:
         assert b" OK" in client.command(b"LOGIN demo demo")
         assert b" OK" in client.command(b"SELECT " + folder)
-        return [client.command(line) for line in COMMANDS]
+        return [client.command(line) for line in commands]
     finally:
         client.close()
 
@@ -156,10 +157,10 @@ def test_streamed_and_in_memory_fetch_put_the_same_bytes_on_the_wire(
         assert b" OK" in client.command(b"COPY 1:3 Copy")
     finally:
         client.close()
-    streamed = session(refservers_imap, b"INBOX")
+    streamed = replies(refservers_imap, b"INBOX")
     sends = len(streamed_sends)
     monkeypatch.setattr(imap_module, "STREAMED_MESSAGE_BYTES", 2**40)
-    in_memory = session(refservers_imap, b"Copy")
+    in_memory = replies(refservers_imap, b"Copy")
     first, _, third = stored.values()
     # Each BODY[] and RFC822 of a big message came from its file, and nothing else did.
     big = [len(first), len(third)]
@@ -186,14 +187,8 @@ def test_big_messages_sent_from_their_files_do_not_count_towards_the_sliced_fetc
     ):
         monkeypatch.setattr(imap_module, "STREAMED_MESSAGE_BYTES", streamed_from)
         monkeypatch.setattr(imap_module, "STREAMED_FILES_PER_FETCH", files)
-        client = RawImap(refservers_imap)
-        try:
-            client.command(b"LOGIN demo demo")
-            client.command(b"SELECT INBOX")
-            commands = (b"FETCH 1:* (UID BODY.PEEK[] RFC822.SIZE)", b"FETCH 1:* (BODY.PEEK[TEXT]<0.10>)")
-            sessions.append([client.command(line) for line in commands])
-        finally:
-            client.close()
+        commands = (b"FETCH 1:* (UID BODY.PEEK[] RFC822.SIZE)", b"FETCH 1:* (BODY.PEEK[TEXT]<0.10>)")
+        sessions.append(replies(refservers_imap, b"INBOX", commands))
         sends.append(len(streamed_sends))
     first, _, third = stored.values()
     # Only the first session's first FETCH went from the files: the second FETCH reads
