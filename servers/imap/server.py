@@ -15,6 +15,9 @@ What is ours rather than Twisted's, and why:
 - **Byte-exact sections.** ``BODY[...]`` sections, partial ``<start.length>`` fetches
   and ``RFC822.HEADER`` are cut from the stored bytes (Twisted re-formats headers and
   ignores partial ranges), and a non-PEEK fetch sets ``\\Seen`` as RFC 3501 asks.
+- **Big messages from their files.** ``BODY[]`` and ``RFC822`` of a message of
+  STREAMED_MESSAGE_BYTES or more go from the Maildir file to the socket (core
+  ``send_file``: ``sendfile``), never through memory (FetchResponse).
 - **SEARCH** is evaluated here (all RFC 3501 keys, dates by day, KEYWORD).
 - **SELECT** also reports ``UIDNEXT``, ``PERMANENTFLAGS`` and ``UNSEEN``; **UIDPLUS**
   (RFC 4315: APPENDUID, COPYUID, UID EXPUNGE), **MOVE** (RFC 6851), **UNSELECT**
@@ -39,12 +42,16 @@ import email.policy
 import email.utils
 import functools
 import io
+import itertools
+import os
 import re
-from collections.abc import Callable, Iterable
-from typing import Any
+import weakref
+from collections.abc import Callable, Generator, Iterable, Iterator
+from typing import Any, BinaryIO, cast
 
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet import defer, protocol, task
+from twisted.internet.error import ConnectionLost
 from twisted.mail import imap4
 from twisted.mail.imap4 import (
     IAccount,
@@ -66,7 +73,7 @@ from ..core.config import PORT, Option
 from ..core.faults import DELAY, DISCONNECT, IMAP_REPLY, FaultAction, Param
 from ..core.lifecycle import probe_greeting
 from ..core.loop import twisted_reactor
-from ..core.twisted_listen import TwistedServer, peer_of, send_now
+from ..core.twisted_listen import TwistedServer, peer_of, send_file, send_now
 from ..mail.store import INBOX, FolderSnapshot, MailStore, MailStoreError, MessageInfo, NoSuchFolder, NoSuchMessage
 
 DELIMITER = "/"
@@ -87,9 +94,18 @@ DEFAULT_FAULT_REPLY = "NO [UNAVAILABLE] fault injected"
 INLINE_FETCH_PARTS = frozenset(
     {"body", "bodystructure", "envelope", "flags", "internaldate", "rfc822", "rfc822header", "rfc822size", "rfc822text", "uid"}
 )
-# ... unless it spans several messages of more than this many bytes in all: then
-# Twisted writes them in slices, letting other clients in between.
+# ... unless it spans several messages of more than this many bytes in all to hold in
+# memory (a streamed message counts only if an item reads it): then Twisted writes
+# them in slices, letting other clients in between.
 INLINE_FETCH_BYTES = 16 * 1024 * 1024
+# A message this big is not read into memory for FETCH BODY[] or RFC822: the kernel
+# sends its file (sendfile). Reading 15 MiB into bytes and through Twisted's write
+# buffer cost three copies and as many page-faulted allocations; below this, one
+# read and one joined write of many messages costs less than a send per message.
+STREAMED_MESSAGE_BYTES = 1024 * 1024
+# A FETCH keeps at most this many message files open (the process may have 1,024
+# descriptors in all); one naming more big messages is read into memory as before.
+STREAMED_FILES_PER_FETCH = 64
 
 
 def _folder_key(name: str) -> str:
@@ -117,6 +133,11 @@ class MessagePart:
         else:
             self.header, self._body_start = raw[: end + 4], end + 4
         self._subparts: list[MessagePart] | None = None
+
+    @property
+    def size(self) -> int:
+        """The whole message's size: the length of its literal."""
+        return len(self.raw)
 
     @functools.cached_property
     def body(self) -> bytes:
@@ -237,12 +258,44 @@ def _header_fields(header: bytes, wanted: set[str], negate: bool) -> bytes:
 
 @implementer(IMessage, IMessageFile)
 class StoredMessage(MessagePart):
-    """One message of a folder as a session sees it: stored bytes plus UID and flags."""
+    """One message of a folder as a session sees it: stored bytes plus UID and flags.
 
-    def __init__(self, info: MessageInfo, raw: bytes, recent: bool):
-        super().__init__(raw)
+    With ``stream``, a message of STREAMED_MESSAGE_BYTES or more keeps its file open
+    instead (``file``): its bytes are read only if an item needs more than the whole
+    message, which FETCH sends from the file (see FetchResponse). ``close()`` closes it
+    (garbage collection too, should a message escape it).
+    """
+
+    def __init__(self, info: MessageInfo, file: BinaryIO, recent: bool, stream: bool = False):
         self.info = info
         self.recent = recent
+        self.file: BinaryIO | None = None
+        if not stream or info.size < STREAMED_MESSAGE_BYTES:  # the size the store's scan saw
+            with file:
+                super().__init__(file.read())
+            return
+        self.file = file
+        self._size = os.fstat(file.fileno()).st_size  # what sendfile will send
+        self._close_file = weakref.finalize(self, file.close)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for attributes not set yet: a streamed message's bytes and what
+        # MessagePart derives from them, read on first use. Properties instead would
+        # cost every in-memory message of a SEARCH or FETCH 1:* a call per access.
+        file = self.__dict__.get("file")
+        if name in ("raw", "header", "_body_start", "_subparts") and file is not None:
+            MessagePart.__init__(self, os.pread(file.fileno(), self._size, 0))
+            return getattr(self, name)
+        raise AttributeError(name)
+
+    @property
+    def size(self) -> int:
+        return self._size if self.file is not None else len(self.raw)
+
+    def close(self) -> None:
+        """Close the file of a streamed message (nothing to do for the others)."""
+        if self.file is not None:
+            self._close_file()
 
     def getUID(self) -> int:
         return self.info.uid
@@ -255,6 +308,31 @@ class StoredMessage(MessagePart):
 
     def open(self) -> io.BytesIO:
         return io.BytesIO(self.raw)
+
+
+class FetchResponse:
+    """The untagged FETCH responses of one command as the ``spew_*`` writers build them:
+    bytes, and whole streamed messages (StoredMessage.file) for their literals, which
+    ImapProtocol sends from the file (core ``send_file``) rather than from memory."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes | StoredMessage] = []
+        self.has_files = False
+
+    def __call__(self, data: bytes) -> None:
+        self.pieces.append(data)
+
+    def message_file(self, message: StoredMessage) -> None:
+        self.pieces.append(message)
+        self.has_files = True
+
+    def runs(self) -> Iterator[bytes | StoredMessage]:
+        """The pieces to send in order, each run of bytes joined into one write."""
+        for is_bytes, run in itertools.groupby(self.pieces, key=lambda piece: isinstance(piece, bytes)):
+            if is_bytes:
+                yield b"".join(cast("Iterator[bytes]", run))
+            else:
+                yield from run
 
 
 # -- SEARCH (RFC 3501 6.4.4) ------------------------------------------------------------
@@ -333,7 +411,7 @@ class SearchQuery:
             return argument.lower().encode("utf-8") in message.raw.lower()
         if key in ("LARGER", "SMALLER"):
             size = _number(argument, key)
-            return len(message.raw) > size if key == "LARGER" else len(message.raw) < size
+            return message.size > size if key == "LARGER" else message.size < size
         if key == "UID":
             return message.getUID() in _message_set(argument.encode(), self.last_uid)
         if key in SEARCH_DATE_KEYS:
@@ -538,18 +616,20 @@ class SelectedFolder:
                 seqs.update(range(max(low, 1), min(high, count) + 1))
         return sorted(seqs)
 
-    def message(self, seq: int) -> StoredMessage | None:
+    def message(self, seq: int, stream: bool = False) -> StoredMessage | None:
+        """The message at ``seq`` (None if it is gone); ``stream``: see StoredMessage."""
         info = self.view[seq - 1]
         try:
-            raw = self.mail_store.read(self.user, info.key, self.folder)
+            file = self.mail_store.open_message(self.user, info.key, self.folder)
         except (NoSuchMessage, NoSuchFolder):
             return None  # expunged elsewhere; the client hears of it at the next sync
-        return StoredMessage(info, raw, info.uid in self.recent_uids)
+        return StoredMessage(info, file, info.uid in self.recent_uids, stream)
 
-    def fetch(self, messages: Any, uid: bool) -> list[tuple[int, StoredMessage]]:
+    def fetch(self, messages: Any, uid: bool, stream: bool = False) -> list[tuple[int, StoredMessage]]:
+        """IMailbox.fetch; ``stream`` (ImapProtocol's own FETCH only): see StoredMessage."""
         found = []
         for seq in self.sequence_numbers(messages, uid):
-            message = self.message(seq)
+            message = self.message(seq, stream)
             if message is not None:
                 found.append((seq, message))
         self.account.record_fetch(self.folder, len(found))
@@ -624,9 +704,11 @@ class SelectedFolder:
         program = SearchQuery(query, len(self.view), self.view[-1].uid if self.view else 0)
         found = []
         for seq in range(1, len(self.view) + 1):
-            message = self.message(seq)
-            if message is not None and program.matches(seq, message):
-                found.append(seq)
+            message = self.message(seq, stream=True)  # one open at a time, read if a key needs it
+            if message is not None:
+                if program.matches(seq, message):
+                    found.append(seq)
+                message.close()
         return found
 
     def sync(self, allow_expunge: bool) -> list[bytes]:
@@ -1086,28 +1168,74 @@ class ImapProtocol(imap4.IMAP4Server):
             self.mbox.mark_seen(self.mbox.sequence_numbers(messages, bool(uid)))
             if not any(part.type == "flags" for part in query):
                 query.append(imap4._FetchParser.Flags())
-        if not query or any(part.type not in INLINE_FETCH_PARTS for part in query) or self._large(messages, uid):
+        if not query or any(part.type not in INLINE_FETCH_PARTS for part in query) or self._large(messages, uid, query):
             super().do_FETCH(tag, messages, query, uid)
             return
-        found = self.mbox.fetch(messages, bool(uid))
-        self.transport.write(b"".join(self._fetch_responses(found, query, bool(uid))))
+        found = self.mbox.fetch(messages, bool(uid), stream=True)
+        response = FetchResponse()
+        self._fetch_responses(found, query, bool(uid), response)
+        if not response.has_files:
+            for _, message in found:
+                message.close()
+            self.transport.write(b"".join(cast("list[bytes]", response.pieces)))
+            self.sendPositiveResponse(tag, b"FETCH completed")
+            return
+        self._send_streamed(tag, response, found).addErrback(self._streaming_failed)
+
+    @defer.inlineCallbacks
+    def _send_streamed(
+        self, tag: bytes, response: FetchResponse, found: list[tuple[int, StoredMessage]]
+    ) -> Generator[defer.Deferred[None], None, None]:
+        """Send a FETCH answer with message files in it; lines the client sends meanwhile
+        wait (``blocked``, as during Twisted's own FETCH) and the idle timeout is off."""
+        if self.blocked is None:
+            self.blocked = []
+        idle_timeout = self.setTimeout(None)
+        try:
+            for piece in response.runs():
+                if isinstance(piece, bytes):
+                    self.transport.write(piece)
+                else:
+                    assert piece.file is not None
+                    yield send_file(self.transport, piece.file, piece.size)
+        except ConnectionLost:
+            return  # nothing more to say to a client that left
+        finally:
+            for _, message in found:
+                message.close()
+        self.setTimeout(idle_timeout)
         self.sendPositiveResponse(tag, b"FETCH completed")
+        self._unblock()
 
-    def _large(self, messages: Any, uid: int) -> bool:
-        """Several messages of more than INLINE_FETCH_BYTES in all (sizes from the view, unread)."""
+    def _large(self, messages: Any, uid: int, query: list[Any]) -> bool:
+        """Several messages of more than INLINE_FETCH_BYTES in all to hold in memory (sizes
+        from the view, unread): a streamed one counts only if some item reads its bytes."""
         seqs = self.mbox.sequence_numbers(messages, bool(uid))
-        return len(seqs) > 1 and sum(self.mbox.view[seq - 1].size for seq in seqs) > INLINE_FETCH_BYTES
+        if len(seqs) < 2:
+            return False
+        sizes = [self.mbox.view[seq - 1].size for seq in seqs]
+        streamed = sum(1 for size in sizes if size >= STREAMED_MESSAGE_BYTES)
+        if streamed > STREAMED_FILES_PER_FETCH or any(_reads_message_bytes(part) for part in query):
+            return sum(sizes) > INLINE_FETCH_BYTES
+        return sum(size for size in sizes if size < STREAMED_MESSAGE_BYTES) > INLINE_FETCH_BYTES
 
-    def _fetch_responses(self, found: list[tuple[int, StoredMessage]], query: list[Any], uid: bool) -> list[bytes]:
+    def _streaming_failed(self, failure: Any) -> None:
+        # As Twisted does when its FETCH writer fails: part of the answer may be out, so
+        # nothing can be said to the client reliably.
+        self.server.log.error("imap: FETCH failed mid-answer: %s", failure.getTraceback())
+        self.transport.loseConnection()
+
+    def _fetch_responses(
+        self, found: list[tuple[int, StoredMessage]], query: list[Any], uid: bool, write: FetchResponse
+    ) -> None:
         """The untagged FETCH responses, as Twisted's spewMessage words them, built at once.
 
         Twisted writes each message through a chain of Deferreds and a scheduler turn
         per message, several times the work of the response itself for ``FETCH n``
         (py-spy: Deferred callbacks, the Cooperator's timer, the write buffer); every
-        part writer used here is synchronous, so the whole answer is one write.
+        part writer used here is synchronous, so the whole answer is one write (or, with
+        big messages in it, a few: see FetchResponse).
         """
-        out: list[bytes] = []
-        write = out.append
         for seq, message in found:
             write(b"* %d FETCH (" % seq)
             saw_uid = False
@@ -1124,7 +1252,6 @@ class ImapProtocol(imap4.IMAP4Server):
                 write(b" ")
                 self.spew_uid(seq, message, write, None)
             write(b")\r\n")
-        return out
 
     select_FETCH = _command(do_FETCH, _S.arg_seqset, _S.arg_fetchatt)
 
@@ -1140,6 +1267,9 @@ class ImapProtocol(imap4.IMAP4Server):
             specifier = "TEXT"
         elif part.mime:
             specifier = "MIME"
+        if _is_whole_message(part):
+            _write_message(_w, b"BODY[]", msg)
+            return
         try:
             data = msg.section(part.part or (), specifier, fields, negate)
         except LookupError:
@@ -1162,10 +1292,10 @@ class ImapProtocol(imap4.IMAP4Server):
         _write_literal(_w, b"RFC822.TEXT", msg.body)
 
     def spew_rfc822(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
-        _write_literal(_w, b"RFC822", msg.raw)
+        _write_message(_w, b"RFC822", msg)
 
     def spew_rfc822size(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
-        _w(b"RFC822.SIZE %d" % len(msg.raw))
+        _w(b"RFC822.SIZE %d" % msg.size)
 
     # -- STORE on a read-only folder is NO, not a server error
     def do_STORE(self, tag: bytes, messages: Any, mode: bytes, flags: list[bytes], uid: int = 0) -> None:
@@ -1264,6 +1394,18 @@ class ImapProtocol(imap4.IMAP4Server):
         self.sendPositiveResponse(tag, b"UID EXPUNGE completed")
 
 
+def _is_whole_message(part: Any) -> bool:
+    """``BODY[]`` (or BODY.PEEK[]) or ``RFC822``: what a streamed message sends from its file."""
+    if part.type == "rfc822":
+        return True
+    return part.type == "body" and bool(part.empty) and not part.part and part.partialBegin is None
+
+
+def _reads_message_bytes(part: Any) -> bool:
+    """Whether a FETCH item needs a streamed message's bytes in memory."""
+    return part.type not in ("uid", "flags", "internaldate", "rfc822size") and not _is_whole_message(part)
+
+
 def _sets_seen(part: Any) -> bool:
     if part.type in ("rfc822", "rfc822text"):
         return True
@@ -1277,6 +1419,16 @@ def _write_literal(write: Callable[[bytes], object], label: bytes, data: bytes) 
     whole message (15 MiB for a big attachment) twice before the send."""
     write(label + b" {%d}\r\n" % len(data))
     write(data)
+
+
+def _write_message(write: Callable[[bytes], object], label: bytes, message: StoredMessage) -> None:
+    """``label {n}CRLF`` and the whole message: from its file when ``write`` builds a
+    FetchResponse and the message is a streamed one, else from its bytes."""
+    if isinstance(write, FetchResponse) and message.file is not None:
+        write(label + b" {%d}\r\n" % message.size)
+        write.message_file(message)
+    else:
+        _write_literal(write, label, message.raw)
 
 
 def _delay_of(rule: Any) -> float:

@@ -85,7 +85,7 @@ import time
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, unquote
 
 from ..core.config import STR, STR_LIST, ConfigError, Option, choice
@@ -553,6 +553,19 @@ class MailStore(Store):
         return info
 
     def read(self, user: str, key: str, folder: str = INBOX) -> bytes:
+        with self.open_message(user, key, folder) as handle:
+            return handle.read()
+
+    def open_message(self, user: str, key: str, folder: str = INBOX) -> BinaryIO:
+        """The message's file, open for reading (the caller closes it).
+
+        Its content is the message for as long as it stays open, whatever renames or
+        deletes happen meanwhile: a reader can send it later (IMAP sends a big message
+        with ``sendfile``) without reading it into memory first.
+
+        :raises NoSuchMessage: no such message in the folder.
+        :raises NoSuchFolder: no such folder.
+        """
         # Where the last scan saw it: a message file's content never changes, only its
         # name (flags) and directory, so a file still at that path is this message.
         with self._scans_lock:
@@ -560,8 +573,7 @@ class MailStore(Store):
         known = cached.snapshot.by_key.get(key) if cached is not None else None
         if known is not None:
             try:
-                with open(known.path, "rb") as handle:
-                    return handle.read()
+                return open(known.path, "rb")
             except FileNotFoundError:
                 pass  # renamed or removed since: look it up
         path = self._existing_folder(user, folder)
@@ -571,7 +583,7 @@ class MailStore(Store):
             if found is None:
                 break
             try:
-                return found.path.read_bytes()
+                return open(found.path, "rb")
             except FileNotFoundError:
                 continue
         raise NoSuchMessage(f"no message {key!r} in {user}/{folder}")

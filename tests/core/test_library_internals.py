@@ -17,7 +17,7 @@ import pytest
 INTERNALS = [
     ("aiosmtpd.smtp", "SMTP._handle_client", "smtp.py: a connect-time fault rule runs before the 220 greeting"),
     ("aiosmtpd.smtp", "SMTP._cb_client_connected", "smtp.py: the wire trace wraps the stream reader"),
-    ("twisted.mail.imap4", "IMAP4Server.blocked", "imap.py: lines queued while a fault rule's delay runs"),
+    ("twisted.mail.imap4", "IMAP4Server.blocked", "imap.py: lines queued during a fault delay or a streamed FETCH"),
     ("twisted.mail.imap4", "IMAP4Server._unblock", "imap.py: replaying those queued lines"),
     ("twisted.mail.imap4", "IMAP4Server.spew_body", "imap.py: byte-exact BODY[] sections (Twisted's were wrong)"),
     ("twisted.mail.imap4", "IMAP4Server.spew_rfc822", "imap.py: RFC822 fetch items from the store's bytes"),
@@ -81,9 +81,10 @@ def test_jsonrpcserver_public_dispatch_gives_plain_dicts():
 
 
 def test_twisted_write_buffer_attributes_still_tell_an_empty_buffer():
-    """core/twisted_listen.py ``write_now`` sends at once only when Twisted's write
-    buffer is empty: ``dataBuffer``/``offset`` and the private ``_tempDataLen`` (set in
-    ``__init__``, so checked on an instance), as ``FileDescriptor.doWrite`` reads them."""
+    """core/twisted_listen.py ``write_now`` and ``send_file`` write to the socket
+    themselves only when Twisted's write buffer is empty: ``dataBuffer``/``offset`` and
+    the private ``_tempDataLen`` (set in ``__init__``, so checked on an instance), as
+    ``FileDescriptor.doWrite`` reads them."""
     from twisted.internet.abstract import FileDescriptor
 
     descriptor = FileDescriptor(reactor=object())
