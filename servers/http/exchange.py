@@ -45,7 +45,7 @@ class Exchange:
         self.method: str = request.method.decode("ascii", "replace")
         self.path: str = request.path.decode("utf-8", "replace")
         query = request.uri.decode("utf-8", "replace").partition("?")[2]
-        self.query: dict[str, list[str]] = parse_qs(query, keep_blank_values=True)
+        self.query: dict[str, list[str]] = parse_qs(query, keep_blank_values=True) if query else {}
         self._body: bytes | None = None
 
     # -- request views ------------------------------------------------------------

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 from twisted.web import resource, server
+from twisted.web.http import HTTPChannel
 
 from ..core.loop import twisted_reactor
 from ..core.web import Router, error_reply
@@ -96,7 +97,9 @@ class StaticFiles(static.File):
 
 def client_of(request: Any) -> str:
     address = request.getClientAddress()
-    host = getattr(address, "host", str(address))
+    host = getattr(address, "host", None)
+    if host is None:  # not an IP address (a UNIX socket): its text
+        host = str(address)
     return f"{host}:{getattr(address, 'port', '')}"
 
 
@@ -232,6 +235,30 @@ class HttpRoot(resource.Resource):
         request.finish()
 
 
+class HttpChannel(HTTPChannel):
+    """Twisted's HTTP/1.1 channel, which looks up what cannot change during a connection once.
+
+    Per request, Twisted asked the socket for its local address (a getsockname() call
+    for every Request), and ``Request.isSecure()`` adapted the transport to
+    ISSLTransport each time (the stub journal, the reply's URL and the event journal
+    each ask): together some percent of a /get. A connection keeps its socket and its
+    transport, so the first answers stand.
+    """
+
+    _secure: bool | None = None
+    _host: Any = None
+
+    def isSecure(self) -> bool:
+        if self._secure is None:
+            self._secure = bool(super().isSecure())
+        return self._secure
+
+    def getHost(self) -> Any:
+        if self._host is None:
+            self._host = super().getHost()
+        return self._host
+
+
 class HttpSite(server.Site):
     """A Site whose access log is the event journal and the wire trace."""
 
@@ -240,6 +267,15 @@ class HttpSite(server.Site):
         self.http = http
         self.noisy = False
 
+    def protocol(self) -> HttpChannel:  # type: ignore[override]
+        # Twisted's default wraps each channel in a proxy that would switch to HTTP/2
+        # when ALPN picks h2; the h2 package is not a dependency, so without it that
+        # proxy only forwarded every call. HTTP/1.1 is all this site offers (below).
+        return HttpChannel()
+
+    def acceptableProtocols(self) -> list[bytes]:
+        return [b"http/1.1"]
+
     def log(self, request: Any) -> None:
         journal_request(self.http, request)
 
@@ -247,7 +283,7 @@ class HttpSite(server.Site):
 def journal_request(http: HttpServer, request: Any, aborted: bool = False) -> None:
     """One ``request`` event per request (header names only: values may be credentials)."""
     peer = client_of(request)
-    if not aborted:
+    if not aborted and http.wire.enabled:
         status_line = f"{request.clientproto.decode('latin-1')} {request.code} {request.code_message.decode('latin-1')}"
         http.wire.sent(peer, status_line)
     details = {
