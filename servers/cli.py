@@ -8,6 +8,7 @@ variables, then flags (``--host``, ``--port``, ``--set section.key=value``).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -187,12 +188,27 @@ def _serve(config: Config, names: list[str], stop: StopSignals, with_admin: bool
         raise
     if not stop.requested:
         _print_table(core, sys.stdout, time.monotonic() - started)
+        _freeze_startup_objects()
         stop.wait()
     core.stop_all()
     core.loop.shutdown()
     print("stopped", file=sys.stderr, flush=True)
     _exit_when_threads_linger()
     return 0
+
+
+def _freeze_startup_objects() -> None:
+    """Leave what start-up made (modules, classes, functions: most of the heap) out of
+    every later garbage collection.
+
+    A full collection walks every tracked object, and each one stops every server's
+    loop: with the start-up objects in it, a full collection under HTTP load took as
+    long as tens of requests and set the p99 latency (issue 16). What start-up left as
+    cyclic garbage is collected first; the frozen objects are still freed by reference
+    counting when they are dropped, only cycles among them would stay.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _exit_when_threads_linger(grace: float = 2.0) -> None:

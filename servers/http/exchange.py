@@ -8,11 +8,11 @@ with either, or :data:`STREAMING` when they write and finish the request themsel
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from ..core.web import HttpError, Reply
+from .json_layout import dumps_indented
 
 __all__ = ["STREAMING", "Exchange", "HttpError", "Response", "json_body", "json_response"]
 
@@ -30,7 +30,7 @@ Response = Reply
 
 def json_body(value: Any) -> bytes:
     """httpbin's JSON layout: two-space indent and a final newline."""
-    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()
+    return (dumps_indented(value) + "\n").encode()
 
 
 def json_response(value: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Response:
@@ -45,7 +45,7 @@ class Exchange:
         self.method: str = request.method.decode("ascii", "replace")
         self.path: str = request.path.decode("utf-8", "replace")
         query = request.uri.decode("utf-8", "replace").partition("?")[2]
-        self.query: dict[str, list[str]] = parse_qs(query, keep_blank_values=True)
+        self.query: dict[str, list[str]] = parse_qs(query, keep_blank_values=True) if query else {}
         self._body: bytes | None = None
 
     # -- request views ------------------------------------------------------------

@@ -27,8 +27,11 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 from twisted.web import resource, server
+from twisted.web.http import HTTPChannel
+from twisted.web.http_headers import Headers
 
 from ..core.loop import twisted_reactor
+from ..core.twisted_listen import write_now
 from ..core.web import Router, error_reply
 from .exchange import STREAMING, Exchange, HttpError, Response, json_body
 from .routes import ROUTES
@@ -96,7 +99,9 @@ class StaticFiles(static.File):
 
 def client_of(request: Any) -> str:
     address = request.getClientAddress()
-    host = getattr(address, "host", str(address))
+    host = getattr(address, "host", None)
+    if host is None:  # not an IP address (a UNIX socket): its text
+        host = str(address)
     return f"{host}:{getattr(address, 'port', '')}"
 
 
@@ -232,13 +237,119 @@ class HttpRoot(resource.Resource):
         request.finish()
 
 
+class HttpChannel(HTTPChannel):
+    """Twisted's HTTP/1.1 channel, which sends a reply made while rendering in one piece, at once.
+
+    Twisted's channel gave the status line and headers, then the body, to the
+    transport, which only buffers: the socket was written when the reactor next found
+    it writable, after registering and unregistering a writer (two epoll changes and a
+    loop turn per reply: the largest single cost of a /get after the send itself).
+    Here what a request writes while it is rendered (:class:`HttpRequest`) is kept on
+    the channel and sent with ``write_now`` (straight to the socket when nothing waits
+    in the transport's buffer, through the transport otherwise: TLS, a slow client),
+    so the bytes and their order are Twisted's. It is sent when the request is done
+    (:meth:`requestDone`: after its journal entry, which ``finish()`` writes, so a
+    client that has its answer finds it journalled, as before; and before a pipelined
+    request is read), or when rendering ends with the reply still under way. What is
+    written later (streams, producers, delayed answers) takes Twisted's path as before.
+
+    Per request Twisted also asked the socket for its local address (getsockname()
+    for every Request), and ``Request.isSecure()`` adapted the transport to
+    ISSLTransport each time (the stub journal, the reply's URL and the event journal
+    each ask). A connection keeps its socket and its transport: the first answers stand.
+    """
+
+    _secure: bool | None = None
+    _host: Any = None
+    _rendering = False  # a request of this channel is in HttpRequest.render
+    _unsent: list[bytes] | None = None  # written while rendering, not sent yet
+
+    def isSecure(self) -> bool:
+        if self._secure is None:
+            self._secure = bool(super().isSecure())
+        return self._secure
+
+    def getHost(self) -> Any:
+        if self._host is None:
+            self._host = super().getHost()
+        return self._host
+
+    # -- writes ---------------------------------------------------------------------------
+    def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any) -> None:
+        if not self._rendering or not isinstance(headers, Headers):  # (Twisted itself passes Headers)
+            super().writeHeaders(version, code, reason, headers)
+            return
+        # The block as Twisted's HTTPChannel.writeHeaders writes it.
+        block = [version, b" ", code, b" ", reason, b"\r\n"]
+        for name, values in headers.getAllRawHeaders():
+            for value in values:
+                block += (name, b": ", value, b"\r\n")
+        block.append(b"\r\n")
+        self._keep(block)
+
+    def write(self, data: bytes) -> None:
+        if self._rendering:
+            self._keep((data,))
+        else:
+            super().write(data)
+
+    def writeSequence(self, iovec: Any) -> None:
+        if self._rendering:
+            self._keep(iovec)
+        else:
+            super().writeSequence(iovec)
+
+    def _keep(self, pieces: Any) -> None:
+        if self._unsent is None:
+            self._unsent = []
+        self._unsent.extend(pieces)
+
+    def flush(self) -> None:
+        """Send what was written while rendering and is not sent yet."""
+        unsent, self._unsent = self._unsent, None
+        if unsent:
+            write_now(self.transport, b"".join(unsent))
+
+    def requestDone(self, request: Any) -> None:
+        self.flush()
+        super().requestDone(request)
+
+
+class HttpRequest(server.Request):
+    """Twisted's Request; what it writes while rendering is kept on the channel until
+    it is done or rendering ends (see :class:`HttpChannel`)."""
+
+    channel: HttpChannel  # HttpSite's protocol
+
+    def render(self, resrc: Any) -> None:
+        channel = self.channel  # Twisted deletes it from the request once finished
+        # A pipelined request is rendered from inside requestDone, so inside this one.
+        rendering, channel._rendering = channel._rendering, True
+        try:
+            super().render(resrc)
+        finally:
+            channel._rendering = rendering
+            channel.flush()
+
+
 class HttpSite(server.Site):
     """A Site whose access log is the event journal and the wire trace."""
+
+    requestFactory = HttpRequest
 
     def __init__(self, http: HttpServer):
         super().__init__(HttpRoot(http))
         self.http = http
         self.noisy = False
+
+    def protocol(self) -> HttpChannel:  # type: ignore[override]
+        # Twisted's default wraps each channel in a proxy that would switch to HTTP/2
+        # when ALPN picks h2; the h2 package is not a dependency, so without it that
+        # proxy only forwarded every call. HTTP/1.1 is all this site offers (below).
+        return HttpChannel()
+
+    def acceptableProtocols(self) -> list[bytes]:
+        return [b"http/1.1"]
 
     def log(self, request: Any) -> None:
         journal_request(self.http, request)
@@ -247,7 +358,7 @@ class HttpSite(server.Site):
 def journal_request(http: HttpServer, request: Any, aborted: bool = False) -> None:
     """One ``request`` event per request (header names only: values may be credentials)."""
     peer = client_of(request)
-    if not aborted:
+    if not aborted and http.wire.enabled:
         status_line = f"{request.clientproto.decode('latin-1')} {request.code} {request.code_message.decode('latin-1')}"
         http.wire.sent(peer, status_line)
     details = {

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
 
 import pytest
+
+from servers.cli import read_ready_table
+
+from .conftest import STOP_SECONDS
 
 
 def refservers(*args: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess[str]:
@@ -139,3 +144,38 @@ def test_run_reads_the_config_of_the_servers_it_starts_with_it(cli):
     assert set(table) == {"toxiproxy", "proxy"}
     with urllib.request.urlopen(table["toxiproxy"] + "/version", timeout=10) as reply:
         assert reply.status == 200
+
+
+# `refservers run http`, with gc.freeze reporting to stderr how many objects it froze.
+FREEZE_REPORTING_RUN = """
+import gc, sys
+from servers.cli import entry_point
+freeze = gc.freeze
+def reporting_freeze():
+    freeze()
+    print("frozen", gc.get_freeze_count(), file=sys.stderr, flush=True)
+gc.freeze = reporting_freeze
+sys.argv = ["refservers", "run", "http", "--port", "0", "--set", "http.tls_port=0"]
+entry_point()
+"""
+
+
+def test_start_up_objects_are_left_out_of_later_garbage_collections(cli_env, tmp_path):
+    # A full collection walks every tracked object with every server's loop stopped;
+    # the start-up heap (modules, classes, functions) made such a pause set the HTTP
+    # p99 latency under load (issue 16). Once ready, it is frozen.
+    process = subprocess.Popen(
+        [sys.executable, "-c", FREEZE_REPORTING_RUN], cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        table = read_ready_table(process.stdout, [])
+        assert table is not None
+        with urllib.request.urlopen(table["http"] + "/get", timeout=10) as reply:
+            assert reply.status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=STOP_SECONDS)
+    assert process.returncode == 0, stderr
+    reports = [line.split() for line in stderr.splitlines() if line.startswith("frozen ")]
+    assert len(reports) == 1 and int(reports[0][1]) > 10_000, stderr  # the start-up heap: tens of thousands of objects

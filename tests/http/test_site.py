@@ -5,10 +5,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import ssl
 import urllib.request
 from pathlib import Path
 
+import h11
 import pytest
 import requests
 
@@ -190,6 +192,48 @@ def test_keep_alive_reuses_one_connection(refservers_http):
     local_port = peers.pop()[1]
     requests_seen = [e for e in refservers_http.journal.events(server="http", kind="request") if e.peer.endswith(f":{local_port}")]
     assert [e.details["path"] for e in requests_seen][-4:] == ["/get", "/json", "/status/204", "/post"]
+
+
+@pytest.mark.skipif(ON_CONTAINERS, reason="Docker's port publishing relays the connection: the server sees another source port")
+def test_pipelined_requests_are_answered_in_order_and_journalled_by_then(refservers_http):
+    # Direct answers, a HEAD and a 204 (headers only), a delayed answer, a paced
+    # chunked stream and an error, all sent in one write: each reply is complete and
+    # in order, and a reply a client has read is already in the journal.
+    asked = [("GET", "/get"), ("HEAD", "/get"), ("GET", "/status/204"), ("GET", "/delay/0"),
+             ("GET", "/stream/2"), ("GET", "/no/such/endpoint"), ("GET", "/ip")]  # fmt: skip
+    host = f"{refservers_http.host}:{refservers_http.port}"
+    wire = b"".join(f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode() for method, path in asked)
+    client = h11.Connection(h11.CLIENT)
+    with socket.create_connection((refservers_http.host, refservers_http.port), timeout=10) as sock:
+        sock.sendall(wire)
+        local_port = sock.getsockname()[1]
+        for index, (method, path) in enumerate(asked):
+            client.send(h11.Request(method=method, target=path, headers=[("Host", host)]))  # the state only: sent above
+            client.send(h11.EndOfMessage())
+            reply, body = None, b""
+            while True:
+                event = client.next_event()
+                if event is h11.NEED_DATA:
+                    client.receive_data(sock.recv(65536))
+                elif isinstance(event, h11.Response):
+                    reply = event
+                elif isinstance(event, h11.Data):
+                    body += event.data
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+            assert reply is not None
+            journalled = [e.details["path"] for e in refservers_http.journal.events(server="http", kind="request") if e.peer.endswith(f":{local_port}")]
+            # Read only now, and already journalled (later ones may be too: the server reads ahead).
+            assert journalled[: index + 1] == [p for _, p in asked[: index + 1]]
+            expected = {"/status/204": 204, "/no/such/endpoint": 404}.get(path, 200)
+            assert reply.status_code == expected, (method, path)
+            if method == "HEAD" or expected == 204:
+                assert body == b""
+            elif path == "/stream/2":
+                assert [json.loads(line)["id"] for line in body.splitlines()] == [0, 1]
+            elif expected == 200:
+                assert json.loads(body)["origin" if path == "/ip" else "url"]
+            client.start_next_cycle()
 
 
 def test_chunked_request_body_is_read(refservers_http):

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import random
 import threading
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,11 +35,26 @@ class ServedResponse:
     body: bytes
 
 
+_event_ids = random.Random()  # seeded from os.urandom
+
+
+def new_event_id() -> str:
+    """A random version-4 UUID's text, as WireMock's serve event ids.
+
+    What ``str(uuid.uuid4())`` gives, made without a getrandom() call and a UUID object
+    per request (every request on the HTTP ports is journalled here): the ids need to
+    be unique, not secret.
+    """
+    bits = _event_ids.getrandbits(128) & ~(0xF000 << 64 | 0xC000 << 48) | 0x4000 << 64 | 0x8000 << 48
+    text = f"{bits:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 @dataclass
 class ServeEvent:
     request: RequestView
     logged_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=new_event_id)
     stub: StubMapping | None = None
     response: ServedResponse | None = None
     proxied_to: str | None = None  # the upstream URL when a proxyBaseUrl stub answered

@@ -7,6 +7,7 @@ import http.client
 import json
 import socket
 import time
+import uuid
 
 import pytest
 import requests
@@ -105,6 +106,19 @@ def test_journal_count_find_near_misses_and_clear(refservers_http: Server) -> No
     assert journal["requests"][1]["wasMatched"] is True and journal["requests"][0]["wasMatched"] is False
     assert admin(refservers_http, "DELETE", "/requests").status_code == 200
     assert admin(refservers_http, "GET", "/requests").json()["meta"]["total"] == 0
+
+
+def test_serve_event_ids_are_distinct_version_4_uuids(refservers_http: Server) -> None:
+    with requests.Session() as session:
+        for _ in range(40):
+            session.get(refservers_http.url + "/get", timeout=10)
+    events = admin(refservers_http, "GET", "/requests").json()["requests"]
+    ids = [event["id"] for event in events]
+    assert len(ids) >= 40 and len(set(ids)) == len(ids)
+    for event in events:
+        parsed = uuid.UUID(event["id"])
+        assert (str(parsed), parsed.version, parsed.variant) == (event["id"], 4, uuid.RFC_4122)
+        assert event["request"]["id"] == event["id"]
 
 
 def test_health(refservers_http: Server) -> None:
