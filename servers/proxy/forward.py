@@ -179,7 +179,8 @@ class Exchange:
 
     # -- request side ----------------------------------------------------------------
     def start(self) -> None:
-        self.server.wire.received(self.proxy.peer, self._request_text())
+        if self.server.wire.enabled:  # the text costs more than the check
+            self.server.wire.received(self.proxy.peer, self._request_text())
         try:
             self.host, self.port, self.path = parse_target(self.method, self.target)
         except BadTarget as error:
@@ -229,14 +230,20 @@ class Exchange:
         if not self.is_connect:
             self._to_upstream(event)
 
-    def _to_upstream(self, event: Any) -> None:
+    def _to_upstream(self, *events: Any) -> None:
+        """Forward request events, in one write (the head and a small body: one segment)."""
         if self.pending is not None:
-            self.pending.append(event)
+            self.pending.extend(events)
         elif self.leg is not None and self.up is not None and not self.over:
+            data = []
             try:
-                self.up.write(self.leg.http.send(event) or b"")
+                for event in events:
+                    data.append(self.leg.http.send(event) or b"")
             except h11.LocalProtocolError as error:
+                self.up.write(b"".join(data))
                 self._upstream_broken(f"cannot forward the request: {error}")
+                return
+            self.up.write(b"".join(data))
 
     # -- upstream side ---------------------------------------------------------------
     def _connect(self) -> None:
@@ -286,9 +293,8 @@ class Exchange:
             self.up.write(leftover)
             return
         events, self.pending = self.pending or [], None
-        self._to_upstream(h11.Request(method=self.request.method, target=self.path.encode(), headers=self._request_headers()))
-        for event in events:
-            self._to_upstream(event)
+        head = h11.Request(method=self.request.method, target=self.path.encode(), headers=self._request_headers())
+        self._to_upstream(head, *events)
 
     def upstream_data(self, data: bytes) -> None:
         if self.over or self.leg is None:
@@ -323,32 +329,43 @@ class Exchange:
             self.close()
 
     def _pump_upstream(self) -> None:
+        """Relay what the upstream's bytes made complete; what one read produced goes to
+        the client in one write (a small response: head and body in one segment)."""
         assert self.leg is not None
+        relayed: list[Any] = []
         while not self.over and self.leg is not None:
             try:
                 event = self.leg.http.next_event()
             except h11.RemoteProtocolError as error:
+                self._to_client(*relayed)
                 self._upstream_broken(f"the upstream sent invalid HTTP: {error}")
                 return
             if event is h11.NEED_DATA or event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
-                return
+                break
             if isinstance(event, h11.InformationalResponse):
                 if event.status_code != 101:
-                    self._to_client(h11.InformationalResponse(status_code=event.status_code, headers=end_to_end(event.headers), reason=event.reason))
+                    relayed.append(
+                        h11.InformationalResponse(
+                            status_code=event.status_code, headers=end_to_end(event.headers), reason=event.reason
+                        )
+                    )
             elif isinstance(event, h11.Response):
                 self._cancel_timer()
                 self.response_started = True
                 self.status = event.status_code
-                self._to_client(h11.Response(status_code=event.status_code, headers=self._response_headers(event), reason=event.reason))
+                relayed.append(
+                    h11.Response(status_code=event.status_code, headers=self._response_headers(event), reason=event.reason)
+                )
             elif isinstance(event, h11.Data):
-                self._to_client(event)
+                relayed.append(event)
             elif isinstance(event, h11.EndOfMessage):
                 self.upstream_done = True
                 if self.leg.http.our_state is h11.DONE and self.leg.http.their_state is h11.DONE:
                     self.leg.http.start_next_cycle()
-                self._to_client(h11.EndOfMessage())
+                self._to_client(*relayed, h11.EndOfMessage())
                 self._down_pipe().finish(END)
                 return
+        self._to_client(*relayed)
 
     def _upstream_broken(self, why: str) -> None:
         self.error = why
@@ -408,24 +425,29 @@ class Exchange:
             self._to_client(h11.Response(status_code=status, headers=[(b"Via", self.server.via)], reason=_reason(status)))
             self.close()
             return
-        self._to_client(h11.Response(status_code=status, headers=all_headers, reason=_reason(status)))
+        response = h11.Response(status_code=status, headers=all_headers, reason=_reason(status))
         if self.method != "HEAD":
-            self._to_client(h11.Data(data=body))
-        self._to_client(h11.EndOfMessage())
+            self._to_client(response, h11.Data(data=body), h11.EndOfMessage())
+        else:
+            self._to_client(response, h11.EndOfMessage())
         self._down_pipe().finish(END)
 
-    def _to_client(self, event: Any) -> None:
-        if self.over:
+    def _to_client(self, *events: Any) -> None:
+        """Send response events to the client, in one write."""
+        if self.over or not events:
             return
-        try:
-            data = self.proxy.http.send(event)
-        except h11.LocalProtocolError as error:
-            self.server.log.warning("%s: cannot send to the client: %s", self.proxy.peer, error)
-            self.close()
-            return
-        if isinstance(event, (h11.Response, h11.InformationalResponse)):
-            self.server.wire.sent(self.proxy.peer, (data or b"").decode("latin-1").rstrip("\r\n"))
-        self._down_pipe().write(data or b"")
+        data = []
+        for event in events:
+            try:
+                data.append(self.proxy.http.send(event) or b"")
+            except h11.LocalProtocolError as error:
+                self._down_pipe().write(b"".join(data))
+                self.server.log.warning("%s: cannot send to the client: %s", self.proxy.peer, error)
+                self.close()
+                return
+            if self.server.wire.enabled and isinstance(event, (h11.Response, h11.InformationalResponse)):
+                self.server.wire.sent(self.proxy.peer, data[-1].decode("latin-1").rstrip("\r\n"))
+        self._down_pipe().write(b"".join(data))
 
     def _down_pipe(self) -> Pipe:
         if self.down is None:
