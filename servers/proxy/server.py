@@ -35,6 +35,7 @@ from .forward import ForwardProxyProtocol
 from .live import ToxicChain
 from .tcp import TCP_ROUTES, TcpProxyFactory, TcpRoute, parse_route, parse_upstream
 from .toxics import TOXIC_ACTIONS, ActiveToxic, draw_toxics
+from .upstream import abort_with_reset
 
 
 @implementer(IHalfCloseableProtocol)
@@ -146,7 +147,7 @@ class ProxyServer(TwistedServer):
         if main is not None:
             main.close()  # stops accepting at once
             for connection in list(self.forward_connections):
-                connection.transport.abort()
+                abort_with_reset(connection.transport)  # as Twisted's abortConnection
         return self._close_all_tcp()
 
     async def _open_forward_port(self, port: int) -> asyncio.Server:

@@ -243,3 +243,25 @@ def test_forward_flow_control(proxy, firehose):
         assert source.outcome.wait(60)
         assert source.stalled
         assert source.sent < TOTAL // 4
+
+
+# -- lifecycle ----------------------------------------------------------------------------
+
+
+def test_stop_resets_an_open_tunnel_and_frees_the_port(refservers_start, echo):
+    proxy = refservers_start("proxy", via="stopping")  # its own instance: this test stops it
+    port = proxy.port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"CONNECT 127.0.0.1:{echo.port} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 200 ")
+        proxy.stop()
+        # A stopped server must not keep talking to a client: a reset, as Twisted's
+        # abortConnection sends (a tunnel left open would block here until the timeout).
+        with pytest.raises(ConnectionResetError):
+            sock.sendall(b"still there?")
+            sock.recv(1)
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))  # raises EADDRINUSE if the proxy kept it
