@@ -6,9 +6,8 @@ same way, and the owner gets ``upstream_connected(protocol)``,
 
 - the TCP listeners run on Twisted's transports: :func:`connect_upstream`, with
   :class:`UpstreamProtocol`;
-- the HTTP forward proxy runs on asyncio's own transports (a proxied GET on a new
-  connection cost twice the CPU on Twisted's, which is most of the proxy's added
-  latency): :func:`open_upstream`, with :class:`StreamUpstream`.
+- the HTTP forward proxy runs on asyncio's own transports (why: forward.py's
+  docstring): :func:`open_upstream`, with :class:`StreamUpstream`.
 
 Failure reasons (a Twisted Failure or an exception) are sorted into "refused" (502)
 and "timeout" (504) by :func:`failure_kind`.
