@@ -120,6 +120,13 @@ def test_502_for_a_closed_port(proxy_url, closed_port):
     assert reply.headers["Via"] == "1.1 refservers"
 
 
+def test_502_for_a_host_name_that_does_not_resolve(proxy_url):
+    # .invalid never resolves (RFC 6761): the resolver's error, not a traceback or a hang.
+    reply = requests.get("http://no-such-host.invalid/x", proxies={"http": proxy_url}, timeout=30)
+    assert reply.status_code == 502
+    assert "no-such-host.invalid:80: the host name did not resolve" in reply.text
+
+
 def test_504_when_the_upstream_does_not_answer(refservers_start, silent):
     proxy = refservers_start("proxy", upstream_timeout="0.3")
     reply = requests.get(f"http://127.0.0.1:{silent}/slow", proxies={"http": f"http://127.0.0.1:{proxy.port}"}, timeout=10)
