@@ -12,7 +12,9 @@ is closed and its connections too, its route and toxics are kept for re-enabling
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,10 +31,11 @@ from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer
 from ..core.web import ApiError, ApiRequest, Reply, Route
 from .access import PORT_PATTERNS, AccessPolicy
-from .forward import ForwardProxyFactory
+from .forward import ForwardProxyProtocol
 from .live import ToxicChain
 from .tcp import TCP_ROUTES, TcpProxyFactory, TcpRoute, parse_route, parse_upstream
 from .toxics import TOXIC_ACTIONS, ActiveToxic, draw_toxics
+from .upstream import abort_with_reset
 
 
 @implementer(IHalfCloseableProtocol)
@@ -119,14 +122,15 @@ class ProxyServer(TwistedServer):
         # Bytes through the TCP listeners, counted when a connection ends, keyed
         # (received|sent, upstream|downstream, name, listen address, upstream).
         self.tcp_bytes: Counter[tuple[str, str, str, str, str]] = Counter()
-        self._main: tuple[Any, TrackingFactory] | None = None
+        self._main: asyncio.Server | None = None
+        self.forward_connections: set[ForwardProxyProtocol] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
     def _bind(self) -> None:
-        # Not TwistedServer.listen: its wrapper would turn a client's half-close into a
-        # full close, and a tunnel must pass the FIN on while the answer still flows back.
-        self._main = self.core.loop.call(self._open_port, ForwardProxyFactory(self), self.settings.port, "main")
-        self.listeners["main"] = self._main[0].getHost().port
+        # Not TwistedServer.listen: the forward proxy runs on asyncio's transports (see
+        # forward.py), and a tunnel must pass a client's half-close on.
+        self._main = self.core.loop.call(self._open_forward_port, self.settings.port)
+        self.listeners["main"] = self._main.sockets[0].getsockname()[1]
         for route in self.settings.tcp:
             try:
                 self.core.loop.call(self.open_tcp_listener, route, "config")
@@ -139,11 +143,27 @@ class ProxyServer(TwistedServer):
         if main is not None or self.tcp_listeners:
             self.core.loop.call(self._close_everything, main)
 
-    def _close_everything(self, main: tuple[Any, TrackingFactory] | None) -> Any:
-        stopped = [self._close_all_tcp()]
+    def _close_everything(self, main: asyncio.Server | None) -> Any:
         if main is not None:
-            stopped.append(_close_port(*main))
-        return DeferredList(stopped)
+            main.close()  # stops accepting at once
+            for connection in list(self.forward_connections):
+                abort_with_reset(connection.transport)  # as Twisted's abortConnection
+        return self._close_all_tcp()
+
+    async def _open_forward_port(self, port: int) -> asyncio.Server:
+        """Listen for the forward proxy (loop thread), bound as Twisted's listenTCP binds
+        the TCP listeners: SO_REUSEADDR, and "::" takes IPv4 too."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listening = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listening.bind((self.host, port))
+            listening.listen(50)
+        except OSError as error:
+            listening.close()
+            raise BindError(f"{self.name}: cannot listen on {self.host}:{port} (main): {error.strerror or error}") from None
+        listening.setblocking(False)
+        return await asyncio.get_running_loop().create_server(lambda: ForwardProxyProtocol(self), sock=listening)
 
     def _open_port(self, factory: Any, port: int, label: str, host: str = "") -> tuple[Any, TrackingFactory]:
         """Listen on ``host:port`` (loop thread; host empty: ours); the tracker keeps

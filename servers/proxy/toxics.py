@@ -424,7 +424,12 @@ class ActiveToxic:
 def draw_toxics(faults: FaultBook, server: str, subject: str, peer: str, kinds: Iterable[str]) -> list[ActiveToxic]:
     """The toxics that fire now for ``subject``: at most one rule per kind, in table order."""
     drawn = []
+    # Only the kinds that have rules are checked: nine checks (a lock each) for a proxy
+    # without rules were a measurable part of a proxied request's CPU.
+    present = {rule.action for rule in faults.rules(server)}
     for kind in kinds:
+        if kind not in present:
+            continue
         rule = faults.check(server, subject, peer, actions=(kind,))
         if rule is not None:
             drawn.append(ActiveToxic(rule, rule.params))

@@ -120,6 +120,13 @@ def test_502_for_a_closed_port(proxy_url, closed_port):
     assert reply.headers["Via"] == "1.1 refservers"
 
 
+def test_502_for_a_host_name_that_does_not_resolve(proxy_url):
+    # .invalid never resolves (RFC 6761): the resolver's error, not a traceback or a hang.
+    reply = requests.get("http://no-such-host.invalid/x", proxies={"http": proxy_url}, timeout=30)
+    assert reply.status_code == 502
+    assert "no-such-host.invalid:80: the host name did not resolve" in reply.text
+
+
 def test_504_when_the_upstream_does_not_answer(refservers_start, silent):
     proxy = refservers_start("proxy", upstream_timeout="0.3")
     reply = requests.get(f"http://127.0.0.1:{silent}/slow", proxies={"http": f"http://127.0.0.1:{proxy.port}"}, timeout=10)
@@ -243,3 +250,25 @@ def test_forward_flow_control(proxy, firehose):
         assert source.outcome.wait(60)
         assert source.stalled
         assert source.sent < TOTAL // 4
+
+
+# -- lifecycle ----------------------------------------------------------------------------
+
+
+def test_stop_resets_an_open_tunnel_and_frees_the_port(refservers_start, echo):
+    proxy = refservers_start("proxy", via="stopping")  # its own instance: this test stops it
+    port = proxy.port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"CONNECT 127.0.0.1:{echo.port} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 200 ")
+        proxy.stop()
+        # A stopped server must not keep talking to a client: a reset, as Twisted's
+        # abortConnection sends (a tunnel left open would block here until the timeout).
+        with pytest.raises(ConnectionResetError):
+            sock.sendall(b"still there?")
+            sock.recv(1)
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))  # raises EADDRINUSE if the proxy kept it
