@@ -18,6 +18,7 @@ INTERNALS = [
     ("aiosmtpd.smtp", "SMTP._handle_client", "smtp.py: a connect-time fault rule runs before the 220 greeting"),
     ("aiosmtpd.smtp", "SMTP._cb_client_connected", "smtp.py: the wire trace wraps the stream reader"),
     ("aiosmtpd.smtp", "SMTP._set_post_data_state", "smtp.py: smtp_DATA resets the envelope as aiosmtpd's does"),
+    ("aiosmtpd.smtp", "SMTP._getaddr", "smtp.py: MAIL/RCPT address parses remembered across connections"),
     ("aiosmtpd.smtp", "_AuthMechAttr", "smtp.py: the AUTH table SMTP.__init__ would build, built per class"),
     ("twisted.mail.imap4", "IMAP4Server.blocked", "imap.py: lines queued while a fault rule's delay runs"),
     ("twisted.mail.imap4", "IMAP4Server._unblock", "imap.py: replaying those queued lines"),
