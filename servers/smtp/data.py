@@ -21,11 +21,13 @@ Rules kept from aiosmtpd, so clients see the same replies:
 
 from __future__ import annotations
 
+import re
+
 R_LINE_TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
 R_TOO_MUCH_DATA = "552 Error: Too much mail data"
 
 CRLF = b"\r\n"
-LF = 0x0A
+_DOT_LINE = re.compile(rb"\r\n\.")  # a line that starts with a dot
 CR = 0x0D
 
 
@@ -88,15 +90,16 @@ class MessageDataParser:
     def _find_terminator(self, data: bytes, start: int) -> int:
         """Index of the terminator line at or after ``start`` (a line start), or -1.
         Notes on the way whether a line starts with a dot (then :attr:`content` unstuffs)."""
+        if data.find(b".", start) < 0:
+            return -1  # one memchr pass: base64 bodies, most of a big message, have no dot
         line = start
         while line >= 0:
             if data.startswith(b".", line):
                 if data.startswith(b".\r\n", line):
                     return line
                 self._stuffed = True
-            line = data.find(b"\r\n.", line)
-            if line >= 0:
-                line += 2
+            found = _DOT_LINE.search(data, line)  # sre's literal search beats bytes.find here
+            line = -1 if found is None else found.start() + 2
         return -1
 
     def _take_lines(self, data: bytes, start: int, end: int) -> None:
