@@ -163,7 +163,7 @@ def refservers(
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [str(PYTHON), "-m", "servers", *command]
     if profile_to is not None:
-        spy = [str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--format", "raw", "--rate", "200"] + (["--threads"] if os.environ.get("SPY_THREADS") else [])
+        spy = [str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--format", "raw", "--rate", "200"]
         args = [*spy, "--output", str(profile_to), "--", *args]
     process = subprocess.Popen(
         args,
