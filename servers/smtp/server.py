@@ -12,11 +12,14 @@ port, which is 0 in tests. The asyncio server is created on the shared core loop
 the bound port read from ``server.sockets``.
 
 Hook points on aiosmtpd's ``SMTP`` class, and why:
-- every ``smtp_<VERB>`` method is wrapped once (``_guard``) to journal the command,
+- every ``smtp_<VERB>`` method is reached through ``_guarded`` to journal the command,
   apply fault rules and ``require_auth``/``require_tls`` with enhanced codes;
-- ``push`` adds RFC 3463 enhanced codes to replies that lack them, and traces them;
+- ``push`` adds RFC 3463 enhanced codes to replies that lack them, traces them, and
+  sends a multi-line reply (EHLO's ten lines) in one write instead of one per line;
+- ``smtp_DATA`` keeps aiosmtpd's checks and replies but reads the message data in bulk
+  (:mod:`servers.smtp.data`), not one ``readuntil`` per line;
 - the stream reader is wrapped to trace what the client sends, with AUTH
-  continuation lines marked secret and message data summarized.
+  continuation lines marked secret; message data is traced as its size.
 """
 
 from __future__ import annotations
@@ -24,29 +27,37 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import email.utils
+import functools
 import hashlib
 import hmac
+import inspect
 import os
 import re
 import smtplib
 import ssl
+import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, _AuthMechAttr, syntax
 
 from ..core.config import BOOL, FLOAT, PORT, STR, Option, int_range
 from ..core.faults import DELAY, DISCONNECT, SMTP_REPLY, reply_error
 from ..core.lifecycle import BindError, ProbeError, Server, retry_until
 from ..core.logs import mask_credentials
 from ..mail.store import MailStore
+from .data import MessageDataParser
 
 DEFAULT_MAX_SIZE = 50 * 1024 * 1024
 # Delivery threads: each mostly waits in fsync, so this bounds parallel deliveries, not
 # CPU. The loop's default executor (min(32, cores + 4) threads, shared with SFTP and the
 # admin API) made 20 parallel senders queue behind 6 fsyncs on a 2-core machine.
 DELIVERY_THREADS = 32
+# While DATA runs, the stream reader may buffer this much before it pauses the socket.
+# Its usual limit is one line (max_line_length), and a message of a few KiB overran it:
+# every message paid a pause and a resume of reading (two epoll_ctl calls).
+DATA_BUFFER_LIMIT = 1024 * 1024
+PARSED_ADDRESSES_KEPT = 4096  # MAIL/RCPT arguments whose parse is remembered
 
 # RFC 3463 enhanced code for each basic reply code, used when a reply has none.
 ENHANCED_CODES = {
@@ -98,15 +109,14 @@ class MailSession(Session):
 class TracingReader:
     """Wraps aiosmtpd's StreamReader to trace client lines.
 
-    aiosmtpd reads commands with ``readuntil()``, message data with
-    ``readuntil(b"\\r\\n")`` and AUTH continuation lines with ``readline()``, so the
-    method tells what a line is: continuation lines are credentials by position.
+    aiosmtpd reads commands with ``readuntil()`` and AUTH continuation lines with
+    ``readline()``, so the method tells what a line is: continuation lines are
+    credentials by position. Message data does not come through here (smtp_DATA).
     """
 
     def __init__(self, reader: asyncio.StreamReader, protocol: SmtpProtocol):
         object.__setattr__(self, "_real", reader)
         object.__setattr__(self, "_protocol", protocol)
-        object.__setattr__(self, "_data_bytes", 0)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
@@ -117,13 +127,7 @@ class TracingReader:
 
     async def readuntil(self, separator: bytes = b"\n") -> bytes:
         line = await self._real.readuntil(separator)
-        if separator == b"\n":
-            self._protocol.trace_in(line)
-        elif line == b".\r\n":
-            self._protocol.trace_in(f"<message data: {self._data_bytes} bytes>")
-            object.__setattr__(self, "_data_bytes", 0)
-        else:
-            object.__setattr__(self, "_data_bytes", self._data_bytes + len(line))
+        self._protocol.trace_in(line)
         return line
 
     async def readline(self) -> bytes:
@@ -135,32 +139,109 @@ class TracingReader:
 class SmtpProtocol(SMTP):
     """One SMTP connection: aiosmtpd's state machine with our policy around it."""
 
+    # MAIL/RCPT arguments already parsed by any connection, with aiosmtpd's result.
+    _parsed_addresses: ClassVar[dict[str | None, tuple[str | None, str | None]]] = {}
+
     def __init__(self, server: SmtpServer, implicit_tls: bool):
         self.server = server
         self.implicit_tls = implicit_tls
-        settings = server.settings
         # aiosmtpd reads this class attribute for its StreamReader limit too; +1 for the
         # transparency dot (RFC 5321 4.5.3.1.6).
-        self.line_length_limit = settings.max_line_length + 1
-        super().__init__(
-            server.handler,
-            data_size_limit=settings.max_size,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            hostname=settings.hostname,
-            ident="ESMTP refservers",
-            tls_context=None if implicit_tls else server.tls_context,
-            require_starttls=False,  # enforced by _guard, which knows about the TLS port
-            timeout=settings.idle_timeout,
-            auth_require_tls=False,  # same
-            authenticator=server.authenticate,
-            loop=server.core.loop.loop,
-        )
+        self.line_length_limit = server.settings.max_line_length + 1
+        self._init_aiosmtpd(**self.aiosmtpd_options(server, implicit_tls))
         # aiosmtpd private command table (checked against the pinned aiosmtpd 1.4.6; tests/core/test_library_internals.py fails if it moves)
-        self._smtp_methods = {verb: self._guard(verb, method) for verb, method in self._smtp_methods.items()}
+        guarded = self._guarded
+        self._smtp_methods = {verb: functools.partial(guarded, verb) for verb in self._smtp_methods}
         self.peer_text = ""
         self._greeted = False
         self._plain_replies = False  # EHLO/HELO lines carry no enhanced codes
+        self._reply_lines: list[str] = []  # the first lines of a multi-line reply
+        self._unwrapped_reader: asyncio.StreamReader | None = None  # unwrapped, for DATA
+
+    @staticmethod
+    def aiosmtpd_options(server: SmtpServer, implicit_tls: bool) -> dict[str, Any]:
+        """The arguments of aiosmtpd's ``SMTP.__init__`` for one connection."""
+        settings = server.settings
+        return {
+            "handler": server.handler,
+            "data_size_limit": settings.max_size,
+            "enable_SMTPUTF8": True,
+            "decode_data": False,
+            "hostname": settings.hostname,
+            "ident": "ESMTP refservers",
+            "tls_context": None if implicit_tls else server.tls_context,
+            "require_starttls": False,  # enforced by _guarded, which knows about the TLS port
+            "timeout": settings.idle_timeout,
+            "auth_require_tls": False,  # same
+            "authenticator": server.authenticate,
+            "loop": server.core.loop.loop,
+        }
+
+    def _init_aiosmtpd(self, handler: Any, **options: Any) -> None:
+        """What aiosmtpd 1.4.6's ``SMTP.__init__`` does with these options, but with the
+        method tables it looks up by introspection found once per class.
+
+        Its ``__init__`` runs ``inspect.getmembers`` on the protocol and the handler,
+        ``dir()`` twice and ``inspect.signature`` for every connection: 10-18% of the
+        loop thread under 20 parallel senders, one connection per message.
+        tests/smtp/test_smtp_data.py compares the state this sets with a real
+        ``SMTP.__init__`` run, so an aiosmtpd upgrade that adds state fails there.
+        """
+        loop = options["loop"]
+        asyncio.StreamReaderProtocol.__init__(
+            self,
+            asyncio.StreamReader(loop=loop, limit=self.line_length_limit),
+            client_connected_cb=self._cb_client_connected,
+            loop=loop,
+        )
+        # aiosmtpd private state, set as its __init__ sets it for these options.
+        self.__ident__ = options["ident"]
+        self.loop = loop
+        self.event_handler = handler
+        self.data_size_limit = options["data_size_limit"]
+        self.enable_SMTPUTF8 = options["enable_SMTPUTF8"]
+        self._decode_data = options["decode_data"]
+        self.command_size_limits.clear()  # a class attribute, as aiosmtpd does
+        self.hostname = options["hostname"]
+        self.tls_context = options["tls_context"]
+        self.require_starttls = self.tls_context and options["require_starttls"]
+        self._timeout_duration = options["timeout"]
+        self._timeout_handle = None
+        self._tls_handshake_okay = True
+        self._tls_protocol = None
+        self._original_transport = None
+        self.session = None
+        self.envelope = None
+        self.transport = None
+        self._handler_coroutine = None
+        self._auth_require_tls = options["auth_require_tls"]
+        self._proxy_timeout = None
+        self._authenticator = options["authenticator"]
+        self._auth_callback = None
+        self._auth_required = False
+        tables = _aiosmtpd_tables(type(self), type(handler))
+        self._auth_methods = {
+            mechanism: _AuthMechAttr(getattr(self if builtin else handler, name), builtin)
+            for mechanism, (name, builtin) in tables.auth_methods.items()
+        }
+        self._handle_hooks = {hook: getattr(handler, f"handle_{hook}") for hook in tables.handler_hooks}
+        self._ehlo_hook_ver = tables.ehlo_hook_version
+        self._smtp_methods = {verb: getattr(self, f"smtp_{verb}") for verb in tables.verbs}
+        self._enforce_call_limit = False
+
+    # aiosmtpd private: MAIL, RCPT and VRFY parse their argument here (checked against the pinned aiosmtpd 1.4.6; tests/core/test_library_internals.py fails if it moves)
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's parse, remembered: it runs email's header parser and defines a
+        ``typing.Protocol`` class on every call (11% of the loop thread under 20
+        senders), and clients send the same few addresses again and again. The result
+        depends on the argument alone (``local_part_limit`` is the class's)."""
+        parsed = self._parsed_addresses.get(arg)
+        if parsed is None:
+            parsed = super()._getaddr(arg)
+            if len(self._parsed_addresses) >= PARSED_ADDRESSES_KEPT:
+                self._parsed_addresses.clear()
+            self._parsed_addresses[arg] = parsed
+        return parsed
 
     # -- connection ----------------------------------------------------------------
     def _create_envelope(self) -> MailEnvelope:
@@ -186,6 +267,7 @@ class SmtpProtocol(SMTP):
     # aiosmtpd private: no public hook sees the stream reader (checked against the pinned aiosmtpd 1.4.6; tests/core/test_library_internals.py fails if it moves)
     def _cb_client_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         super()._cb_client_connected(reader, writer)
+        self._unwrapped_reader = reader
         self._reader = TracingReader(reader, self)  # type: ignore[assignment]
 
     # aiosmtpd private: no public hook runs before the greeting (checked against the pinned aiosmtpd 1.4.6; tests/core/test_library_internals.py fails if it moves)
@@ -210,30 +292,95 @@ class SmtpProtocol(SMTP):
         elif not self._plain_replies:
             text = with_enhanced_code(text)
         self.server.wire.sent(self.peer_text, text)
+        if text[3:4] == "-":
+            # Not the last line of its reply (RFC 5321 4.2.1): the client waits for the
+            # whole reply anyway, so it leaves in one write with its last line. One send
+            # per line made EHLO ten sends, the largest cost of a short SMTP session.
+            self._reply_lines.append(text)
+            return
+        if self._reply_lines:
+            text = "\r\n".join([*self._reply_lines, text])
+            self._reply_lines.clear()
         await super().push(text)
 
-    # -- policy around every command -----------------------------------------------
-    def _guard(self, verb: str, method: Callable[[str | None], Any]) -> Callable[[str | None], Any]:
-        async def guarded(arg: str | None) -> None:
-            line = mask_credentials(verb if arg is None else f"{verb} {arg}")
-            self.server.record("command", self.peer_text, command=line)
-            rule = self.server.core.faults.check(self.server.name, line, self.peer_text, users=self._fault_users(verb, arg))
-            if rule is not None and not await self._carry_out(rule):
-                return
-            settings = self.server.settings
-            if settings.require_tls and not self.secure and verb not in OPEN_VERBS - {"AUTH"}:
-                await self.push(R_NEED_TLS)
-                return
-            if settings.require_auth and verb in ENVELOPE_VERBS and not (self.session and self.session.authenticated):
-                await self.push(R_NEED_AUTH)
-                return
-            self._plain_replies = verb in ("EHLO", "HELO")
-            try:
-                await method(arg)
-            finally:
-                self._plain_replies = False
+    # -- DATA ------------------------------------------------------------------------
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str | None) -> None:
+        """aiosmtpd 1.4.6's ``smtp_DATA``, same checks and replies, reading the data in
+        bulk (:class:`MessageDataParser`) instead of one ``readuntil`` per line, which
+        was most of the time a 15 MiB message took to its 250. aiosmtpd runs with
+        ``decode_data=False`` here, so the content stays bytes, as before."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        envelope, session = self.envelope, self.session
+        assert isinstance(envelope, MailEnvelope) and session is not None
+        if not envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        data = await self._receive_message_data()
+        self.trace_in(f"<message data: {data.size} bytes>")
+        if data.error is not None:
+            await self.push(data.error)
+            # aiosmtpd private: its post-DATA reset (checked against the pinned aiosmtpd 1.4.6; tests/core/test_library_internals.py fails if it moves)
+            self._set_post_data_state()
+            return
+        envelope.content = envelope.original_content = data.content
+        status = await self.server.handler.handle_DATA(self, session, envelope)
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
 
-        return guarded
+    async def _receive_message_data(self) -> MessageDataParser:
+        """Everything the client sends up to its terminator line, parsed. Bytes after
+        the terminator (pipelined commands) stay in the reader for the command loop."""
+        parser = MessageDataParser(self.line_length_limit, self.data_size_limit)
+        reader = self._unwrapped_reader
+        assert reader is not None
+        # asyncio private: StreamReader._limit, the buffer size at which it pauses reading
+        # (no public setter; checked in tests/core/test_library_internals.py).
+        reader._limit = max(self.line_length_limit, DATA_BUFFER_LIMIT)  # type: ignore[attr-defined]
+        try:
+            while True:
+                # sys.maxsize: all that is buffered, so the reader is empty afterwards.
+                chunk = await reader.read(sys.maxsize)
+                if not chunk:  # EOF; aiosmtpd's eof_received cancels this task anyway
+                    raise ConnectionResetError("connection closed during DATA")
+                used = parser.feed(chunk)
+                if used is not None:
+                    break
+        finally:
+            reader._limit = self.line_length_limit  # type: ignore[attr-defined]
+        if used < len(chunk) and not reader.at_eof():
+            # The reader is empty and nothing arrived since read() (no await between):
+            # feeding the rest back puts it where it was, in front of what comes next.
+            reader.feed_data(chunk[used:])
+        return parser
+
+    # -- policy around every command -----------------------------------------------
+    async def _guarded(self, verb: str, arg: str | None) -> None:
+        """aiosmtpd's ``smtp_<verb>(arg)`` with the journal, fault rules and the TLS and
+        AUTH requirements before it (one ``functools.partial`` per verb and connection
+        in the command table: a closure per verb per connection was 7% of the loop)."""
+        line = mask_credentials(verb if arg is None else f"{verb} {arg}")
+        self.server.record("command", self.peer_text, command=line)
+        rule = self.server.core.faults.check(self.server.name, line, self.peer_text, users=self._fault_users(verb, arg))
+        if rule is not None and not await self._carry_out(rule):
+            return
+        settings = self.server.settings
+        if settings.require_tls and not self.secure and verb not in OPEN_VERBS - {"AUTH"}:
+            await self.push(R_NEED_TLS)
+            return
+        if settings.require_auth and verb in ENVELOPE_VERBS and not (self.session and self.session.authenticated):
+            await self.push(R_NEED_AUTH)
+            return
+        self._plain_replies = verb in ("EHLO", "HELO")
+        try:
+            await getattr(self, f"smtp_{verb}")(arg)
+        finally:
+            self._plain_replies = False
 
     def _fault_users(self, verb: str, arg: str | None) -> list[str | None]:
         """Who a command is about, for user-scoped fault rules: the AUTH user, the
@@ -280,6 +427,38 @@ class SmtpProtocol(SMTP):
         if not ok:
             return AuthResult(success=False, handled=False)
         return AuthResult(success=True, auth_data=LoginPassword(name.encode(), b""))
+
+
+class _AiosmtpdTables:
+    """The names aiosmtpd's ``SMTP.__init__`` finds by introspection, per class pair."""
+
+    def __init__(self, protocol_class: type[SMTP], handler_class: type):
+        # AUTH mechanisms: auth_<NAME> methods of the protocol, then of the handler
+        # (which win), named by @auth_mechanism or by the method name, "__" as "-".
+        self.auth_methods: dict[str, tuple[str, bool]] = {}
+        for owner, builtin in ((protocol_class, True), (handler_class, False)):
+            for name in dir(owner):
+                if name.startswith("auth_"):
+                    method = getattr(owner, name)
+                    mechanism = getattr(method, "__auth_mechanism_name__", name.replace("auth_", "").replace("__", "-"))
+                    self.auth_methods[mechanism] = (name, builtin)
+        self.handler_hooks = [name.replace("handle_", "") for name in dir(handler_class) if name.startswith("handle_")]
+        self.ehlo_hook_version: str | None = None
+        if "EHLO" in self.handler_hooks:
+            # Parameters of the bound hook: the class's function less ``self``.
+            parameters = len(inspect.signature(handler_class.handle_EHLO).parameters) - 1  # type: ignore[attr-defined]
+            self.ehlo_hook_version = {4: "old", 5: "new"}[parameters]
+        self.verbs = [name.replace("smtp_", "") for name in dir(protocol_class) if name.startswith("smtp_")]
+
+
+_AIOSMTPD_TABLES: dict[tuple[type, type], _AiosmtpdTables] = {}
+
+
+def _aiosmtpd_tables(protocol_class: type[SMTP], handler_class: type) -> _AiosmtpdTables:
+    tables = _AIOSMTPD_TABLES.get((protocol_class, handler_class))
+    if tables is None:  # a race only builds the same tables twice
+        tables = _AIOSMTPD_TABLES[protocol_class, handler_class] = _AiosmtpdTables(protocol_class, handler_class)
+    return tables
 
 
 def with_enhanced_code(reply: str) -> str:
@@ -356,7 +535,7 @@ class SmtpHandler:
         peer_host = protocol.peer_text.rpartition(":")[0]
         helo = re.sub(r"[\r\n()]", "", session.host_name or "unknown")
         recipient = f"\r\n\tfor <{envelope.rcpt_tos[0]}>" if len(envelope.rcpt_tos) == 1 else ""
-        stamp = email.utils.formatdate(localtime=True)
+        stamp = _date_header(int(time.time()))
         # Postfix's smtpd_sasl_authenticated_header comment: the AUTH user travels with
         # the message, so the console's envelope view can show it after a restart too.
         login = re.sub(r"[\r\n()]", "", _login_of(session) or "")
@@ -365,6 +544,12 @@ class SmtpHandler:
             f"Received: from {helo} ([{peer_host}]){authenticated}\r\n\tby {protocol.hostname} (refservers) "
             f"with {with_type} id {os.urandom(6).hex()}{recipient};\r\n\t{stamp}\r\n"
         )
+
+
+@functools.lru_cache(maxsize=2)
+def _date_header(second: int) -> str:
+    """RFC 5322 date of a second: every message received within it shares the text."""
+    return email.utils.formatdate(second, localtime=True)
 
 
 def _login_of(session: Session) -> str | None:

@@ -17,6 +17,9 @@ import pytest
 INTERNALS = [
     ("aiosmtpd.smtp", "SMTP._handle_client", "smtp.py: a connect-time fault rule runs before the 220 greeting"),
     ("aiosmtpd.smtp", "SMTP._cb_client_connected", "smtp.py: the wire trace wraps the stream reader"),
+    ("aiosmtpd.smtp", "SMTP._set_post_data_state", "smtp.py: smtp_DATA resets the envelope as aiosmtpd's does"),
+    ("aiosmtpd.smtp", "SMTP._getaddr", "smtp.py: MAIL/RCPT address parses remembered across connections"),
+    ("aiosmtpd.smtp", "_AuthMechAttr", "smtp.py: the AUTH table SMTP.__init__ would build, built per class"),
     ("twisted.mail.imap4", "IMAP4Server.blocked", "imap.py: lines queued during a fault delay or a streamed FETCH"),
     ("twisted.mail.imap4", "IMAP4Server._unblock", "imap.py: replaying those queued lines"),
     ("twisted.mail.imap4", "IMAP4Server.spew_body", "imap.py: byte-exact BODY[] sections (Twisted's were wrong)"),
@@ -112,3 +115,30 @@ def test_twisted_http_channel_still_writes_the_header_block_the_http_site_builds
     assert written.startswith(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
     assert ours._unsent is not None and b"".join(ours._unsent) == written
     assert ours.transport.value() == b""
+
+
+def test_asyncio_stream_reader_keeps_its_limit_in_an_attribute():
+    """smtp.py raises ``StreamReader._limit`` while message data arrives, so the reader
+    does not pause the socket at every chunk (one line is its usual limit). The reader
+    pauses its transport when its buffer passes twice that attribute."""
+    loop = asyncio.new_event_loop()
+    try:
+        reader = asyncio.StreamReader(limit=100, loop=loop)
+        assert reader._limit == 100
+
+        class Transport(asyncio.Transport):
+            paused = False
+
+            def pause_reading(self) -> None:
+                self.paused = True
+
+        transport = Transport()
+        reader.set_transport(transport)
+        reader._limit = 1000
+        reader.feed_data(b"x" * 1500)
+        assert not transport.paused
+        reader._limit = 100
+        reader.feed_data(b"x")
+        assert transport.paused
+    finally:
+        loop.close()
