@@ -304,6 +304,18 @@ class SmtpProtocol(SMTP):
         await super().push(text)
 
     # -- DATA ------------------------------------------------------------------------
+    @syntax("HELP [command]")
+    async def smtp_HELP(self, arg: str) -> None:
+        """aiosmtpd's HELP reads each command's syntax off the method in the command
+        table, and the guarded partials carry none (HELP listed no commands); it gets
+        the plain methods for the length of its reply."""
+        guarded = self._smtp_methods
+        self._smtp_methods = {verb: getattr(self, f"smtp_{verb}") for verb in guarded}
+        try:
+            await super().smtp_HELP(arg)
+        finally:
+            self._smtp_methods = guarded
+
     @syntax("DATA")
     async def smtp_DATA(self, arg: str | None) -> None:
         """aiosmtpd 1.4.6's ``smtp_DATA``, same checks and replies, reading the data in

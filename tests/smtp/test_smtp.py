@@ -355,3 +355,14 @@ def test_enhanced_codes_are_added_only_where_missing() -> None:
     assert with_enhanced_code("451 4.3.0 try later") == "451 4.3.0 try later"
     assert with_enhanced_code("354 End data") == "354 End data"
     assert with_enhanced_code("334 ") == "334 "
+
+
+def test_help_lists_the_commands_and_their_syntax(refservers_smtp: SmtpServer) -> None:
+    """The command table holds guarded wrappers; HELP still reads aiosmtpd's syntax
+    of each command (it once answered with an empty list)."""
+    with smtp(refservers_smtp) as client:
+        listed = client.help().decode()
+        assert listed.startswith("2.0.0 Supported commands: ")
+        assert {"DATA", "EHLO", "HELO", "HELP", "MAIL", "NOOP", "QUIT", "RCPT", "RSET"} <= set(listed.split()[3:])
+        assert client.help("MAIL").decode().startswith("2.0.0 Syntax: MAIL FROM: <address>")
+        assert client.docmd("HELP", "FROBNICATE")[0] == 501
