@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from targets import evaluate as evaluate_targets
+
 from servers.cli import read_ready_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -322,6 +324,7 @@ def write_results(
         "not_measured": skipped,
         "profiles": profiles,
     }
+    data["targets"] = evaluate_targets(data["rows"])
     (out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
     (out / "results.md").write_text(markdown(data))
 
@@ -366,6 +369,11 @@ def markdown(data: dict[str, Any]) -> str:
             f"| {row['group']} | {row['metric']} | {row['unit']} | {_fmt(row['refservers'])} | {row['peer'] or '-'} | "
             f"{_fmt(row['peer_value'])} | {_fmt(row['ratio'])} | {_fmt(row['standing'])} | {row['note']} |"
         )
+    lines += ["", "## Targets of the performance round (issue 16, `bench/targets.py`)", ""]
+    lines += ["| target | this run | |", "|---|---:|---|"]
+    for entry in data.get("targets", []):
+        verdict = {True: "met", False: "**missed**", None: "not measured"}[entry["met"]]
+        lines.append(f"| {entry['target']} | {_fmt(entry['figure'])} | {verdict} |")
     if data["not_measured"]:
         lines += ["", "## Not measured", ""]
         lines += [f"- **{item['what']}**: {item['reason']}" for item in data["not_measured"]]

@@ -153,6 +153,16 @@ def bench_startup(reps: int) -> None:
     pair("start-up", "idle RSS of `refservers up`", "MiB", False, rss)
     pair("start-up", "`refservers up` stop (SIGTERM to exit)", "s", False, stopped)
 
+    # One server alone: run imports only what it starts (lazy loading).
+    http_answered = []
+    for rep in range(reps):
+        started = time.monotonic()
+        with refservers(["run", "http"], WORK / f"run-http-{rep}") as server:
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.port('http')}/get", timeout=30) as reply:
+                reply.read()
+            http_answered.append(time.monotonic() - started)
+    pair("start-up", "`refservers run http` until it answered a GET", "s", False, http_answered)
+
     script = textwrap.dedent(
         """
         import json, statistics, sys, tempfile, time
