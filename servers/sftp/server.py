@@ -25,7 +25,7 @@ from ..core.config import BOOL, PATH, PORT, STR, STR_TABLE, Option
 from ..core.faults import DELAY, DISCONNECT, SFTP_STATUS, STRING, FaultAction, Param
 from ..core.lifecycle import BindError, Server, probe_greeting
 from ..files.root import FileRoot
-from . import keys
+from . import chacha, keys
 from .connection import SshConnection
 from .keys import AuthorizedKeys, fingerprint, load_host_key
 from .session import SessionChannel
@@ -86,6 +86,7 @@ class SftpServer(Server):
         self.authorized_keys = AuthorizedKeys(self.core.users, self.settings.authorized_keys_dir, self.log.warning)
         self.file_root = self.core.shared(FileRoot)
         self.file_root.prepare_homes()
+        chacha.use_two_contexts_per_packet()  # the same bytes, less CPU per packet (see .chacha)
         try:
             self._acceptor = self.core.loop.run_coroutine(self._listen())
         except OSError as error:

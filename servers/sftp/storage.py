@@ -201,8 +201,10 @@ class HomeSftpServer(asyncssh.SFTPServer):
         return self._run_unless_faulted(f"READ {handle.virtual_path}", lambda: self._read(handle, offset, size))
 
     def _read(self, handle: OpenFile, offset: int, size: int) -> bytes:
-        handle.file.seek(offset)
-        data: bytes = handle.file.read(size)
+        # One pread(2) per request, not lseek(2) then read(2) as asyncssh's default does:
+        # the same bytes (one read call either way, short reads included), a syscall less
+        # on each of the 4096 requests of a 128 MiB download.
+        data = os.pread(handle.file.fileno(), size, offset)
         handle.transferred += len(data)
         handle.read_up_to = max(handle.read_up_to, offset + len(data))
         return data
@@ -212,8 +214,9 @@ class HomeSftpServer(asyncssh.SFTPServer):
         return self._run_unless_faulted(f"WRITE {handle.virtual_path}", lambda: self._write(handle, offset, data))
 
     def _write(self, handle: OpenFile, offset: int, data: bytes) -> int:
-        handle.file.seek(offset)
-        written: int = handle.file.write(data)
+        # pwrite(2) for the same reason as _read; with O_APPEND Linux appends whatever the
+        # offset, as lseek(2) then write(2) did.
+        written = os.pwrite(handle.file.fileno(), data, offset)
         handle.transferred += written
         return written
 

@@ -28,6 +28,8 @@ INTERNALS = [
     ("twisted.mail.pop3", "POP3._cbMailbox", "pop3.py: the login journal entry once the mailbox is open"),
     ("twisted.web.http", "Request._disconnected", "core/web.py, http/: no write to a request whose client left"),
     ("pyftpdlib.exceptions", "_RetryError", "ftp/channels.py: a TLS read that must be retried, not taken as EOF"),
+    ("asyncssh.crypto.chacha", "ChachaCipher.encrypt_and_sign", "sftp/chacha.py: replaced, one ChaCha20 context less"),
+    ("asyncssh.crypto.chacha", "ChachaCipher.verify_and_decrypt", "sftp/chacha.py: replaced, one ChaCha20 context less"),
 ]
 
 
@@ -142,3 +144,14 @@ def test_asyncio_stream_reader_keeps_its_limit_in_an_attribute():
         assert transport.paused
     finally:
         loop.close()
+
+
+def test_asyncssh_chacha_cipher_still_splits_its_key_the_same_way():
+    """sftp/chacha.py's per-packet methods read ``_key`` (the first 32 bytes: payload and
+    Poly1305) and ``_adkey`` (the last 32: the length) of asyncssh's ``ChachaCipher``
+    (checked against the pinned asyncssh 2.24)."""
+    from asyncssh.crypto.chacha import ChachaCipher
+
+    key = bytes(range(64))
+    cipher = ChachaCipher(key)
+    assert (cipher._key, cipher._adkey) == (key[:32], key[32:])

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from servers.core import BindError, EventJournal
-from servers.core.logs import mask_credentials
+from servers.core.logs import _MAY_HOLD_SECRET, _SECRET_PATTERNS, mask_credentials
 from servers.core.tls import TLSMaterial
 
 
@@ -116,8 +116,24 @@ def test_journal_is_bounded_and_wait_for_times_out():
         ("Proxy-Authorization: Basic ZGVtbzpodW50ZXIy", "ZGVtbzpodW50ZXIy"),
         ('{"password": "hunter2"}', "hunter2"),
         ("APOP demo 0123456789abcdef", "0123456789abcdef"),
+        # Case folding as re does it (the quick pre-check must not miss these).
+        ("pAsS hunter2", "hunter2"),
+        ("pa\u017fs hunter2", "hunter2"),  # LATIN SMALL LETTER LONG S matches "s" under IGNORECASE
+        ("USER demo\r\nPASS hunter2", "hunter2"),
     ],
 )
 def test_credentials_are_masked(line, secret):
     masked = mask_credentials(line)
     assert secret not in masked and "****" in masked
+
+
+def test_every_secret_pattern_is_covered_by_the_quick_pre_check():
+    # mask_credentials skips lines without one of the pre-check's words: a new pattern
+    # keyed on another word (say "token") must extend the pre-check too.
+    for pattern, _ in _SECRET_PATTERNS:
+        assert _MAY_HOLD_SECRET.search(pattern.pattern), pattern.pattern
+
+
+def test_lines_without_secrets_are_returned_unchanged():
+    for line in ("RETR 12", "a1 FETCH 1:* BODY[]", "GET /get HTTP/1.1", "passage 7"):
+        assert mask_credentials(line) == line

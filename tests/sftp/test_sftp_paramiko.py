@@ -95,6 +95,27 @@ def test_password_login_and_round_trip(refservers_sftp: SftpServer, sftp: parami
     assert journal.events(server="sftp", kind="connect")
 
 
+def test_reads_and_writes_land_at_the_offsets_requested(refservers_sftp: SftpServer, sftp: paramiko.SFTPClient) -> None:
+    # Each READ/WRITE request carries its own offset (out of order here), and a file
+    # opened for append takes writes at its end whatever offset they name.
+    data = os.urandom(100_000)
+    (_home(refservers_sftp) / "f.bin").write_bytes(data)
+    with sftp.open("f.bin", "rb") as remote:
+        for offset, size in ((90_000, 20_000), (5, 7), (0, 1), (99_999, 1), (100_000, 5), (40_000, 32768)):
+            remote.seek(offset)
+            assert remote.read(size) == data[offset : offset + size], (offset, size)
+    with sftp.open("f.bin", "r+b") as remote:
+        remote.seek(50_000)
+        remote.write(b"middle")
+        remote.seek(100_010)  # past the end: the gap reads as zeros
+        remote.write(b"tail")
+    expected = data[:50_000] + b"middle" + data[50_006:] + b"\0" * 10 + b"tail"
+    assert (_home(refservers_sftp) / "f.bin").read_bytes() == expected
+    with sftp.open("f.bin", "ab") as remote:
+        remote.write(b"appended")
+    assert (_home(refservers_sftp) / "f.bin").read_bytes() == expected + b"appended"
+
+
 def test_wrong_password_is_refused_and_never_journalled(refservers_sftp: SftpServer, known_hosts: Path) -> None:
     with pytest.raises(paramiko.AuthenticationException):
         _client(refservers_sftp, known_hosts, password="not-the-password")
