@@ -9,7 +9,6 @@ and the raw bytes on the wire must be equal.
 from __future__ import annotations
 
 import smtplib
-import socket
 from typing import Any
 
 import pytest
@@ -34,82 +33,33 @@ def message(subject: str) -> bytes:
     ).encode()
 
 
-class RawImap:
-    """Tagged commands over a plain socket; returns everything up to the tagged reply."""
-
-    def __init__(self, server: Any):
-        self.sock = socket.create_connection((server.probe_host, server.port), timeout=10)
-        self.buffer = b""
-        self.counter = 0
-        self.read_until(b"\r\n")
-
-    def read_until(self, marker: bytes) -> bytes:
-        while marker not in self.buffer:
-            chunk = self.sock.recv(65536)
-            assert chunk, "connection closed"
-            self.buffer += chunk
-        end = self.buffer.index(marker) + len(marker)
-        data, self.buffer = self.buffer[:end], self.buffer[end:]
-        return data
-
-    def command(self, line: bytes) -> bytes:
-        self.counter += 1
-        tag = b"t%d" % self.counter
-        self.sock.sendall(tag + b" " + line + b"\r\n")
-        reply = b""
-        while not (reply.startswith(tag + b" ") or b"\r\n" + tag + b" " in reply):
-            reply += self.read_until(b"\r\n")
-        return reply
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def session(server: Any, folder: bytes) -> list[bytes]:
-    client = RawImap(server)
-    try:
-        assert b" OK" in client.command(b"LOGIN demo demo")
-        assert b" OK" in client.command(b"SELECT " + folder)
-        return [client.command(line) for line in COMMANDS]
-    finally:
-        client.close()
-
-
 def test_inline_and_sliced_fetch_put_the_same_bytes_on_the_wire(
-    refservers_smtp: Any, refservers_imap: Any, monkeypatch: pytest.MonkeyPatch
+    refservers_smtp: Any, refservers_imap: Any, monkeypatch: pytest.MonkeyPatch, raw_imap: Any
 ) -> None:
     with smtplib.SMTP(refservers_smtp.probe_host, refservers_smtp.port, timeout=10) as smtp:
         for subject in ("one", "two", "three"):
             smtp.sendmail("alice@example.com", ["demo@example.com"], message(subject))
-    client = RawImap(refservers_imap)
-    try:
-        client.command(b"LOGIN demo demo")
-        client.command(b"CREATE Copy")
-        client.command(b"SELECT INBOX")
-        assert b" OK" in client.command(b"COPY 1:3 Copy")
-    finally:
-        client.close()
-    inline = session(refservers_imap, b"INBOX")
+    raw_imap.copy_inbox(refservers_imap, b"Copy")
+    inline = raw_imap.session(refservers_imap, b"INBOX", COMMANDS)
     monkeypatch.setattr(imap_module, "INLINE_FETCH_BYTES", 0)
-    sliced = session(refservers_imap, b"Copy")
+    sliced = raw_imap.session(refservers_imap, b"Copy", COMMANDS)
     assert b"FETCH completed" in inline[0] and b"\r\n.leading dot" in inline[2]
     # Only the UIDs differ between the two folders' copies: COPY kept them 1-3.
     assert inline == sliced
 
 
 def test_pipelined_commands_after_an_inline_fetch_are_answered_in_order(
-    refservers_smtp: Any, refservers_imap: Any
+    refservers_smtp: Any, refservers_imap: Any, raw_imap: Any
 ) -> None:
     with smtplib.SMTP(refservers_smtp.probe_host, refservers_smtp.port, timeout=10) as smtp:
         smtp.sendmail("alice@example.com", ["demo@example.com"], message("pipelined"))
-    client = RawImap(refservers_imap)
+    client = raw_imap(refservers_imap)
     try:
         client.command(b"LOGIN demo demo")
         client.command(b"SELECT INBOX")
         client.sock.sendall(b"a FETCH 1 (BODY.PEEK[])\r\nb NOOP\r\nc FETCH 1 (RFC822.SIZE)\r\n")
-        first = client.read_until(b"\r\na OK")
-        second = client.read_until(b"\r\nc OK")
-        client.read_until(b"\r\n")
+        first = client.read_reply(b"a")
+        second = client.read_reply(b"c")
     finally:
         client.close()
     assert first.startswith(b"* 1 FETCH (BODY[] {")

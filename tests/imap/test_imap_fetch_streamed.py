@@ -67,44 +67,6 @@ def streamed_sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sizes
 
 
-class RawImap:
-    """Tagged commands over a plain socket; a reply is read line by line and literal by
-    literal (by its announced size), as a client must, and returned as sent."""
-
-    def __init__(self, server: Any):
-        self.sock = socket.create_connection((server.probe_host, server.port), timeout=10)
-        self.reader = self.sock.makefile("rb")
-        self.counter = 0
-        self.read_line()
-
-    def read_line(self) -> bytes:
-        line = self.reader.readline()
-        assert line.endswith(b"\r\n"), f"connection closed after {line!r}"
-        return line
-
-    def read_reply(self, tag: bytes) -> bytes:
-        """Everything up to and including the tagged line of ``tag``."""
-        reply = []
-        while True:
-            line = self.read_line()
-            reply.append(line)
-            if line.startswith(tag + b" "):
-                return b"".join(reply)
-            if line.endswith(b"}\r\n"):
-                size = int(line[line.rindex(b"{") + 1 : -3])
-                reply.append(self.reader.read(size))
-
-    def command(self, line: bytes) -> bytes:
-        self.counter += 1
-        tag = b"t%d" % self.counter
-        self.sock.sendall(tag + b" " + line + b"\r\n")
-        return self.read_reply(tag)
-
-    def close(self) -> None:
-        self.reader.close()
-        self.sock.close()
-
-
 def literal_of(reply: bytes) -> bytes:
     """The bytes of the first literal in ``reply``."""
     start = reply.index(b"{")
@@ -135,32 +97,18 @@ COMMANDS = (
 )
 
 
-def replies(server: Any, folder: bytes, commands: tuple[bytes, ...] = COMMANDS) -> list[bytes]:
-    """The replies to ``commands`` in one logged-in session with ``folder`` selected."""
-    client = RawImap(server)
-    try:
-        assert b" OK" in client.command(b"LOGIN demo demo")
-        assert b" OK" in client.command(b"SELECT " + folder)
-        return [client.command(line) for line in commands]
-    finally:
-        client.close()
-
-
 def test_streamed_and_in_memory_fetch_put_the_same_bytes_on_the_wire(
-    refservers_imap: Any, stored: dict[str, bytes], streamed_sends: list[int], monkeypatch: pytest.MonkeyPatch
+    refservers_imap: Any,
+    stored: dict[str, bytes],
+    streamed_sends: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    raw_imap: Any,
 ) -> None:
-    client = RawImap(refservers_imap)
-    try:
-        client.command(b"LOGIN demo demo")
-        client.command(b"CREATE Copy")
-        client.command(b"SELECT INBOX")
-        assert b" OK" in client.command(b"COPY 1:3 Copy")
-    finally:
-        client.close()
-    streamed = replies(refservers_imap, b"INBOX")
+    raw_imap.copy_inbox(refservers_imap, b"Copy")
+    streamed = raw_imap.session(refservers_imap, b"INBOX", COMMANDS)
     sends = len(streamed_sends)
     monkeypatch.setattr(imap_module, "STREAMED_MESSAGE_BYTES", 2**40)
-    in_memory = replies(refservers_imap, b"Copy")
+    in_memory = raw_imap.session(refservers_imap, b"Copy", COMMANDS)
     first, _, third = stored.values()
     # Each BODY[] and RFC822 of a big message came from its file, and nothing else did.
     big = [len(first), len(third)]
@@ -173,7 +121,11 @@ def test_streamed_and_in_memory_fetch_put_the_same_bytes_on_the_wire(
 
 
 def test_big_messages_sent_from_their_files_do_not_count_towards_the_sliced_fetch(
-    refservers_imap: Any, stored: dict[str, bytes], streamed_sends: list[int], monkeypatch: pytest.MonkeyPatch
+    refservers_imap: Any,
+    stored: dict[str, bytes],
+    streamed_sends: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    raw_imap: Any,
 ) -> None:
     """Over INLINE_FETCH_BYTES in all takes Twisted's sliced path, unless the big
     messages go from their files (at most STREAMED_FILES_PER_FETCH): then only the
@@ -188,7 +140,7 @@ def test_big_messages_sent_from_their_files_do_not_count_towards_the_sliced_fetc
         monkeypatch.setattr(imap_module, "STREAMED_MESSAGE_BYTES", streamed_from)
         monkeypatch.setattr(imap_module, "STREAMED_FILES_PER_FETCH", files)
         commands = (b"FETCH 1:* (UID BODY.PEEK[] RFC822.SIZE)", b"FETCH 1:* (BODY.PEEK[TEXT]<0.10>)")
-        sessions.append(replies(refservers_imap, b"INBOX", commands))
+        sessions.append(raw_imap.session(refservers_imap, b"INBOX", commands))
         sends.append(len(streamed_sends))
     first, _, third = stored.values()
     # Only the first session's first FETCH went from the files: the second FETCH reads
@@ -199,10 +151,10 @@ def test_big_messages_sent_from_their_files_do_not_count_towards_the_sliced_fetc
 
 
 def test_commands_pipelined_behind_a_streamed_fetch_wait_for_it(
-    refservers_imap: Any, stored: dict[str, bytes], streamed_sends: list[int]
+    refservers_imap: Any, stored: dict[str, bytes], streamed_sends: list[int], raw_imap: Any
 ) -> None:
     first = next(iter(stored.values()))
-    client = RawImap(refservers_imap)
+    client = raw_imap(refservers_imap)
     try:
         client.command(b"LOGIN demo demo")
         client.command(b"SELECT INBOX")
@@ -232,10 +184,10 @@ def test_streamed_fetch_over_tls(refservers_imap: Any, tls_client: Any, stored: 
 
 
 def test_a_client_that_leaves_mid_literal_leaves_no_file_open(
-    refservers_imap: Any, stored: dict[str, bytes], streamed_sends: list[int]
+    refservers_imap: Any, stored: dict[str, bytes], streamed_sends: list[int], raw_imap: Any
 ) -> None:
     key, first = next(iter(stored.items()))
-    leaving = RawImap(refservers_imap)
+    leaving = raw_imap(refservers_imap)
     leaving.command(b"LOGIN demo demo")
     leaving.command(b"SELECT INBOX")
     leaving.sock.sendall(b"a FETCH 1 (BODY.PEEK[])\r\n")
@@ -243,7 +195,7 @@ def test_a_client_that_leaves_mid_literal_leaves_no_file_open(
     # A reset (linger 0), not a FIN: the server's next send fails at once.
     leaving.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     leaving.close()
-    client = RawImap(refservers_imap)
+    client = raw_imap(refservers_imap)
     try:
         client.command(b"LOGIN demo demo")
         client.command(b"SELECT INBOX")
