@@ -309,6 +309,21 @@ def smtp_source(port: int) -> float:
     return timed(lambda: run([*args, f"127.0.0.1:{port}"], timeout=CLIENT_TIMEOUT))
 
 
+def maildev_runs(reps: int, measure: Callable[[int], float]) -> list[float] | None:
+    """``measure(smtp_port)`` against a fresh MailDev, ``reps`` times; None when npm could
+    not install it."""
+    maildev = peers.NODE_MODULES / "maildev" / "bin" / "maildev"
+    if not maildev.exists():
+        return None
+    runs = []
+    for _ in range(reps):
+        port, web = free_port(), free_port()
+        args = ["node", str(maildev), "--smtp", str(port), "--web", str(web), "--ip", "127.0.0.1", "--silent"]
+        with service(args, port, WORK / "logs" / "maildev.log"):
+            runs.append(measure(port))
+    return runs
+
+
 def bench_smtp(reps: int) -> None:
     ours = []
     for rep in range(reps):
@@ -322,14 +337,8 @@ def bench_smtp(reps: int) -> None:
         ours.append(SMTP_MESSAGES / seconds)
     workloads["SMTP messages/s"] = lambda out: _profile_smtp(out)
 
-    maildev = peers.NODE_MODULES / "maildev" / "bin" / "maildev"
-    if maildev.exists():
-        theirs = []
-        for _ in range(reps):
-            port, web = free_port(), free_port()
-            args = ["node", str(maildev), "--smtp", str(port), "--web", str(web), "--ip", "127.0.0.1", "--silent"]
-            with service(args, port, WORK / "logs" / "maildev.log"):
-                theirs.append(SMTP_MESSAGES / smtp_source(port))
+    theirs = maildev_runs(reps, lambda port: SMTP_MESSAGES / smtp_source(port))
+    if theirs is not None:
         pair(
             "SMTP",
             f"messages/s stored, {SMTP_SENDERS} parallel senders (smtp-source)",
@@ -1046,14 +1055,8 @@ def bench_bigmail(reps: int) -> None:
         stored = files[0]
     workloads["SMTP one big message"] = lambda out: _profile_bigmail(out, "smtp", message)
 
-    maildev = peers.NODE_MODULES / "maildev" / "bin" / "maildev"
-    if maildev.exists():
-        theirs = []
-        for _ in range(reps):
-            port, web = free_port(), free_port()
-            args = ["node", str(maildev), "--smtp", str(port), "--web", str(web), "--ip", "127.0.0.1", "--silent"]
-            with service(args, port, WORK / "logs" / "maildev.log"):
-                theirs.append(smtp_send_big(port, message))
+    theirs = maildev_runs(reps, lambda port: smtp_send_big(port, message))
+    if theirs is not None:
         note = f"{mib:.1f} MiB MIME message, base64 attachment; smtplib, DATA to its 250; refservers fsyncs it into Maildir"
         pair("SMTP", f"one {BIG_MAIL_MIB} MiB message, DATA to 250", "s", False, ours, "MailDev", theirs, note)
     else:
