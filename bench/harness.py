@@ -317,14 +317,15 @@ def write_results(
     """results.json and results.md of ONE run into ``out`` (bench/results for a full run)."""
     out.mkdir(parents=True, exist_ok=True)
     info = machine(note, load_at_start)
+    row_data = [{**asdict(row), "ratio": row.ratio, "standing": row.standing} for row in rows]
     data = {
         "machine": info,
         "repetitions": reps,
-        "rows": [{**asdict(row), "ratio": row.ratio, "standing": row.standing} for row in rows],
+        "rows": row_data,
         "not_measured": skipped,
         "profiles": profiles,
+        "targets": evaluate_targets(row_data),
     }
-    data["targets"] = evaluate_targets(data["rows"])
     (out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
     (out / "results.md").write_text(markdown(data))
 
