@@ -900,6 +900,23 @@ def refservers_pop3_imap(data_dir: Path) -> Iterator[tuple[int, int]]:
         yield pop3.port("pop3"), imap.port("imap")
 
 
+@contextlib.contextmanager
+def dovecot(seed: Path) -> Iterator[tuple[int, int]]:
+    """Dovecot on a copy of the Maildir ``seed``, until both its ports answer: (POP3, IMAP)."""
+    with tempfile.TemporaryDirectory(prefix="refbench-dovecot-") as temporary:
+        directory = Path(temporary)
+        directory.chmod(0o755)  # Dovecot's mail processes run as LOCAL_USER and must get through
+        maildir = directory / "Maildir"
+        shutil.copytree(seed, maildir)
+        (directory / "home").mkdir()
+        run(["chown", "-R", f"{peers.LOCAL_USER}:{peers.LOCAL_USER}", str(maildir), str(directory / "home")], 60)
+        imap_port, pop3_port = free_port(), free_port()
+        config = peers.dovecot_config(directory, imap_port, pop3_port, maildir)
+        with service(["dovecot", "-F", "-c", str(config)], imap_port, WORK / "logs" / "dovecot.log") as process:
+            wait_port(pop3_port, process)
+            yield pop3_port, imap_port
+
+
 def bench_mail(reps: int) -> None:
     seed = WORK / "mail-seed"
     seed_maildir(seed)
@@ -912,18 +929,8 @@ def bench_mail(reps: int) -> None:
     workloads["IMAP FETCH one"] = lambda out: _profile_mail(out, "fetch each", seed)
     workloads["IMAP SEARCH"] = lambda out: _profile_mail(out, "search", seed)
 
-    with tempfile.TemporaryDirectory(prefix="refbench-dovecot-") as temporary:
-        directory = Path(temporary)
-        directory.chmod(0o755)  # Dovecot's mail processes run as LOCAL_USER and must get through
-        maildir = directory / "Maildir"
-        shutil.copytree(seed, maildir)
-        (directory / "home").mkdir()
-        run(["chown", "-R", f"{peers.LOCAL_USER}:{peers.LOCAL_USER}", str(maildir), str(directory / "home")], 60)
-        imap_port, pop3_port = free_port(), free_port()
-        config = peers.dovecot_config(directory, imap_port, pop3_port, maildir)
-        with service(["dovecot", "-F", "-c", str(config)], imap_port, WORK / "logs" / "dovecot.log") as process:
-            wait_port(pop3_port, process)
-            theirs = mail_measure(pop3_port, imap_port, reps)
+    with dovecot(seed) as (pop3_port, imap_port):
+        theirs = mail_measure(pop3_port, imap_port, reps)
     note = f"{MAIL_MESSAGES} messages of 1-8 KiB, the same Maildir files; Python poplib/imaplib for both; after one untimed warm-up session"
     peer = "Dovecot"
     pair(
@@ -1077,18 +1084,9 @@ def bench_bigmail(reps: int) -> None:
         ours = [imap_fetch_big(server.port("imap"), size) for _ in range(reps)]
     workloads["IMAP FETCH big"] = lambda out: _profile_bigmail(out, "imap", message, seed)
 
-    with tempfile.TemporaryDirectory(prefix="refbench-dovecot-") as temporary:
-        directory = Path(temporary)
-        directory.chmod(0o755)
-        maildir = directory / "Maildir"
-        shutil.copytree(seed, maildir)
-        (directory / "home").mkdir()
-        run(["chown", "-R", f"{peers.LOCAL_USER}:{peers.LOCAL_USER}", str(maildir), str(directory / "home")], 60)
-        imap_port, pop3_port = free_port(), free_port()
-        config = peers.dovecot_config(directory, imap_port, pop3_port, maildir)
-        with service(["dovecot", "-F", "-c", str(config)], imap_port, WORK / "logs" / "dovecot.log"):
-            imap_fetch_big(imap_port, size)
-            theirs = [imap_fetch_big(imap_port, size) for _ in range(reps)]
+    with dovecot(seed) as (_, imap_port):
+        imap_fetch_big(imap_port, size)
+        theirs = [imap_fetch_big(imap_port, size) for _ in range(reps)]
     note = f"the {size / 1024 / 1024:.1f} MiB Maildir file refservers stored, same file for both; imaplib; after one untimed fetch"
     pair("IMAP", f"FETCH 1 BODY[] of the {BIG_MAIL_MIB} MiB message", "s", False, ours, "Dovecot", theirs, note)
 
