@@ -8,9 +8,14 @@ these three functions rather than its own copy.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
+import threading
 from pathlib import Path
+
+# How much a growing file takes in between two background write-backs (EarlyWriteback).
+WRITEBACK_STEP = 16 * 1024 * 1024
 
 
 def fsync_dir(directory: Path | str) -> None:
@@ -30,6 +35,61 @@ def fsync_file(path: Path | str) -> None:
     finally:
         os.close(fd)
     fsync_dir(Path(path).parent)
+
+
+class EarlyWriteback(io.BufferedWriter):
+    """A file being received whose data heads for the disk while the rest still arrives.
+
+    An upload's data sits in the page cache until the fsync owed before its success
+    reply, which then writes all of it while the client waits: for 256 MiB on this
+    project's test machines that was a third to half a second after the last byte. Every
+    ``step`` bytes written here, a thread fdatasyncs what has been written so far, so
+    the disk works during the transfer and the final fsync finds only the tail.
+
+    The final fsync is still the owner's (nothing here replaces it). The thread opens
+    the file anew rather than sharing the owner's descriptor: Linux reports a write-back
+    error once per open file description, and it must reach the owner's fsync. Its own
+    errors are ignored for the same reason. At most one such thread runs per file; a
+    step that finds the previous one still syncing is folded into the next.
+    """
+
+    def __init__(self, path: str, mode: str, step: int = WRITEBACK_STEP):
+        super().__init__(io.FileIO(path, mode.replace("b", "")))
+        self._step = step
+        self._unsynced = 0
+        self._syncing: threading.Thread | None = None
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        written = super().write(data)
+        self._unsynced += written
+        if self._unsynced >= self._step and not (self._syncing and self._syncing.is_alive()):
+            self._unsynced = 0
+            self.flush()
+            self._syncing = threading.Thread(target=_sync_quietly, args=(self.name,), name="writeback", daemon=True)
+            self._syncing.start()
+        return written
+
+    def join_writeback(self) -> None:
+        """Wait for the background sync under way, if any (the owner's fsync need not)."""
+        if self._syncing is not None:
+            self._syncing.join()
+
+    @property
+    def writeback_started(self) -> bool:
+        return self._syncing is not None
+
+
+def _sync_quietly(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fdatasync(fd)
+    except OSError:
+        pass  # the owner's own fsync reports it
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644, sync_dir: bool = True) -> None:

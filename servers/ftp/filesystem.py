@@ -19,6 +19,7 @@ from typing import Any
 
 from pyftpdlib.filesystems import AbstractedFS
 
+from ..core.durable import EarlyWriteback
 from ..files.root import FileRoot, PathEscapeError, confine
 
 
@@ -61,4 +62,8 @@ class ConfinedFS(AbstractedFS):  # type: ignore[misc]
     def open(self, filename: str, mode: str) -> Any:
         if not self.validpath(filename):
             raise PathEscapeError("outside the home")
-        return open(filename, mode)  # noqa: SIM115 - pyftpdlib closes it
+        if "r" in mode and "+" not in mode:
+            return open(filename, mode)  # noqa: SIM115 - pyftpdlib closes it
+        # An upload (STOR, APPE, STOR after REST): its data starts for the disk while
+        # it arrives, so the fsync before the 226 (DurableUploads) waits for the tail only.
+        return EarlyWriteback(filename, mode)

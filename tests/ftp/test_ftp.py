@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from servers.core import Server, User
+from servers.core.durable import WRITEBACK_STEP
 from servers.files.root import FileRoot
 
 TIMEOUT = 15
@@ -80,6 +81,17 @@ def test_rest_resumes_uploads_and_appe_appends(refservers_ftp: Server, ftp_login
     assert target.read_bytes() == data
     client.storbinary("APPE partial.bin", io.BytesIO(b"tail"))
     assert target.read_bytes() == data + b"tail"
+
+
+def test_uploads_larger_than_a_writeback_step_arrive_whole(refservers_ftp: Server, ftp_login) -> None:
+    # Several EarlyWriteback steps run during each transfer, a resumed one included.
+    data = os.urandom(3 * WRITEBACK_STEP + 12_345)
+    target = root_of(refservers_ftp).home("demo") / "large.bin"
+    client = ftp_login()
+    client.storbinary("STOR large.bin", io.BytesIO(data), blocksize=1 << 20)
+    assert target.read_bytes() == data
+    client.storbinary("STOR large.bin", io.BytesIO(data[WRITEBACK_STEP:]), blocksize=1 << 20, rest=WRITEBACK_STEP)
+    assert target.read_bytes() == data
 
 
 def test_rename_mkdir_rmdir_delete_and_chmod(refservers_ftp: Server, ftp_login) -> None:
