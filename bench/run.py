@@ -366,6 +366,39 @@ def bench_smtp(reps: int) -> None:
         theirs,
         "smtp-sink stores nothing: the ceiling",
     )
+    # The Python ceiling: the library refservers' SMTP is built on, on one asyncio loop,
+    # with a handler that stores nothing (no Maildir, no fsync, no journal).
+    theirs = []
+    for _ in range(reps):
+        port = free_port()
+        with service(
+            [str(PYTHON), "-c", STOCK_AIOSMTPD_SCRIPT, str(port)], port, WORK / "logs" / "stock-aiosmtpd.log"
+        ):
+            theirs.append(SMTP_MESSAGES / smtp_source(port))
+    pair(
+        "SMTP",
+        f"messages/s, {SMTP_SENDERS} parallel senders (smtp-source)",
+        "msg/s",
+        True,
+        ours,
+        "stock aiosmtpd",
+        theirs,
+        "aiosmtpd alone, its handler stores nothing: one asyncio loop's ceiling",
+    )
+
+
+STOCK_AIOSMTPD_SCRIPT = """
+import asyncio, sys
+from aiosmtpd.smtp import SMTP
+class StoreNothing:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+async def main():
+    loop = asyncio.get_running_loop()
+    await loop.create_server(lambda: SMTP(StoreNothing(), hostname="localhost"), "127.0.0.1", int(sys.argv[1]))
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
 
 
 def _profile_smtp(out: Path) -> None:
