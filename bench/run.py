@@ -680,6 +680,39 @@ def connect_throughput(proxy_port: int, url: str, mib: int) -> float:
     return mib / timed(lambda: run(args, timeout=CLIENT_TIMEOUT))
 
 
+# A relay that parses nothing: each client connection is piped to one fixed upstream on
+# asyncio's transports, the way refservers' forward proxy moves bytes once it has parsed
+# a request. nginx takes the proxy's absolute-form request line itself (RFC 9112 3.2.2).
+BARE_RELAY_SCRIPT = """
+import asyncio, sys
+class Pipe(asyncio.Protocol):
+    def __init__(self, peer=None):
+        self.peer, self.pending = peer, []
+    def connection_made(self, transport):
+        self.transport = transport
+        if self.peer is None:
+            transport.pause_reading()
+            asyncio.ensure_future(self.connect())
+    async def connect(self):
+        loop = asyncio.get_running_loop()
+        _, upstream = await loop.create_connection(lambda: Pipe(self), "127.0.0.1", int(sys.argv[2]))
+        self.peer = upstream
+        self.transport.resume_reading()
+    def data_received(self, data):
+        self.peer.transport.write(data)
+    def eof_received(self):
+        if self.peer is not None:
+            self.peer.transport.close()
+    def connection_lost(self, exc):
+        if self.peer is not None:
+            self.peer.transport.close()
+async def main():
+    server = await asyncio.get_running_loop().create_server(Pipe, "127.0.0.1", int(sys.argv[1]))
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
+
 def bench_proxy(reps: int) -> None:
     static = WORK / "static"
     static.mkdir(parents=True, exist_ok=True)
@@ -706,6 +739,11 @@ def bench_proxy(reps: int) -> None:
         ):
             their_latency = [proxied_latency(port, small) - d for d in direct]
             their_tunnel = [connect_throughput(port, large, BIG_FILE_MIB) for _ in range(reps)]
+        port = free_port()
+        with service(
+            [str(PYTHON), "-c", BARE_RELAY_SCRIPT, str(port), str(nginx_port)], port, WORK / "logs" / "bare-relay.log"
+        ):
+            relay_latency = [proxied_latency(port, small) - d for d in direct]
     pair(
         "proxy",
         "added latency per GET on a new connection (median of 300)",
@@ -715,6 +753,16 @@ def bench_proxy(reps: int) -> None:
         "tinyproxy",
         their_latency,
         "1 KiB from nginx, minus the direct time",
+    )
+    pair(
+        "proxy",
+        "floor, not refservers: added latency per GET of a relay that parses nothing",
+        "ms",
+        False,
+        relay_latency,
+        "tinyproxy",
+        their_latency,
+        "the 'refservers' column is a Python relay on asyncio's transports piping to nginx",
     )
     pair(
         "proxy",
