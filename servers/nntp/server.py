@@ -47,7 +47,7 @@ from ..core.config import BOOL, FLOAT, PORT, STR, STR_LIST, STR_TABLE, Option, i
 from ..core.faults import DELAY, DISCONNECT, NNTP_REPLY, reply_error
 from ..core.lifecycle import ProbeError, retry_until
 from ..core.loop import twisted_reactor
-from ..core.twisted_listen import TwistedServer, peer_of
+from ..core.twisted_listen import TwistedServer, peer_of, write_now
 from ..core.users import User
 from .api import news_routes
 from .store import (
@@ -255,6 +255,7 @@ class NntpProtocol(LineReceiver, TimeoutMixin):
         self.article_lines: list[bytes] = []
         self.article_size = 0
         self.article_verb = ""
+        self.article_partial = b""  # an article line still arriving (raw mode)
         self.held: list[bytes] | None = None  # lines waiting while a post or a delay runs
         self._tls_pending = False
 
@@ -328,21 +329,21 @@ class NntpProtocol(LineReceiver, TimeoutMixin):
                 self.held.extend(pending[position + 1 :])
                 return
 
-    def reply(self, code: int, text: str) -> None:
+    def reply(self, code: int, text: str, block: bytes = b"") -> None:
+        """The status line, then ``block`` (a multi-line body, already dot-stuffed), in
+        one write sent in this reactor turn (see write_now)."""
         line = f"{code} {text}".encode("utf-8", "replace")
         self.server.wire.sent(self.peer, line)
-        self.transport.write(line + b"\r\n")
+        write_now(self.transport, line + b"\r\n" + block)
 
     def reply_lines(self, code: int, text: str, lines: Iterable[str | bytes]) -> None:
         """A multi-line response: the status line, the lines dot-stuffed, the terminator."""
         encoded = [line.encode("utf-8", "replace") if isinstance(line, str) else line for line in lines]
-        self.reply(code, text)
-        self.transport.write(dot_stuffed(b"".join(line + b"\r\n" for line in encoded)))
+        self.reply(code, text, dot_stuffed(b"".join(line + b"\r\n" for line in encoded)))
         self.server.wire.sent(self.peer, f"<{len(encoded)} lines>")
 
     def reply_data(self, code: int, text: str, data: bytes) -> None:
-        self.reply(code, text)
-        self.transport.write(dot_stuffed(data))
+        self.reply(code, text, dot_stuffed(data))
         self.server.wire.sent(self.peer, f"<{len(data)} bytes>")
 
     # -- dispatch -----------------------------------------------------------------------
@@ -745,10 +746,35 @@ class NntpProtocol(LineReceiver, TimeoutMixin):
         self.article_verb = verb
         self.article_lines = []
         self.article_size = 0
+        self.article_partial = b""
+        # The article's bytes go to rawDataReceived in whole chunks, not through
+        # LineReceiver's per-line loop (most of a POST's CPU time when it did). Lines
+        # already held (a POST pipelined behind another) still come one by one.
+        self.setRawMode()
+
+    def rawDataReceived(self, data: bytes) -> None:
+        """Article data: its lines, with LineReceiver's length rule, until the ``.`` line;
+        what follows the terminator is commands again."""
+        lines = (self.article_partial + data).split(self.delimiter)
+        self.article_partial = lines.pop()
+        for index, line in enumerate(lines):
+            if len(line) > self.MAX_LENGTH:
+                self.lineLengthExceeded(line)
+                return
+            self._article_line(line)
+            if self.mode != "article":
+                rest = self.delimiter.join([*lines[index + 1 :], self.article_partial])
+                self.article_partial = b""
+                if rest:
+                    self.dataReceived(rest)  # LineReceiver is busy: it takes these as lines next
+                return
+        if len(self.article_partial) >= self.MAX_LENGTH + len(self.delimiter):
+            self.lineLengthExceeded(self.article_partial)
 
     def _article_line(self, line: bytes) -> None:
         if line == b".":
             self.mode = "command"
+            self.setLineMode()
             self._finish_article()
             return
         if line.startswith(b"."):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import socket
 import time
 from typing import Any
 
@@ -166,6 +167,45 @@ def test_pipelined_commands_after_a_post_wait_for_its_240(raw_nntp: Any) -> None
     assert [code(r) for r in replies] == [nntp.POSTED, nntp.GROUP_SELECTED, nntp.ARTICLE_EXISTS, nntp.CLOSING]
     assert replies[1] == "211 3 1 3 local.test" and replies[2].split()[-1] == replies[0].split()[-1]
     with pytest.raises(ConnectionError):  # nothing is handled after QUIT
+        client.line()
+
+
+def test_article_data_in_any_pieces_is_stored_the_same(refservers_nntp: Any, raw_nntp: Any) -> None:
+    # Article data is read in raw chunks: the terminator, a stuffed dot or a CRLF may be
+    # split between reads, and what follows the terminator is the next command.
+    spool = refservers_nntp.core.shared(NewsSpool)
+    data = stuffed(ARTICLE_HEAD + b"\r\n" + ARTICLE_BODY) + b".\r\nDATE\r\n"
+    terminator = data.index(b"\r\n.\r\nDATE")
+    for cut in [1, 2, len(ARTICLE_HEAD) + 3, *range(terminator, terminator + 6)]:
+        client = raw_nntp()
+        client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        assert code(client.command("POST")) == nntp.SEND_ARTICLE
+        for start in range(0, len(data), cut):
+            client.send(data[start : start + cut])
+        posted = client.line()
+        assert code(posted) == nntp.POSTED, cut
+        assert code(client.line()) == nntp.DATE_FOLLOWS
+        group, entry = spool.find(posted.split()[-1])
+        assert spool.read(group, entry.number).endswith(b"\r\n\r\n" + ARTICLE_BODY), cut
+
+
+def test_two_posts_pipelined_are_both_stored(refservers_nntp: Any, raw_nntp: Any) -> None:
+    # The second POST and its article wait (held lines) behind the first one's 240.
+    client = raw_nntp()
+    article = b"From: a@example.com\r\nNewsgroups: local.test\r\nSubject: twice %d\r\n\r\nbody %d\r\n.\r\n"
+    client.send(b"POST\r\n" + article % (1, 1) + b"POST\r\n" + article % (2, 2) + b"DATE\r\n")
+    replies = [code(client.line()) for _ in range(5)]
+    assert replies == [nntp.SEND_ARTICLE, nntp.POSTED, nntp.SEND_ARTICLE, nntp.POSTED, nntp.DATE_FOLLOWS]
+    assert client.command("GROUP local.test") == "211 4 1 4 local.test"
+
+
+@pytest.mark.parametrize("line_end", [b"\r\n", b""], ids=["whole line", "no line end yet"])
+def test_an_article_line_over_the_limit_closes_with_400(raw_nntp: Any, line_end: bytes) -> None:
+    client = raw_nntp()
+    assert code(client.command("POST")) == nntp.SEND_ARTICLE
+    client.send(b"Subject: long\r\n" + b"x" * (nntp.NntpProtocol.MAX_LENGTH + 2) + line_end)
+    assert code(client.line()) == nntp.SERVICE_UNAVAILABLE
+    with pytest.raises(ConnectionError):
         client.line()
 
 
