@@ -43,13 +43,18 @@ class RenderedResponse:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# Beyond this many (path, path-free stub) pairs the path index is not built.
+INDEX_ENTRIES_MAX = 100_000
+
+
 class StubEngine:
     def __init__(self, root: StubDirectory, packs: Iterable[StubDirectory] = (), journal_size: int = 10_000):
         self.root = root
         self.packs = list(packs)
         self.journal = RequestJournal(journal_size)
         self.templates = TemplateBook()
-        self._stubs: list[StubMapping] = []
+        self._stubs_in_order: list[StubMapping] = []
+        self._by_path: dict[str | None, list[StubMapping]] | None = None  # built on demand (_candidates)
         self._scenarios: dict[str, str] = {}
         self._lock = threading.RLock()
         self._counter = 0
@@ -98,10 +103,50 @@ class StubEngine:
     def _insert(self, stub: StubMapping) -> None:
         self._counter += 1
         stub.insertion = self._counter
-        self._stubs = [s for s in self._stubs if s.id != stub.id]
-        self._stubs.append(stub)
         # Priority first, newest first among equals: the order matching walks.
-        self._stubs.sort(key=lambda s: (s.priority, -s.insertion))
+        others = [s for s in self._stubs if s.id != stub.id]
+        self._stubs = sorted([*others, stub], key=lambda s: (s.priority, -s.insertion))
+
+    @property
+    def _stubs(self) -> list[StubMapping]:
+        return self._stubs_in_order
+
+    @_stubs.setter
+    def _stubs(self, stubs: list[StubMapping]) -> None:
+        # Every change assigns a new list (never in place), so the path index is rebuilt.
+        self._stubs_in_order = stubs
+        self._by_path = None
+
+    def _candidates(self, path: str) -> list[StubMapping]:
+        """The stubs that may match a request for ``path``, in matching order: those whose
+        ``urlPath`` is this path and those without one. With a hundred ``urlPath`` stubs,
+        walking them all was most of a matched request's time."""
+        by_path = self._by_path
+        if by_path is None:
+            by_path = self._by_path = self._index_by_path()
+        found = by_path.get(path)
+        return found if found is not None else by_path.get(None, self._stubs)
+
+    def _index_by_path(self) -> dict[str | None, list[StubMapping]]:
+        pathless: list[StubMapping] = []
+        by_path: dict[str | None, list[StubMapping]] = {}
+        entries = 0
+        for stub in self._stubs:
+            exact = stub.request.exact_path
+            if exact is None:
+                pathless.append(stub)
+                for candidates in by_path.values():
+                    candidates.append(stub)
+                entries += len(by_path)
+            elif exact in by_path:
+                by_path[exact].append(stub)
+            else:
+                by_path[exact] = [*pathless, stub]
+                entries += len(pathless)
+            if entries > INDEX_ENTRIES_MAX:
+                return {}  # many paths and many path-free stubs: walk them all instead
+        by_path[None] = pathless
+        return by_path
 
     # -- mappings --------------------------------------------------------------------------
     def stubs(self) -> list[StubMapping]:
@@ -224,7 +269,7 @@ class StubEngine:
         """Match one request, move its scenario and journal it (matched or not)."""
         event = ServeEvent(request)
         with self._lock:
-            for stub in self._stubs:
+            for stub in self._candidates(request.path):
                 if stub.scenario and stub.required_state is not None:
                     if self._scenarios.get(stub.scenario, STARTED) != stub.required_state:
                         continue

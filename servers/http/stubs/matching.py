@@ -513,6 +513,9 @@ class RequestPattern:
     json: dict[str, Any]
     checks: list[Callable[[RequestView], float]]
     path_template: tuple[re.Pattern[str], list[str]] | None = None
+    # The one path a ``urlPath`` pattern accepts: the engine looks stubs up by it
+    # instead of trying each one (None: any path may match).
+    exact_path: str | None = None
 
     def distance(self, request: RequestView) -> float:
         """How far the request is from matching (0: it matches), graded for near misses."""
@@ -620,7 +623,8 @@ def parse_request_pattern(where: str, spec: Any) -> RequestPattern:
     for key in ("customMatcher", "multipartPatterns"):
         if key in spec:
             raise StubFormatError(f"{where}.{key}", "not supported by refservers (see docs/stubs.md)")
-    return RequestPattern(spec, checks, template)
+    exact_path = spec["urlPath"] if url_keys == ["urlPath"] else None
+    return RequestPattern(spec, checks, template, exact_path)
 
 
 def _path_parameter_check(
