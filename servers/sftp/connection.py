@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
+from .batched_writes import batch_writes
+
 if TYPE_CHECKING:
     from ..core.faults import FaultRule
     from .server import SftpServer
@@ -41,6 +43,7 @@ class SshConnection(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
+        batch_writes(conn)  # one socket write per loop turn, not per SSH packet (see .batched_writes)
         self.peer = self.server.peer_text(conn.get_extra_info("peername"))
         self.server.connections.add(conn)
         self.server.record("connect", self.peer, client=conn.get_extra_info("client_version") or "")
