@@ -31,6 +31,7 @@ INTERNALS = [
     ("asyncssh.crypto.chacha", "ChachaCipher.encrypt_and_sign", "sftp/chacha.py: replaced, one ChaCha20 context less"),
     ("asyncssh.crypto.chacha", "ChachaCipher.verify_and_decrypt", "sftp/chacha.py: replaced, one ChaCha20 context less"),
     ("asyncssh.connection", "SSHConnection._send", "sftp/batched_writes.py: replaced per connection, one write per turn"),
+    ("asyncssh.connection", "SSHConnection.send_packet", "sftp/ignore_packets.py: wrapped per connection, no needless IGNORE"),
 ]
 
 
@@ -170,3 +171,16 @@ def test_asyncssh_connection_still_writes_through_send_and_aborts_later():
     assert "self._send(packet + mac)" in inspect.getsource(SSHConnection.send_packet)
     assert "call_soon(self._transport.abort)" in inspect.getsource(SSHConnection._force_close)
     assert "self._transport.write(" in inspect.getsource(SSHConnection._send)
+
+
+def test_asyncssh_still_inserts_its_ignore_packets_through_send_packet():
+    """sftp/ignore_packets.py drops the empty SSH_MSG_IGNORE asyncssh puts before each
+    packet: it wraps ``send_packet`` on the connection, which works while the insertion is
+    asyncssh's own recursive call through ``self.send_packet`` with an empty string, and
+    reads the cipher from the public ``send_cipher`` extra info (pinned asyncssh 2.24)."""
+    from asyncssh.connection import SSHConnection
+
+    source = inspect.getsource(SSHConnection.send_packet)
+    assert "self.send_packet(MSG_IGNORE, String(b''))" in source
+    assert "handler: Optional[SSHPacketLogger] = None" in source
+    assert "send_cipher=" in inspect.getsource(SSHConnection.send_newkeys)
