@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
+from .batched_writes import batch_writes
+from .ignore_packets import skip_needless_ignores
+
 if TYPE_CHECKING:
     from ..core.faults import FaultRule
     from .server import SftpServer
@@ -41,6 +44,8 @@ class SshConnection(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
+        batch_writes(conn)  # one socket write per loop turn, not per SSH packet (see .batched_writes)
+        skip_needless_ignores(conn)  # asyncssh's IGNORE before each packet protects only CBC ciphers
         self.peer = self.server.peer_text(conn.get_extra_info("peername"))
         self.server.connections.add(conn)
         self.server.record("connect", self.peer, client=conn.get_extra_info("client_version") or "")

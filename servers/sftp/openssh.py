@@ -78,11 +78,13 @@ class OpenSshClient:
     ) -> subprocess.CompletedProcess[str]:
         return self._run(["ssh", *self.options(key), "-p", str(self.port), *extra, f"{user}@{self.host}", *command], stdin)
 
-    def sftp_batch(self, batch: str, user: str = "demo") -> subprocess.CompletedProcess[str]:
-        """``sftp -b``: runs ``batch`` line by line, exits non-zero at the first failure."""
+    def sftp_batch(self, batch: str, user: str = "demo", extra: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+        """``sftp -b``: runs ``batch`` line by line, exits non-zero at the first failure.
+        ``extra`` options come before the pinned ones, so ``-o`` in it wins (ssh keeps the first)."""
         batch_file = self.work / "sftp-batch.txt"
         batch_file.write_text(batch)
-        return self._run(["sftp", *self.options(), "-P", str(self.port), "-b", str(batch_file), f"{user}@{self.host}"])
+        command = ["sftp", *extra, *self.options(), "-P", str(self.port), "-b", str(batch_file), f"{user}@{self.host}"]
+        return self._run(command)
 
     def scp(self, *arguments: str, legacy: bool = False) -> subprocess.CompletedProcess[str]:
         """OpenSSH 9's scp (over SFTP), or the legacy scp protocol with ``legacy=True`` (``-O``)."""

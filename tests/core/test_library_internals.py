@@ -30,6 +30,8 @@ INTERNALS = [
     ("pyftpdlib.exceptions", "_RetryError", "ftp/channels.py: a TLS read that must be retried, not taken as EOF"),
     ("asyncssh.crypto.chacha", "ChachaCipher.encrypt_and_sign", "sftp/chacha.py: replaced, one ChaCha20 context less"),
     ("asyncssh.crypto.chacha", "ChachaCipher.verify_and_decrypt", "sftp/chacha.py: replaced, one ChaCha20 context less"),
+    ("asyncssh.connection", "SSHConnection._send", "sftp/batched_writes.py: replaced per connection, one write per turn"),
+    ("asyncssh.connection", "SSHConnection.send_packet", "sftp/ignore_packets.py: wrapped per connection, no needless IGNORE"),
 ]
 
 
@@ -155,3 +157,30 @@ def test_asyncssh_chacha_cipher_still_splits_its_key_the_same_way():
     key = bytes(range(64))
     cipher = ChachaCipher(key)
     assert (cipher._key, cipher._adkey) == (key[:32], key[32:])
+
+
+def test_asyncssh_connection_still_writes_through_send_and_aborts_later():
+    """sftp/batched_writes.py replaces ``SSHConnection._send`` per connection and reads
+    ``_transport`` (None once closed). It relies on every packet going through ``_send``,
+    and on ``_force_close`` scheduling the transport's ``abort`` with ``call_soon`` (so a
+    flush scheduled before it, e.g. for a DISCONNECT, still runs first); checked against
+    the pinned asyncssh 2.24."""
+    from asyncssh.connection import SSHConnection
+
+    assert "self._transport: Optional[asyncio.Transport] = None" in inspect.getsource(SSHConnection.__init__)
+    assert "self._send(packet + mac)" in inspect.getsource(SSHConnection.send_packet)
+    assert "call_soon(self._transport.abort)" in inspect.getsource(SSHConnection._force_close)
+    assert "self._transport.write(" in inspect.getsource(SSHConnection._send)
+
+
+def test_asyncssh_still_inserts_its_ignore_packets_through_send_packet():
+    """sftp/ignore_packets.py drops the empty SSH_MSG_IGNORE asyncssh puts before each
+    packet: it wraps ``send_packet`` on the connection, which works while the insertion is
+    asyncssh's own recursive call through ``self.send_packet`` with an empty string, and
+    reads the cipher from the public ``send_cipher`` extra info (pinned asyncssh 2.24)."""
+    from asyncssh.connection import SSHConnection
+
+    source = inspect.getsource(SSHConnection.send_packet)
+    assert "self.send_packet(MSG_IGNORE, String(b''))" in source
+    assert "handler: Optional[SSHPacketLogger] = None" in source
+    assert "send_cipher=" in inspect.getsource(SSHConnection.send_newkeys)

@@ -105,6 +105,24 @@ def test_sftp_resumes_uploads_and_downloads(ssh_target: OpenSshClient, sftp_serv
     assert {"user": "demo", "path": "/big.bin", "bytes": 750_000, "direction": "download", "complete": True} in events
 
 
+def test_big_transfers_with_rekeys_arrive_byte_for_byte(ssh_target: OpenSshClient, sftp_server: SftpServer) -> None:
+    """8 MiB each way while the client rekeys every 1 MiB. The server writes the packets of
+    one loop turn together (batched_writes.py): dozens of READ replies per write, with
+    key exchanges in between, and not one byte may move or go missing."""
+    local = ssh_target.work / "big.bin"
+    data = _random_file(local, 8 * 1024 * 1024)
+    fetched = ssh_target.work / "fetched.bin"
+
+    result = ssh_target.sftp_batch(
+        f"put {local} big.bin\nget big.bin {fetched}\n", extra=["-o", "RekeyLimit=1M", "-o", "LogLevel=DEBUG1"]
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert (_home(sftp_server) / "big.bin").read_bytes() == data
+    assert fetched.read_bytes() == data
+    assert result.stderr.count("SSH2_MSG_NEWKEYS received") >= 10  # the first kex, then the rekeys
+
+
 @pytest.mark.parametrize("legacy", [False, True], ids=["scp-over-sftp", "scp-legacy-O"])
 def test_scp_both_directions_exits_zero(ssh_target: OpenSshClient, sftp_server: SftpServer, legacy: bool) -> None:
     local = ssh_target.work / "upload.bin"

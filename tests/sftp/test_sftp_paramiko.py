@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import io
+import logging
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -114,6 +115,36 @@ def test_reads_and_writes_land_at_the_offsets_requested(refservers_sftp: SftpSer
     with sftp.open("f.bin", "ab") as remote:
         remote.write(b"appended")
     assert (_home(refservers_sftp) / "f.bin").read_bytes() == expected + b"appended"
+
+
+@pytest.mark.parametrize("cipher", ["aes128-ctr", "aes256-gcm@openssh.com"])
+def test_no_ignore_packets_are_sent_with_a_counter_or_aead_cipher(
+    refservers_sftp: SftpServer, known_hosts: Path, cipher: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """asyncssh puts an SSH_MSG_IGNORE before every packet, a countermeasure for CBC
+    ciphers only (ignore_packets.py); with the others the client reads none of them."""
+    others = [name for name in paramiko.Transport._preferred_ciphers if name != cipher]
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    data = os.urandom(200_000)
+    (_home(refservers_sftp) / "f.bin").write_bytes(data)
+    try:
+        client.connect(
+            "127.0.0.1", refservers_sftp.port, "demo", PASSWORD, look_for_keys=False, allow_agent=False,
+            timeout=15, disabled_algorithms={"ciphers": others},
+        )  # fmt: skip
+        transport = client.get_transport()
+        assert transport is not None and transport.remote_cipher == cipher
+        transport.set_hexdump(True)  # paramiko logs every packet it reads, by type
+        with caplog.at_level(logging.DEBUG, logger="paramiko"), client.open_sftp() as sftp:
+            assert sftp.open("f.bin", "rb").read() == data
+    finally:
+        client.close()
+
+    read = [record.getMessage().split()[2] for record in caplog.records if record.getMessage().startswith("Read packet")]
+    assert read.count("<channel-data>,") >= 7  # the data packets were logged: 200 kB in 32 KiB packets
+    assert "<ignore>," not in read
 
 
 def test_wrong_password_is_refused_and_never_journalled(refservers_sftp: SftpServer, known_hosts: Path) -> None:

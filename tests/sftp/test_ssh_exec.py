@@ -18,6 +18,7 @@ import pytest
 from servers.core import Server
 from servers.sftp import SftpServer
 from servers.sftp.openssh import OpenSshClient, generate_key
+from servers.shell import CAT_LIMIT
 
 DEVICE_COMMANDS = "show version=Refservers IOS 15.1, RELEASE SOFTWARE;show clock=12:00:00.000 UTC Mon Jan 1 2024"
 
@@ -74,6 +75,19 @@ def test_ssh_exec_output_and_exit_status(openssh: OpenSshClient, sftp_server: Sf
     commands = [e.details for e in sftp_server.journal.events(server="sftp", kind="command")]
     assert {"user": "demo", "command": "uname -s", "status": 0} in commands
     assert {"user": "demo", "command": "frobnicate --now", "status": 127} in commands
+
+
+def test_output_written_just_before_the_close_arrives_whole(openssh: OpenSshClient, sftp_server: SftpServer) -> None:
+    """``cat`` of a file at the shell's size limit: the server writes the data, EOF,
+    exit-status and CLOSE in the same loop turns (batched_writes.py), and the client
+    must still get every byte, then the status."""
+    text = "".join(f"{number:08d} {'x' * 70}\n" for number in range(CAT_LIMIT // 80))
+    (Path(sftp_server.file_root.home("demo")) / "big.txt").write_text(text)
+
+    result = openssh.ssh("cat big.txt")
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == text
 
 
 def test_configured_device_commands(openssh: OpenSshClient) -> None:
