@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from servers import registry
-from servers.core.config import load_config
+from servers.core.config import PORT, load_config
 
 PORTS_0 = {"REFSERVERS_ADMIN_PORT": "0", "REFSERVERS_FTP_PASSIVE_PORTS": "0"}
 
@@ -102,19 +102,25 @@ def test_every_server_names_known_stores():
 
 
 HEAVY_LIBRARIES = ("aiosmtpd", "asyncssh", "pyftpdlib", "dnslib", "jsonrpcserver")
-# Imported by the HTTP server on first use only (a stub's JSONPath), not at start-up.
-ON_FIRST_USE = ("jsonpath",)
+# Modules `run <server>` imports on first use only, not at start-up: a stub's JSONPath;
+# the admin API's metrics and package metadata (no admin API runs without --admin).
+ON_FIRST_USE = {
+    "http": ("jsonpath", "prometheus_client", "importlib.metadata"),
+}
 
 
-def test_run_http_imports_no_other_protocols_library(cli):
+@pytest.mark.parametrize("server", ON_FIRST_USE)
+def test_run_imports_no_other_protocols_library_nor_first_use_modules(cli, server):
+    ports = [f"{server}.{o.key}=0" for o in registry.server_class(server).options if o.kind is PORT]
     # PYTHONPROFILEIMPORTTIME makes Python list every module it imports on stderr.
-    run = cli("run", "http", "--port", "0", "--set", "http.tls_port=0", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    run = cli("run", server, *(arg for port in ports for arg in ("--set", port)), env={"PYTHONPROFILEIMPORTTIME": "1"})
     run.wait_ready()
     assert run.stop() == 0
     imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
-    assert "servers.http.server" in imported  # the listing is there...
+    assert f"servers.{server}.server" in imported  # the listing is there...
     assert not {name for name in imported if name.split(".")[0] in HEAVY_LIBRARIES}  # ...without the others
-    assert not {name for name in imported if name.split(".")[0] in ON_FIRST_USE}
+    deferred = ON_FIRST_USE[server]
+    assert not {name for name in imported if any(name == lazy or name.startswith(lazy + ".") for lazy in deferred)}
 
 
 def test_importing_the_core_installs_no_reactor():
