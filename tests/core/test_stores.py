@@ -102,24 +102,30 @@ def test_every_server_names_known_stores():
 
 
 HEAVY_LIBRARIES = ("aiosmtpd", "asyncssh", "pyftpdlib", "dnslib", "jsonrpcserver")
-# Modules `run <server>` imports on first use only, not at start-up: a stub's JSONPath;
-# the admin API's metrics and package metadata (no admin API runs without --admin).
+OWN = {"http": (), "jsonrpc": ("jsonrpcserver",), "smtp": ("aiosmtpd",)}  # ...of the heavy ones
+# Modules a `run` imports on first use only, not at start-up: a stub's JSONPath; the
+# admin API's metrics and package metadata when no admin API runs; autobahn until a
+# WebSocket (JSON-RPC's /ws, Mailpit's /api/events) is opened.
 ON_FIRST_USE = {
-    "http": ("jsonpath", "prometheus_client", "importlib.metadata"),
+    ("http",): ("jsonpath", "prometheus_client", "importlib.metadata"),
+    ("jsonrpc",): ("autobahn",),
+    ("smtp", "--admin"): ("autobahn", "importlib.metadata"),
 }
 
 
-@pytest.mark.parametrize("server", ON_FIRST_USE)
-def test_run_imports_no_other_protocols_library_nor_first_use_modules(cli, server):
+@pytest.mark.parametrize("args", ON_FIRST_USE, ids=" ".join)
+def test_run_imports_no_other_protocols_library_nor_first_use_modules(cli, args):
+    server = args[0]
     ports = [f"{server}.{o.key}=0" for o in registry.server_class(server).options if o.kind is PORT]
+    sets = [arg for port in ports for arg in ("--set", port)]
     # PYTHONPROFILEIMPORTTIME makes Python list every module it imports on stderr.
-    run = cli("run", server, *(arg for port in ports for arg in ("--set", port)), env={"PYTHONPROFILEIMPORTTIME": "1"})
+    run = cli("run", *args, *sets, env={**PORTS_0, "PYTHONPROFILEIMPORTTIME": "1"})
     run.wait_ready()
     assert run.stop() == 0
     imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
     assert f"servers.{server}.server" in imported  # the listing is there...
-    assert not {name for name in imported if name.split(".")[0] in HEAVY_LIBRARIES}  # ...without the others
-    deferred = ON_FIRST_USE[server]
+    assert not {name for name in imported if name.split(".")[0] in HEAVY_LIBRARIES and name.split(".")[0] not in OWN[server]}
+    deferred = ON_FIRST_USE[args]
     assert not {name for name in imported if any(name == lazy or name.startswith(lazy + ".") for lazy in deferred)}
 
 
