@@ -103,11 +103,12 @@ def test_every_server_names_known_stores():
 
 HEAVY_LIBRARIES = ("aiosmtpd", "asyncssh", "pyftpdlib", "dnslib", "jsonrpcserver")
 OWN = {"http": (), "jsonrpc": ("jsonrpcserver",), "smtp": ("aiosmtpd",)}  # ...of the heavy ones
-# Modules a `run` imports on first use only, not at start-up: a stub's JSONPath; the
-# admin API's metrics and package metadata when no admin API runs; autobahn until a
-# WebSocket (JSON-RPC's /ws, Mailpit's /api/events) is opened.
+# Modules a `run` imports on first use only, not at start-up: a stub's JSONPath, and
+# Twisted's HTTP client until a stub proxies; the admin API's metrics and package
+# metadata when no admin API runs; autobahn until a WebSocket (JSON-RPC's /ws,
+# Mailpit's /api/events) is opened.
 ON_FIRST_USE = {
-    ("http",): ("jsonpath", "prometheus_client", "importlib.metadata"),
+    ("http",): ("jsonpath", "twisted.web.client", "twisted.internet.endpoints", "prometheus_client", "importlib.metadata"),
     ("jsonrpc",): ("autobahn",),
     ("smtp", "--admin"): ("autobahn", "importlib.metadata"),
 }
