@@ -37,6 +37,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         # in that time must not meet Python's default handlers (a KeyboardInterrupt
         # traceback, or death by SIGTERM with no word).
         args.stop = StopSignals.install()
+        # Start-up makes long-lived objects (modules, classes, functions), hardly any
+        # garbage: the collections their allocations triggered walked the growing heap
+        # again and again, about a fifth of `up`'s CPU to ready (issue 16). One collection
+        # once ready (_freeze_startup_objects) does the work once.
+        gc.disable()
     try:
         return int(args.command(args, env) or 0)
     except ConfigError as error:
@@ -51,6 +56,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except KeyError as error:
         print(f"refservers: {error.args[0]}", file=sys.stderr)
         return 2
+    finally:
+        gc.enable()  # when start-up failed before _freeze_startup_objects (main runs in tests too)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -209,6 +216,7 @@ def _freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+    gc.enable()  # off during start-up (see main)
 
 
 def _exit_when_threads_linger(grace: float = 2.0) -> None:
