@@ -196,7 +196,8 @@ def test_start_up_objects_are_left_out_of_later_garbage_collections(cli_env, tmp
     assert reports["frozen"] > 10_000  # the start-up heap: tens of thousands of objects
 
 
-def test_start_up_runs_one_garbage_collection(cli_env, tmp_path):
+def test_start_up_runs_no_garbage_collection(cli_env, tmp_path):
     # Start-up allocates long-lived objects: each automatic collection walked the growing
-    # heap again (about a fifth of `up`'s CPU, issue 16). Only the one before the freeze runs.
-    assert _gc_reports(cli_env, tmp_path)["collections"] == 1
+    # heap again (about a fifth of `up`'s CPU, issue 16), and a last one before the
+    # freeze cost 50-100 ms before the first request for half a megabyte of garbage.
+    assert _gc_reports(cli_env, tmp_path)["collections"] == 0
