@@ -25,7 +25,6 @@ It also runs the webhooks (``webhooks`` option, core/webhooks.py).
 from __future__ import annotations
 
 import asyncio
-from importlib import metadata
 from typing import Any
 
 from .console import console_routes
@@ -34,7 +33,6 @@ from .core.config import FLOAT, INT, PORT, STR, STR_LIST, Option, int_range
 from .core.faults import RULE_FIELD_HELP, FaultError
 from .core.guard import AdminGuard, guarded_site, is_loopback
 from .core.lifecycle import probe_http
-from .core.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from .core.openapi import openapi_document
 from .core.twisted_listen import TwistedServer
 from .core.web import ApiError, ApiRequest, Query, Reply, Route, RouteTable
@@ -169,6 +167,10 @@ class AdminServer(TwistedServer):
         guard = AdminGuard.build(self.host, self.settings.allowed_hosts, self.settings.auth, self.settings.max_body)
         self.listen("http", guarded_site(self._table, guard), self.settings.port)
         # Built now, so /metrics counts from the admin API's start (and what the journal still holds).
+        # Imported here, not with this module: `run X` loads it for its options alone,
+        # and prometheus_client was a visible share of `run http`'s start-up (issue 16).
+        from .core.metrics import ServerMetrics
+
         metrics = self.core.shared(ServerMetrics)
         policy = DeliveryPolicy(
             self.settings.webhook_retries, self.settings.webhook_backoff, self.settings.webhook_timeout, self.settings.webhook_queue
@@ -277,11 +279,17 @@ class AdminServer(TwistedServer):
         return Reply(200, self.core.tls.ca_file.read_bytes(), "application/x-pem-file", headers)
 
     def _openapi(self, request: ApiRequest) -> Any:
+        # On first request: for one version string, importlib.metadata was a visible
+        # share of `run http`'s start-up, which loads this module for its options alone.
+        from importlib import metadata
+
         return openapi_document(
             [route for route, _ in self._table.routes], "refservers admin API", metadata.version("refservers"), "Generated from the routes this admin API serves now."
         )
 
     def _metrics(self, request: ApiRequest) -> Reply:
+        from .core.metrics import CONTENT_TYPE_LATEST, ServerMetrics  # imported by _bind already
+
         return Reply(200, self.core.shared(ServerMetrics).exposition(), CONTENT_TYPE_LATEST)
 
     def _index(self, request: ApiRequest) -> Any:

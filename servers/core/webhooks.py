@@ -36,12 +36,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .config import Kind
 from .journal import Event, EventJournal
-from .metrics import ServerMetrics
+
+if TYPE_CHECKING:
+    from .metrics import ServerMetrics
 
 DEFAULT_KINDS = frozenset({"message"})  # a bare URL: Mailpit's "new message" webhook
 EVERY_KIND = "*"

@@ -5,9 +5,9 @@ HTTP (Twisted web): a POST body is one JSON-RPC message (a request or a batch); 
 reply is ``200 application/json``, or ``204 No Content`` when there is nothing to say
 (notifications only). Other methods get 405, other paths 404.
 
-WebSocket (RFC 6455, autobahn's Twisted resource on the HTTP port at ``/ws``): each
-text or binary message is one JSON-RPC message, each reply one text message;
-notifications get none. The subprotocol ``jsonrpc`` is accepted when a client offers it.
+WebSocket (RFC 6455, autobahn's Twisted resource on the HTTP port at ``/ws``, see
+websocket.py): each text or binary message is one JSON-RPC message, each reply one
+text message; notifications get none.
 
 TCP (``tcp_port``): newline-delimited JSON: each line is one message, each reply one
 line; notifications get no line. The connection stays open for many messages.
@@ -21,8 +21,6 @@ import http.client
 import json
 from typing import Any
 
-from autobahn.twisted.resource import WebSocketResource
-from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from twisted.internet import protocol
 from twisted.protocols.basic import LineReceiver
 from twisted.web import resource, server
@@ -46,7 +44,6 @@ from .protocol import Reply, RpcEndpoint
 
 RPC_PATHS = (b"/", b"/rpc")
 WEBSOCKET_CHILD = b"ws"  # JSON-RPC over WebSocket at /ws of the HTTP port
-WEBSOCKET_SUBPROTOCOL = "jsonrpc"
 MAX_LINE = 1024 * 1024  # longest TCP message line; longer lines get a parse error and a close
 
 
@@ -156,11 +153,16 @@ class RpcRoot(resource.Resource):
 
     def __init__(self, rpc: JsonRpcServer):
         super().__init__()
-        self.websocket = WebSocketResource(RpcWebSocketFactory(rpc))
+        self.rpc = rpc
+        self.websocket: Any = None  # built at the first /ws request (websocket.py says why)
         self.rpc_resource = RpcResource(rpc)
 
     def getChildWithDefault(self, path: bytes, request: Any) -> Any:
         if path == WEBSOCKET_CHILD and not request.postpath:
+            if self.websocket is None:  # the reactor thread is the only caller: no race
+                from .websocket import websocket_resource
+
+                self.websocket = websocket_resource(self.rpc)
             return self.websocket
         request.prepath.pop()  # RpcResource checks the whole path itself
         request.postpath.insert(0, path)
@@ -248,51 +250,6 @@ class RpcLineProtocol(LineReceiver):
     def lineLengthExceeded(self, line: bytes) -> Any:
         self._send(json.dumps({"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": None}).encode())
         self.transport.loseConnection()
-
-
-class RpcWebSocketProtocol(WebSocketServerProtocol):
-    """One WebSocket connection: a message in, the reply message out.
-
-    Names are chosen not to shadow autobahn's own attributes (``peer``, ``_send``, ``is_open``).
-    """
-
-    factory: RpcWebSocketFactory
-    client = ""
-    answering = False  # not is_open: autobahn uses that name for a Future
-
-    def onConnect(self, request: Any) -> str | None:
-        self.client = peer_of(self.transport)
-        return WEBSOCKET_SUBPROTOCOL if WEBSOCKET_SUBPROTOCOL in request.protocols else None
-
-    def onOpen(self) -> None:
-        self.answering = True
-        self.factory.rpc.record("connect", self.client, transport="ws")
-
-    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        if self.answering:
-            self.answering = False
-            self.factory.rpc.record("disconnect", self.client, transport="ws", code=code)
-
-    def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        rpc = self.factory.rpc
-        rpc.wire.received(self.client, payload)
-        reply = rpc.endpoint.handle(payload, self.client, "ws")
-        rpc.answer_later(reply, self._reply, lambda: self.answering)
-
-    def _reply(self, body: bytes | None) -> None:
-        if body is not None and self.answering:
-            self.factory.rpc.wire.sent(self.client, body)
-            self.sendMessage(body, isBinary=False)
-
-
-class RpcWebSocketFactory(WebSocketServerFactory):
-    protocol = RpcWebSocketProtocol  # type: ignore[assignment]  # autobahn and Twisted type this differently
-
-    def __init__(self, rpc: JsonRpcServer):
-        super().__init__(reactor=twisted_reactor())
-        # A plain GET is refused (426 Upgrade Required) instead of autobahn's HTML status page.
-        self.setProtocolOptions(webStatus=False)
-        self.rpc = rpc
 
 
 class RpcLineFactory(protocol.Factory):

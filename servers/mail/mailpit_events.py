@@ -11,7 +11,8 @@ Every frame is a JSON text message ``{"Type": ..., "Data": ...}``:
 As in Mailpit, nothing is computed while no client is connected. Deliveries come from
 the store's notifications (any protocol, on any thread); the API's own changes are
 broadcast by the handler that made them. Clients' frames are ignored (Mailpit's
-reader only keeps the connection alive). One instance per Core (``core.shared``).
+reader only keeps the connection alive). One instance per Core (``core.shared``); the
+WebSocket protocol itself is in mailpit_socket.py.
 """
 
 from __future__ import annotations
@@ -21,17 +22,14 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from autobahn.twisted.resource import WebSocketResource
-from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-
 from ..core.loop import twisted_reactor
 from .mailpit import MailpitView
 
 if TYPE_CHECKING:
     from ..core.context import Core
+    from .mailpit_socket import EventsProtocol
 
 STATS_DELAY = 0.25  # storage.BroadcastMailboxStats: rate limited to 4x per second
-PING_SECONDS = 54.0  # websockets/client.go: pingPeriod = 60s * 9/10
 VERSION = "refservers"
 
 
@@ -44,13 +42,25 @@ class MailpitEvents:
         self._stats_pending = False
         self._scan_pending = False
         self._rescan = False
-        factory = EventsFactory(self)
-        self.resource = WebSocketResource(factory)
+        self._resource: Any = None
         self._unsubscribe: Callable[[], None] | None = None  # subscribed while clients listen
 
     @classmethod
     def from_core(cls, core: Core) -> MailpitEvents:
         return cls(core.shared(MailpitView))
+
+    @property
+    def resource(self) -> Any:
+        """autobahn's resource that upgrades a request to an events socket (reactor thread).
+
+        Built at the first upgrade, not with the hub: the admin API makes the hub as it
+        starts, and importing autobahn was a fifth of `refservers up`'s start-up (issue 16).
+        """
+        if self._resource is None:
+            from .mailpit_socket import events_resource
+
+            self._resource = events_resource(self)
+        return self._resource
 
     def close(self) -> None:
         if self._unsubscribe is not None:
@@ -153,27 +163,3 @@ class MailpitEvents:
             self.broadcast("new", entry.broadcast_summary())
         if fresh:
             self.changed()
-
-
-class EventsProtocol(WebSocketServerProtocol):
-    factory: EventsFactory
-
-    def onOpen(self) -> None:
-        self.factory.events.joined(self)
-
-    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        self.factory.events.left(self)
-
-    def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        pass  # Mailpit's reader only keeps the connection alive
-
-
-class EventsFactory(WebSocketServerFactory):
-    protocol = EventsProtocol  # type: ignore[assignment]  # autobahn and Twisted type this differently
-
-    def __init__(self, events: MailpitEvents):
-        super().__init__(reactor=twisted_reactor())
-        # Mailpit accepts any Origin (its upgrader's CheckOrigin returns true); the admin
-        # route table is where a Host/Origin policy applies, before the upgrade.
-        self.setProtocolOptions(webStatus=False, autoPingInterval=PING_SECONDS, autoPingTimeout=PING_SECONDS)
-        self.events = events

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from servers import registry
-from servers.core.config import load_config
+from servers.core.config import PORT, load_config
 
 PORTS_0 = {"REFSERVERS_ADMIN_PORT": "0", "REFSERVERS_FTP_PASSIVE_PORTS": "0"}
 
@@ -102,19 +102,32 @@ def test_every_server_names_known_stores():
 
 
 HEAVY_LIBRARIES = ("aiosmtpd", "asyncssh", "pyftpdlib", "dnslib", "jsonrpcserver")
-# Imported by the HTTP server on first use only (a stub's JSONPath), not at start-up.
-ON_FIRST_USE = ("jsonpath",)
+OWN = {"http": (), "jsonrpc": ("jsonrpcserver",), "smtp": ("aiosmtpd",)}  # ...of the heavy ones
+# Modules a `run` imports on first use only, not at start-up: a stub's JSONPath, and
+# Twisted's HTTP client until a stub proxies; the admin API's metrics and package
+# metadata when no admin API runs; autobahn until a WebSocket (JSON-RPC's /ws,
+# Mailpit's /api/events) is opened.
+ON_FIRST_USE = {
+    ("http",): ("jsonpath", "twisted.web.client", "twisted.internet.endpoints", "prometheus_client", "importlib.metadata"),
+    ("jsonrpc",): ("autobahn",),
+    ("smtp", "--admin"): ("autobahn", "importlib.metadata"),
+}
 
 
-def test_run_http_imports_no_other_protocols_library(cli):
+@pytest.mark.parametrize("args", ON_FIRST_USE, ids=" ".join)
+def test_run_imports_no_other_protocols_library_nor_first_use_modules(cli, args):
+    server = args[0]
+    ports = [f"{server}.{o.key}=0" for o in registry.server_class(server).options if o.kind is PORT]
+    sets = [arg for port in ports for arg in ("--set", port)]
     # PYTHONPROFILEIMPORTTIME makes Python list every module it imports on stderr.
-    run = cli("run", "http", "--port", "0", "--set", "http.tls_port=0", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    run = cli("run", *args, *sets, env={**PORTS_0, "PYTHONPROFILEIMPORTTIME": "1"})
     run.wait_ready()
     assert run.stop() == 0
     imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
-    assert "servers.http.server" in imported  # the listing is there...
-    assert not {name for name in imported if name.split(".")[0] in HEAVY_LIBRARIES}  # ...without the others
-    assert not {name for name in imported if name.split(".")[0] in ON_FIRST_USE}
+    assert f"servers.{server}.server" in imported  # the listing is there...
+    assert not {name for name in imported if name.split(".")[0] in HEAVY_LIBRARIES and name.split(".")[0] not in OWN[server]}
+    deferred = ON_FIRST_USE[args]
+    assert not {name for name in imported if any(name == lazy or name.startswith(lazy + ".") for lazy in deferred)}
 
 
 def test_importing_the_core_installs_no_reactor():

@@ -22,11 +22,9 @@ from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from twisted.web import server
-from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, ProxyAgent, ResponseDone
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 
@@ -94,6 +92,11 @@ class StubResponder:
     @property
     def agent(self) -> Any:
         if self._agent is None:
+            # Twisted's HTTP client is imported by the first proxied request: with its
+            # endpoints it was a tenth of `run http`'s start-up (issue 16).
+            from twisted.internet.endpoints import TCP4ClientEndpoint
+            from twisted.web.client import Agent, HTTPConnectionPool, ProxyAgent
+
             # Not persistent: a stopped server must leave no upstream connection open.
             reactor = twisted_reactor()
             pool = HTTPConnectionPool(reactor, persistent=False)
@@ -227,6 +230,8 @@ class StubResponder:
             rendered = RenderedResponse(502, None, [("Content-Type", "text/plain")], message.encode())
             self._write(request, event, stub, rendered, deferred=True)
             return
+        from twisted.web.client import FileBodyProducer  # see agent
+
         body: Any = FileBodyProducer(BytesIO(view.body), cooperator=_immediate_cooperator()) if view.body else None
         outcome: Deferred[Any] = self.agent.request(view.method.encode(), target.encode(), headers, body)
 
@@ -278,6 +283,8 @@ class _BodyCollector(Protocol):
         self.parts.append(data)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        from twisted.web.client import ResponseDone  # imported by the agent already
+
         if reason.check(ResponseDone, PotentialDataLoss):
             self.done.callback(b"".join(self.parts))
         else:
