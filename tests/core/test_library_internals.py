@@ -32,6 +32,7 @@ INTERNALS = [
     ("asyncssh.crypto.chacha", "ChachaCipher.verify_and_decrypt", "sftp/chacha.py: replaced, one ChaCha20 context less"),
     ("asyncssh.connection", "SSHConnection._send", "sftp/batched_writes.py: replaced per connection, one write per turn"),
     ("asyncssh.connection", "SSHConnection.send_packet", "sftp/ignore_packets.py: wrapped per connection, no needless IGNORE"),
+    ("ctypes.util", "_findSoname_ldconfig", "sftp/__init__.py: asyncssh's liboqs lookup without linking with gcc"),
 ]
 
 
