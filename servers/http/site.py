@@ -21,10 +21,12 @@ The journal entry and the status-line trace are written when the request finishe
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 from twisted.web import resource, server
 from twisted.web.http import HTTPChannel
@@ -257,9 +259,20 @@ class HttpChannel(HTTPChannel):
     for every Request), and ``Request.isSecure()`` adapted the transport to
     ISSLTransport each time (the stub journal, the reply's URL and the event journal
     each ask). A connection keeps its socket and its transport: the first answers stand.
+
+    The idle timeout is Twisted's rule (a connection silent for ``idle_timeout``
+    seconds while no request of it is being answered is closed, as
+    ``timeoutConnection`` closes it), but kept by :meth:`HttpSite.close_idle_channels`
+    from the time of the last activity instead of by Twisted's TimeoutMixin, which
+    cancelled and scheduled a reactor call for every request and moved it for every
+    read: about 6% of a /get.
     """
 
     _secure: bool | None = None
+    _last_active = 0.0  # time.monotonic() of the last bytes received or request answered
+    _answering = False  # a request's whole content is in and its answer not finished
+    _timed_out = False
+    site: HttpSite  # set by Site.buildProtocol
     _host: Any = None
     _rendering = False  # a request of this channel is in HttpRequest.render
     _unsent: list[bytes] | None = None  # written while rendering, not sent yet
@@ -273,6 +286,32 @@ class HttpChannel(HTTPChannel):
         if self._host is None:
             self._host = super().getHost()
         return self._host
+
+    # -- idle timeout -----------------------------------------------------------------------
+    def connectionMade(self) -> None:
+        super().connectionMade()  # (Twisted's timer stays off: the site's timeOut is None)
+        self._last_active = time.monotonic()
+        self.site.channels.add(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        self._last_active = time.monotonic()
+        super().dataReceived(data)
+
+    def allContentReceived(self) -> None:
+        self._answering = True  # where Twisted suspends its idle timer
+        super().allContentReceived()
+
+    def idle_since(self, deadline: float) -> bool:
+        """Silent since ``deadline`` with no request being answered, and not timed out yet."""
+        return not self._answering and not self._timed_out and self._last_active <= deadline
+
+    def timeoutConnection(self) -> None:
+        self._timed_out = True
+        super().timeoutConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.site.channels.discard(self)
+        super().connectionLost(reason)
 
     # -- writes ---------------------------------------------------------------------------
     def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any) -> None:
@@ -312,6 +351,8 @@ class HttpChannel(HTTPChannel):
 
     def requestDone(self, request: Any) -> None:
         self.flush()
+        self._answering = False
+        self._last_active = time.monotonic()  # where Twisted restarts its idle timer
         super().requestDone(request)
 
 
@@ -333,14 +374,23 @@ class HttpRequest(server.Request):
 
 
 class HttpSite(server.Site):
-    """A Site whose access log is the event journal and the wire trace."""
+    """A Site whose access log is the event journal and the wire trace, and whose
+    channels' idle timeout is kept by one periodic sweep (see :class:`HttpChannel`)."""
 
     requestFactory = HttpRequest
 
-    def __init__(self, http: HttpServer):
-        super().__init__(HttpRoot(http))
+    def __init__(self, http: HttpServer, idle_timeout: float):
+        super().__init__(HttpRoot(http), timeout=None)  # no TimeoutMixin timer per channel
         self.http = http
         self.noisy = False
+        self.idle_timeout = idle_timeout  # seconds (swept only when > 0)
+        self.channels: set[HttpChannel] = set()
+
+    def close_idle_channels(self) -> None:
+        """Time out the connections idle for ``idle_timeout`` seconds (Twisted's timeoutConnection)."""
+        deadline = time.monotonic() - self.idle_timeout
+        for channel in [c for c in self.channels if c.idle_since(deadline)]:
+            channel.timeoutConnection()
 
     def protocol(self) -> HttpChannel:  # type: ignore[override]
         # Twisted's default wraps each channel in a proxy that would switch to HTTP/2

@@ -236,6 +236,32 @@ def test_pipelined_requests_are_answered_in_order_and_journalled_by_then(refserv
             client.start_next_cycle()
 
 
+def test_idle_connections_are_closed_after_idle_timeout_but_not_while_answered(refservers_start):
+    # The timeout counts only silence between requests (as Twisted's): a reply that
+    # takes longer than it (/delay/0.5 with a 0.2 s timeout) still arrives whole, then
+    # the silent connection is closed, as is one that never sent a request.
+    server = refservers_start("http", idle_timeout="0.2")
+    with socket.create_connection((server.host, server.port), timeout=10) as never_asked:
+        connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        try:
+            connection.request("GET", "/delay/0.5")
+            reply = connection.getresponse()
+            assert reply.status == 200 and json.loads(reply.read())["url"].endswith("/delay/0.5")
+            assert connection.sock.recv(1) == b""  # closed by the server, not timed out here
+        finally:
+            connection.close()
+        assert never_asked.recv(1) == b""
+
+
+def test_idle_timeout_zero_keeps_connections_open(refservers_start):
+    server = refservers_start("http", idle_timeout="0")
+    with socket.create_connection((server.host, server.port), timeout=0.6) as silent:
+        with pytest.raises(TimeoutError):
+            silent.recv(1)  # still open after 0.6 s of silence
+        silent.sendall(f"GET /get HTTP/1.1\r\nHost: {server.host}\r\nConnection: close\r\n\r\n".encode())
+        assert silent.recv(64).startswith(b"HTTP/1.1 200 OK")
+
+
 def test_chunked_request_body_is_read(refservers_http):
     connection = http.client.HTTPConnection(refservers_http.host, refservers_http.port, timeout=10)
     try:
