@@ -18,8 +18,9 @@ import base64
 import datetime as dt
 import random
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .matching import RequestView
@@ -38,26 +39,42 @@ class ServedResponse:
 _event_ids = random.Random()  # seeded from os.urandom
 
 
-def new_event_id() -> str:
-    """A random version-4 UUID's text, as WireMock's serve event ids.
-
-    What ``str(uuid.uuid4())`` gives, made without a getrandom() call and a UUID object
-    per request (every request on the HTTP ports is journalled here): the ids need to
-    be unique, not secret.
-    """
-    bits = _event_ids.getrandbits(128) & ~(0xF000 << 64 | 0xC000 << 48) | 0x4000 << 64 | 0x8000 << 48
-    text = f"{bits:032x}"
+def _event_id_text(bits: int) -> str:
+    """A version-4 UUID's text made of 128 random bits, as ``str(uuid.uuid4())`` gives."""
+    text = f"{bits & ~(0xF000 << 64 | 0xC000 << 48) | 0x4000 << 64 | 0x8000 << 48:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-@dataclass
 class ServeEvent:
-    request: RequestView
-    logged_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-    id: str = field(default_factory=new_event_id)
-    stub: StubMapping | None = None
-    response: ServedResponse | None = None
-    proxied_to: str | None = None  # the upstream URL when a proxyBaseUrl stub answered
+    """One request on the HTTP ports: what it was, when, which stub (if any) answered and how.
+
+    The id is a random version-4 UUID's text, as WireMock's serve event ids; they need
+    to be unique, not secret, so they come from a seeded PRNG, not a getrandom() call
+    and a UUID object per request. Every request on the HTTP ports makes one of these
+    and most are never read, so the id's text and the ``logged_at`` datetime are made
+    when first asked for, from the random bits and the time taken at the request.
+    """
+
+    __slots__ = ("request", "logged_time", "stub", "response", "proxied_to", "_id_bits", "_id")
+
+    def __init__(self, request: RequestView, stub: StubMapping | None = None):
+        self.request = request
+        self.logged_time = time.time()
+        self.stub = stub
+        self.response: ServedResponse | None = None
+        self.proxied_to: str | None = None  # the upstream URL when a proxyBaseUrl stub answered
+        self._id_bits = _event_ids.getrandbits(128)
+        self._id: str | None = None
+
+    @property
+    def id(self) -> str:
+        if self._id is None:
+            self._id = _event_id_text(self._id_bits)
+        return self._id
+
+    @property
+    def logged_at(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.logged_time, dt.UTC)
 
     @property
     def was_matched(self) -> bool:
