@@ -121,8 +121,7 @@ class HttpRoot(resource.Resource):
     def render(self, request: Any) -> Any:
         peer = client_of(request)
         self._trace_request(request, peer)
-        # A client that hangs up before the answer is complete is journalled too.
-        request.notifyFinish().addErrback(lambda _: journal_request(self.http, request, aborted=True))
+        request.journal_if_lost = True  # (see HttpRequest.connectionLost)
         path = request.path.decode("utf-8", "replace")
         rule = self.http.core.faults.check(self.http.name, path, peer, actions=("delay",))
         if rule is None:
@@ -361,6 +360,16 @@ class HttpRequest(server.Request):
     it is done or rendering ends (see :class:`HttpChannel`)."""
 
     channel: HttpChannel  # HttpSite's protocol
+    site: HttpSite
+    # A client that hangs up before the answer is complete is journalled too, once the
+    # site has begun to serve the request. (Here rather than with a notifyFinish()
+    # errback, which made and fired a Deferred for every request.)
+    journal_if_lost = False
+
+    def connectionLost(self, reason: Failure) -> None:
+        super().connectionLost(reason)
+        if self.journal_if_lost:
+            journal_request(self.site.http, self, aborted=True)
 
     def render(self, resrc: Any) -> None:
         channel = self.channel  # Twisted deletes it from the request once finished
