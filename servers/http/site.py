@@ -255,9 +255,10 @@ class HttpChannel(HTTPChannel):
     written later (streams, producers, delayed answers) takes Twisted's path as before.
 
     Per request Twisted also asked the socket for its local address (getsockname()
-    for every Request), and ``Request.isSecure()`` adapted the transport to
-    ISSLTransport each time (the stub journal, the reply's URL and the event journal
-    each ask). A connection keeps its socket and its transport: the first answers stand.
+    for every Request), made a new address object for its peer, and
+    ``Request.isSecure()`` adapted the transport to ISSLTransport each time (the stub
+    journal, the reply's URL and the event journal each ask). A connection keeps its
+    socket and its transport: the first answers stand.
 
     The idle timeout is Twisted's rule (a connection silent for ``idle_timeout``
     seconds while no request of it is being answered is closed, as
@@ -273,6 +274,7 @@ class HttpChannel(HTTPChannel):
     _timed_out = False
     site: HttpSite  # set by Site.buildProtocol
     _host: Any = None
+    _peer: Any = None
     _rendering = False  # a request of this channel is in HttpRequest.render
     _unsent: list[bytes] | None = None  # written while rendering, not sent yet
 
@@ -285,6 +287,11 @@ class HttpChannel(HTTPChannel):
         if self._host is None:
             self._host = super().getHost()
         return self._host
+
+    def getPeer(self) -> Any:
+        if self._peer is None:
+            self._peer = super().getPeer()
+        return self._peer
 
     # -- idle timeout -----------------------------------------------------------------------
     def connectionMade(self) -> None:
