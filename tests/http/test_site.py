@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import os
 import socket
 import ssl
+import time
 import urllib.request
 from pathlib import Path
 
@@ -260,6 +262,24 @@ def test_idle_timeout_zero_keeps_connections_open(refservers_start):
             silent.recv(1)  # still open after 0.6 s of silence
         silent.sendall(f"GET /get HTTP/1.1\r\nHost: {server.host}\r\nConnection: close\r\n\r\n".encode())
         assert silent.recv(64).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_date_header_follows_the_clock_and_options_star_is_answered(refservers_http):
+    # The Date text is made once a second: a request in a later second gets a later Date.
+    first = requests.get(f"{refservers_http.url}/get", timeout=10)
+    sent = email.utils.parsedate_to_datetime(first.headers["Date"]).timestamp()
+    time.sleep(max(0.0, sent + 1.05 - time.time()))  # into the next second of the clock, not a readiness wait
+    later = requests.get(f"{refservers_http.url}/get", timeout=10)
+    assert email.utils.parsedate_to_datetime(later.headers["Date"]).timestamp() > sent
+    assert later.headers["Server"].startswith("TwistedWeb/")
+    # "*" requests are Twisted's: OPTIONS * is 200, anything else 405 (RFC 9110 section 9.3.7).
+    with socket.create_connection((refservers_http.host, refservers_http.port), timeout=10) as sock:
+        sock.sendall(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\nGET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        replies = b""
+        while chunk := sock.recv(65536):
+            replies += chunk
+    assert replies.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"HTTP/1.1 405 Method Not Allowed\r\n" in replies and b"Allow: OPTIONS\r\n" in replies
 
 
 def test_chunked_request_body_is_read(refservers_http):
