@@ -120,7 +120,7 @@ class HttpRoot(resource.Resource):
 
     # -- entry ------------------------------------------------------------------------
     def render(self, request: Any) -> Any:
-        peer = client_of(request)
+        peer = request.peer = client_of(request)  # (journal_request reads it too)
         self._trace_request(request, peer)
         request.journal_if_lost = True  # (see HttpRequest.connectionLost)
         path = request.path.decode("utf-8", "replace")
@@ -373,6 +373,7 @@ class HttpRequest(server.Request):
     # site has begun to serve the request. (Here rather than with a notifyFinish()
     # errback, which made and fired a Deferred for every request.)
     journal_if_lost = False
+    peer: str | None = None  # client_of(self), once the site has begun to serve the request
 
     def connectionLost(self, reason: Failure) -> None:
         super().connectionLost(reason)
@@ -450,7 +451,7 @@ class HttpSite(server.Site):
 
 def journal_request(http: HttpServer, request: Any, aborted: bool = False) -> None:
     """One ``request`` event per request (header names only: values may be credentials)."""
-    peer = client_of(request)
+    peer = request.peer or client_of(request)  # (not rendered by the site: "OPTIONS *")
     if not aborted and http.wire.enabled:
         status_line = f"{request.clientproto.decode('latin-1')} {request.code} {request.code_message.decode('latin-1')}"
         http.wire.sent(peer, status_line)
@@ -460,7 +461,7 @@ def journal_request(http: HttpServer, request: Any, aborted: bool = False) -> No
         "status": request.code,
         "bytes": request.sentLength,
         "request_bytes": _request_size(request),
-        "headers": sorted(name.decode("latin-1").lower() for name, _ in request.requestHeaders.getAllRawHeaders()),
+        "headers": sorted([name.decode("latin-1").lower() for name, _ in request.requestHeaders.getAllRawHeaders()]),
         "tls": bool(request.isSecure()),
     }
     if aborted:
