@@ -483,6 +483,8 @@ class FaultBook:
         ``users`` are who this step is about (the login, an SMTP recipient); a rule with
         a ``user`` fires only when it is one of them, rules without one as before.
         """
+        if not self._rules:  # the usual case, asked on every request: no lock, no sets
+            return None
         wanted = set(actions) if actions is not None else None
         about = [user for user in users if user]
         with self._lock:

@@ -51,6 +51,23 @@ class _HalfCloseWrapper(ProtocolWrapper):
     def writeConnectionLost(self) -> None:
         self.wrappedProtocol.writeConnectionLost()
 
+    # The wrapper provides what its transport provides, IPushProducer included, but
+    # ProtocolWrapper forwards these through __getattr__, which runs only after the
+    # normal lookup has failed (an AttributeError made and dropped per call): Twisted's
+    # HTTPChannel resumes its transport after every request.
+    # (The transport is a TCP or TLS connection: both are push producers.)
+    def resumeProducing(self) -> None:
+        transport: Any = self.transport
+        transport.resumeProducing()
+
+    def pauseProducing(self) -> None:
+        transport: Any = self.transport
+        transport.pauseProducing()
+
+    def stopProducing(self) -> None:
+        transport: Any = self.transport
+        transport.stopProducing()
+
 
 def send_now(transport: Any) -> None:
     """Send what a request-response protocol just wrote now, not at the next reactor turn.

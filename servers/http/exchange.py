@@ -8,6 +8,7 @@ with either, or :data:`STREAMING` when they write and finish the request themsel
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -37,6 +38,12 @@ def json_response(value: Any, status: int = 200, headers: list[tuple[str, str]] 
     return Response(status, json_body(value), "application/json", headers or [])
 
 
+@functools.lru_cache(maxsize=1024)  # a client sends the same few names on every request
+def _httpbin_name(name: bytes) -> str:
+    """``x-forwarded-for`` -> ``X-Forwarded-For``: each dash-separated part capitalized, as httpbin shows names."""
+    return "-".join(part.capitalize() for part in name.decode("latin-1").split("-"))
+
+
 class Exchange:
     def __init__(self, request: Any, server: HttpServer, params: dict[str, str]):
         self.request = request
@@ -47,6 +54,7 @@ class Exchange:
         query = request.uri.decode("utf-8", "replace").partition("?")[2]
         self.query: dict[str, list[str]] = parse_qs(query, keep_blank_values=True) if query else {}
         self._body: bytes | None = None
+        self._last_values: dict[str, str] | None = None  # header values by lower-case name
 
     # -- request views ------------------------------------------------------------
     @property
@@ -99,8 +107,13 @@ class Exchange:
         return value
 
     def header(self, name: str, default: str | None = None) -> str | None:
-        value = self.request.getHeader(name.encode("latin-1"))
-        return default if value is None else value.decode("latin-1")
+        """The request header's value (its last one, as ``Request.getHeader``), or ``default``."""
+        if self._last_values is None:  # read once: /get alone asks for four headers
+            self._last_values = {
+                key.decode("latin-1").lower(): values[-1].decode("latin-1")
+                for key, values in self.request.requestHeaders.getAllRawHeaders()
+            }
+        return self._last_values.get(name.lower(), default)
 
     @property
     def args(self) -> dict[str, Any]:
@@ -111,9 +124,7 @@ class Exchange:
     def headers(self) -> dict[str, str]:
         """Request headers in httpbin's shape: canonical names, repeats joined by commas."""
         return {
-            "-".join(part.capitalize() for part in name.decode("latin-1").split("-")): ",".join(
-                value.decode("latin-1") for value in values
-            )
+            _httpbin_name(name): b",".join(values).decode("latin-1")
             for name, values in self.request.requestHeaders.getAllRawHeaders()
         }
 

@@ -34,6 +34,7 @@ class HttpServer(TwistedServer):
         Option("delay_max", FLOAT, 10.0, "cap in seconds for /delay and /drip"),
         Option("static_dir", PATH, None, "directory served at /static/ (default <data_dir>/http/static)"),
         Option("cgi_dir", PATH, None, "CGI scripts served at /cgi-bin/ (default <data_dir>/http/cgi-bin)"),
+        Option("idle_timeout", FLOAT, 60.0, "seconds a connection may stay idle between requests before it is closed (0: never)"),
         Option("upload_max", INT, 64 * 1024 * 1024, "largest /upload body in bytes"),
         Option("stubs_dir", PATH, None, "WireMock-layout stubs (mappings/, __files/), read and written (default <data_dir>/stubs)"),
         Option("stub_packs", STR_LIST, ("configs/stubs",), "directories searched for read-only stub packs (any folder with mappings/)"),
@@ -87,22 +88,27 @@ class HttpServer(TwistedServer):
             self.stubs.load()
         except (StubFileError, StubFormatError) as error:
             raise ConfigError(f"[http] stubs: {error}") from None
-        site = HttpSite(self)
+        site = HttpSite(self, self.settings.idle_timeout)
         self.listen("main", site, self.settings.port)
         self.listen("tls", site, self.settings.tls_port, tls=True)
-        self._start_cgi_reaper()
-
-    def _start_cgi_reaper(self) -> None:
         # CGI children are reaped by Twisted on SIGCHLD, but our reactor runs in a thread
         # without signal handlers: a child that closes its pipes before it exits would
         # never be reaped and its request never finished. Poll for exited children instead.
-        self._reaper = LoopingCall(process.reapAllProcesses)
-        self._reaper.clock = twisted_reactor()
+        self._reaper = self._every(0.05, process.reapAllProcesses)
+        if self.settings.idle_timeout > 0:
+            # An idle connection is closed within a quarter of the timeout (at most a second) of it.
+            self._idle_sweep = self._every(min(1.0, self.settings.idle_timeout / 4), site.close_idle_channels)
 
-        def start() -> None:
-            self._reaper.start(0.05, now=False)
+    def _every(self, seconds: float, function: Any) -> LoopingCall:
+        """``function`` called every ``seconds`` on the reactor until the server stops."""
+        call = LoopingCall(function)
+        call.clock = twisted_reactor()
+
+        def start() -> None:  # (not returning start's Deferred, which fires only at stop)
+            call.start(seconds, now=False)
 
         self.core.loop.call(start)
+        return call
 
     # -- stubs from Python (the refservers_http fixture) ------------------------------------
     def stub(self, mapping: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
@@ -121,9 +127,10 @@ class HttpServer(TwistedServer):
         stubs: Any = getattr(self, "stubs", None)
         if stubs is not None:
             self.core.loop.call(stubs.responder.close)
-        reaper: Any = getattr(self, "_reaper", None)
-        if reaper is not None and reaper.running:
-            self.core.loop.call(reaper.stop)
+        for name in ("_reaper", "_idle_sweep"):
+            call: Any = getattr(self, name, None)
+            if call is not None and call.running:
+                self.core.loop.call(call.stop)
         super()._unbind()
 
     @classmethod

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import os
 import socket
 import ssl
+import time
 import urllib.request
 from pathlib import Path
 
@@ -234,6 +236,57 @@ def test_pipelined_requests_are_answered_in_order_and_journalled_by_then(refserv
             elif expected == 200:
                 assert json.loads(body)["origin" if path == "/ip" else "url"]
             client.start_next_cycle()
+
+
+def test_idle_connections_are_closed_after_idle_timeout_but_not_while_answered(refservers_start):
+    # The timeout counts only silence between requests (as Twisted's): a reply that
+    # takes longer than it (/delay/0.5 with a 0.2 s timeout) still arrives whole, then
+    # the silent connection is closed, as is one that never sent a request.
+    server = refservers_start("http", idle_timeout="0.2")
+    with socket.create_connection((server.host, server.port), timeout=10) as never_asked:
+        connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        try:
+            connection.request("GET", "/delay/0.5")
+            reply = connection.getresponse()
+            assert reply.status == 200 and json.loads(reply.read())["url"].endswith("/delay/0.5")
+            assert connection.sock.recv(1) == b""  # closed by the server, not timed out here
+        finally:
+            connection.close()
+        assert never_asked.recv(1) == b""
+
+
+def test_idle_timeout_zero_keeps_connections_open(refservers_start):
+    server = refservers_start("http", idle_timeout="0")
+    with socket.create_connection((server.host, server.port), timeout=0.6) as silent:
+        with pytest.raises(TimeoutError):
+            silent.recv(1)  # still open after 0.6 s of silence
+        silent.sendall(f"GET /get HTTP/1.1\r\nHost: {server.host}\r\nConnection: close\r\n\r\n".encode())
+        assert silent.recv(64).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_date_header_follows_the_clock_and_options_star_is_answered(refservers_http):
+    # The Date text is made once a second: a request in a later second gets a later Date.
+    first = requests.get(f"{refservers_http.url}/get", timeout=10)
+    sent = email.utils.parsedate_to_datetime(first.headers["Date"]).timestamp()
+    time.sleep(max(0.0, sent + 1.05 - time.time()))  # into the next second of the clock, not a readiness wait
+    later = requests.get(f"{refservers_http.url}/get", timeout=10)
+    assert email.utils.parsedate_to_datetime(later.headers["Date"]).timestamp() > sent
+    assert later.headers["Server"].startswith("TwistedWeb/")
+    # "*" requests are Twisted's: OPTIONS * is 200, anything else 405 (RFC 9110 section 9.3.7).
+    with socket.create_connection((refservers_http.host, refservers_http.port), timeout=10) as sock:
+        sock.sendall(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\nGET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        local_port = sock.getsockname()[1]
+        replies = b""
+        while chunk := sock.recv(65536):
+            replies += chunk
+    assert replies.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"HTTP/1.1 405 Method Not Allowed\r\n" in replies and b"Allow: OPTIONS\r\n" in replies
+    if not ON_CONTAINERS:  # (Docker's port publishing relays the connection from another port)
+        journalled = refservers_http.journal.events(server="http", kind="request")
+        assert [(e.details["method"], e.details["status"]) for e in journalled if e.peer == f"127.0.0.1:{local_port}"] == [
+            ("OPTIONS", 200),
+            ("GET", 405),
+        ]
 
 
 def test_chunked_request_body_is_read(refservers_http):

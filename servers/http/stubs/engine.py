@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .journal import RequestJournal, ServeEvent
+from .journal import RequestCapture, RequestJournal, ServeEvent
 from .mappings import STARTED, Delay, StubMapping, parse_distribution, parse_mapping
 from .matching import EXACT, RequestPattern, RequestView, StubFormatError, parse_pattern, parse_request_pattern
 from .store import StubDirectory, StubFileError
@@ -265,23 +265,31 @@ class StubEngine:
             self._scenarios = {}
 
     # -- matching and serving -------------------------------------------------------------------
-    def serve(self, request: RequestView) -> tuple[ServeEvent, StubMapping | None, dict[str, str]]:
-        """Match one request, move its scenario and journal it (matched or not)."""
-        event = ServeEvent(request)
+    def serve(self, captured: RequestCapture) -> tuple[ServeEvent, StubMapping | None, dict[str, str]]:
+        """Match one request, move its scenario and journal it (matched or not).
+
+        With no stub loaded the request's view is not made here (see ServeEvent).
+        """
+        event = ServeEvent(captured)
         with self._lock:
-            for stub in self._candidates(request.path):
-                if stub.scenario and stub.required_state is not None:
-                    if self._scenarios.get(stub.scenario, STARTED) != stub.required_state:
-                        continue
-                if stub.request.matches(request):
-                    if stub.scenario and stub.new_state is not None:
-                        self._scenarios[stub.scenario] = stub.new_state
-                    event.stub = stub
-                    break
+            if self._stubs:
+                event.stub = self._first_match(event.request)
         self.journal.add(event)
         if event.stub is None:
             return event, None, {}
-        return event, event.stub, event.stub.request.path_parameters(request)
+        return event, event.stub, event.stub.request.path_parameters(event.request)
+
+    def _first_match(self, request: RequestView) -> StubMapping | None:
+        """The first stub that matches ``request`` in its scenario's state, which moves on (under the lock)."""
+        for stub in self._candidates(request.path):
+            if stub.scenario and stub.required_state is not None:
+                if self._scenarios.get(stub.scenario, STARTED) != stub.required_state:
+                    continue
+            if stub.request.matches(request):
+                if stub.scenario and stub.new_state is not None:
+                    self._scenarios[stub.scenario] = stub.new_state
+                return stub
+        return None
 
     def render(self, stub: StubMapping, request: RequestView, path_parameters: dict[str, str], event_id: str) -> RenderedResponse:
         """The stub's response for this request: templated (if asked), body file read."""

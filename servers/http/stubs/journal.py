@@ -18,8 +18,9 @@ import base64
 import datetime as dt
 import random
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .matching import RequestView
@@ -35,29 +36,106 @@ class ServedResponse:
     body: bytes
 
 
+# Request bodies are matched and journalled up to this size: an upload to httpbin's
+# /upload (64 MiB by default) stays in Twisted's temporary file instead of being copied.
+BODY_VIEW_LIMIT = 16 * 1024 * 1024
+
+
+class RequestCapture:
+    """What matching and the journal read of a Twisted request, taken as it is served.
+
+    Every request on the HTTP ports is journalled, and with no stub to match most are
+    never looked at again: the text (method, URL, headers) is decoded and the Host
+    header parsed into a :class:`RequestView` only when :meth:`view` is first called.
+    The body is read at once (the request's content is closed when it finishes).
+    """
+
+    __slots__ = ("method", "uri", "headers", "body", "secure", "host", "client")
+
+    def __init__(self, request: Any):
+        self.body = b""
+        if request.content is not None:
+            request.content.seek(0)
+            self.body = request.content.read(BODY_VIEW_LIMIT)
+            request.content.seek(0)  # rewound for httpbin
+        self.method: bytes = request.method
+        self.uri: bytes = request.uri
+        self.headers = list(request.requestHeaders.getAllRawHeaders())
+        self.secure = bool(request.isSecure())
+        self.host = request.getHost()
+        self.client = request.getClientAddress()
+
+    def view(self) -> RequestView:
+        """The matching view (the request's last Host header names the host, else the local address)."""
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, values in self.headers for value in values]
+        host_values = next((values for name, values in self.headers if name == b"Host"), None)
+        host_header = host_values[-1].decode("latin-1") if host_values else ""
+        host = host_header.rsplit(":", 1)[0] if host_header and not host_header.endswith("]") else host_header
+        return RequestView(
+            method=self.method.decode("ascii", "replace"),
+            url=self.uri.decode("utf-8", "replace"),
+            headers=headers,
+            body=self.body,
+            scheme="https" if self.secure else "http",
+            host=host or str(getattr(self.host, "host", "")),
+            port=int(getattr(self.host, "port", 0)),
+            client_ip=str(getattr(self.client, "host", "")),
+        )
+
+
 _event_ids = random.Random()  # seeded from os.urandom
 
 
-def new_event_id() -> str:
-    """A random version-4 UUID's text, as WireMock's serve event ids.
-
-    What ``str(uuid.uuid4())`` gives, made without a getrandom() call and a UUID object
-    per request (every request on the HTTP ports is journalled here): the ids need to
-    be unique, not secret.
-    """
-    bits = _event_ids.getrandbits(128) & ~(0xF000 << 64 | 0xC000 << 48) | 0x4000 << 64 | 0x8000 << 48
-    text = f"{bits:032x}"
+def _event_id_text(bits: int) -> str:
+    """A version-4 UUID's text made of 128 random bits, as ``str(uuid.uuid4())`` gives."""
+    text = f"{bits & ~(0xF000 << 64 | 0xC000 << 48) | 0x4000 << 64 | 0x8000 << 48:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-@dataclass
 class ServeEvent:
-    request: RequestView
-    logged_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-    id: str = field(default_factory=new_event_id)
-    stub: StubMapping | None = None
-    response: ServedResponse | None = None
-    proxied_to: str | None = None  # the upstream URL when a proxyBaseUrl stub answered
+    """One request on the HTTP ports: what it was, when, which stub (if any) answered and how.
+
+    The id is a random version-4 UUID's text, as WireMock's serve event ids; they need
+    to be unique, not secret, so they come from a seeded PRNG, not a getrandom() call
+    and a UUID object per request. Every request on the HTTP ports makes one of these
+    and most are never read, so the id's text, the ``logged_at`` datetime and the
+    request's view are made when first asked for, from the random bits, the time and
+    the :class:`RequestCapture` taken at the request.
+    """
+
+    __slots__ = ("_request", "logged_time", "stub", "response", "proxied_to", "_id_bits", "_id")
+
+    def __init__(self, request: RequestView | RequestCapture, stub: StubMapping | None = None):
+        self._request = request
+        self.logged_time = time.time()
+        self.stub = stub
+        self.response: ServedResponse | None = None
+        self.proxied_to: str | None = None  # the upstream URL when a proxyBaseUrl stub answered
+        self._id_bits = _event_ids.getrandbits(128)
+        self._id: str | None = None
+
+    @property
+    def request(self) -> RequestView:
+        """The request's view, made from its capture on first use (from any thread: the
+        same view either way)."""
+        request = self._request
+        if isinstance(request, RequestCapture):
+            request = self._request = request.view()
+        return request
+
+    @property
+    def request_body_size(self) -> int:
+        return len(self._request.body)
+
+    @property
+    def id(self) -> str:
+        if self._id is None:
+            self._id = _event_id_text(self._id_bits)
+        return self._id
+
+    @property
+    def logged_at(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.logged_time, dt.UTC)
 
     @property
     def was_matched(self) -> bool:
@@ -112,7 +190,7 @@ BODY_BUDGET = 256 * 1024 * 1024
 
 
 def _body_bytes(event: ServeEvent) -> int:
-    return len(event.request.body) + (len(event.response.body) if event.response is not None else 0)
+    return event.request_body_size + (len(event.response.body) if event.response is not None else 0)
 
 
 class RequestJournal:
@@ -128,7 +206,7 @@ class RequestJournal:
     def add(self, event: ServeEvent) -> None:
         with self._lock:
             self._events.append(event)
-            self._bytes += len(event.request.body)
+            self._bytes += event.request_body_size
             self._trim()
 
     def answered(self, event: ServeEvent, response: ServedResponse) -> None:

@@ -31,7 +31,7 @@ from twisted.web.http_headers import Headers
 from ...core.guard import AdminGuard, Refusal
 from ...core.loop import twisted_reactor
 from .engine import RenderedResponse, StubEngine
-from .journal import ServedResponse, ServeEvent
+from .journal import RequestCapture, ServedResponse, ServeEvent
 from .mappings import StubMapping
 from .matching import RequestView
 
@@ -46,36 +46,6 @@ HOP_BY_HOP = {
     "transfer-encoding", "upgrade", "content-length", "host",
 }  # fmt: skip
 GARBAGE = b"lskdu018973t09sylgasjkfg1][]'./.sdlv"  # WireMock's own garbage bytes for faults
-# Request bodies are matched and journalled up to this size: an upload to httpbin's
-# /upload (64 MiB by default) stays in Twisted's temporary file instead of being copied.
-BODY_VIEW_LIMIT = 16 * 1024 * 1024
-
-
-def view_of(request: Any) -> RequestView:
-    """The matching view of a Twisted request (the body is read and rewound for httpbin)."""
-    body = b""
-    if request.content is not None:
-        request.content.seek(0)
-        body = request.content.read(BODY_VIEW_LIMIT)
-        request.content.seek(0)
-    host_header = (request.getHeader(b"host") or b"").decode("latin-1")
-    address = request.getHost()
-    host = host_header.rsplit(":", 1)[0] if host_header and not host_header.endswith("]") else host_header
-    headers = [
-        (name.decode("latin-1"), value.decode("latin-1"))
-        for name, values in request.requestHeaders.getAllRawHeaders()
-        for value in values
-    ]
-    return RequestView(
-        method=request.method.decode("ascii", "replace"),
-        url=request.uri.decode("utf-8", "replace"),
-        headers=headers,
-        body=body,
-        scheme="https" if request.isSecure() else "http",
-        host=host or str(getattr(address, "host", "")),
-        port=int(getattr(address, "port", 0)),
-        client_ip=str(getattr(request.getClientAddress(), "host", "")),
-    )
 
 
 class StubResponder:
@@ -111,10 +81,10 @@ class StubResponder:
         """The answer (bytes or NOT_DONE_YET), or None when httpbin should answer."""
         if request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + b"/"):
             return self._admin(request)
-        view = view_of(request)
-        event, stub, parameters = self.engine.serve(view)
+        event, stub, parameters = self.engine.serve(RequestCapture(request))
         if stub is None:
-            return self._not_matched(request, view) if self.unmatched_404 else None
+            return self._not_matched(request, event.request) if self.unmatched_404 else None
+        view = event.request
         request.defaultContentType = None  # a stub's headers are exactly what it says
         seconds = stub.response.delay.sample_seconds(self.random) + self.engine.global_delay.sample_seconds(self.random)
         if seconds <= 0:

@@ -32,6 +32,29 @@ def test_stub_takes_precedence_and_unmatched_falls_through_to_httpbin(refservers
     assert [r["url"] for r in unmatched if r["url"] == "/anything/x"] == ["/anything/x"]
 
 
+def test_request_journalled_with_no_stub_loaded_is_logged_whole(refservers_http: Server) -> None:
+    # With no stub to match, the journal keeps what the request was and makes its
+    # logged form only when asked: read back after the request is long finished.
+    connection = http.client.HTTPConnection(refservers_http.host, refservers_http.port, timeout=10)
+    try:
+        connection.putrequest("POST", "/anything/journal?q=1&q=2", skip_host=True)
+        for name, value in (("Host", "example.test:1234"), ("X-Twice", "a"), ("X-Twice", "b"), ("Content-Length", "4")):
+            connection.putheader(name, value)
+        connection.endheaders(b"ping")
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
+    logged = [r for r in admin(refservers_http, "GET", "/requests").json()["requests"] if r["request"]["url"].startswith("/anything/journal")]
+    request = logged[0]["request"]
+    assert logged[0]["wasMatched"] is False and request["method"] == "POST"
+    assert request["url"] == "/anything/journal?q=1&q=2" and request["queryParams"]["q"]["values"] == ["1", "2"]
+    assert (request["host"], request["port"], request["scheme"]) == ("example.test", refservers_http.port, "http")
+    assert request["absoluteUrl"] == f"http://example.test:{refservers_http.port}/anything/journal?q=1&q=2"
+    assert request["headers"]["X-Twice"] == ["a", "b"] and request["body"] == "ping"
+    assert request["clientIp"] == "127.0.0.1"
+    assert abs(request["loggedDate"] / 1000 - time.time()) < 600  # the request's own time, not the epoch
+
+
 def test_unmatched_404_mode(refservers_start) -> None:  # type: ignore[no-untyped-def]
     http_server = refservers_start("http", unmatched="404")
     missed = requests.get(http_server.url + "/get", timeout=10)
