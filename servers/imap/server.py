@@ -73,7 +73,7 @@ from ..core.config import PORT, Option
 from ..core.faults import DELAY, DISCONNECT, IMAP_REPLY, FaultAction, Param
 from ..core.lifecycle import probe_greeting
 from ..core.loop import twisted_reactor
-from ..core.twisted_listen import TwistedServer, peer_of, send_file, send_now
+from ..core.twisted_listen import TwistedServer, peer_of, send_file, write_now
 from ..mail.store import INBOX, FolderSnapshot, MailStore, MailStoreError, MessageInfo, NoSuchFolder, NoSuchMessage
 
 DELIMITER = "/"
@@ -898,6 +898,8 @@ class ImapProtocol(imap4.IMAP4Server):
         self.peer = ""
         self.verb = b""  # the command being processed (inner verb for UID commands)
         self.idling = False
+        # The lines of a command's last answer while it is being put together (_answer).
+        self._reply: list[bytes] | None = None
 
     # -- connection
     def connectionMade(self) -> None:
@@ -945,6 +947,9 @@ class ImapProtocol(imap4.IMAP4Server):
 
     def sendLine(self, line: bytes) -> Any:
         self.server.wire.sent(self.peer, line)
+        if self._reply is not None:  # the end of a command's answer: see _answer
+            self._reply.append(line + self.delimiter)
+            return None
         return super().sendLine(line)
 
     # -- capabilities
@@ -1041,18 +1046,35 @@ class ImapProtocol(imap4.IMAP4Server):
         return None
 
     def sendPositiveResponse(self, tag: Any = None, message: bytes = b"") -> None:
-        if tag is not None:
-            self.flush_updates()
-        super().sendPositiveResponse(tag, message)
-        if tag is not None:
-            send_now(self.transport)  # the command is complete: answer in this reactor turn
+        if tag is None:
+            super().sendPositiveResponse(tag, message)
+        else:
+            self._answer(super().sendPositiveResponse, tag, message)
 
     def sendNegativeResponse(self, tag: Any = None, message: Any = b"") -> None:
-        if tag is not None:
+        message = message.encode() if isinstance(message, str) else message
+        if tag is None:
+            super().sendNegativeResponse(tag, message)
+        else:
+            self._answer(super().sendNegativeResponse, tag, message)
+
+    def _answer(self, respond: Callable[[Any, bytes], None], tag: bytes, message: bytes, before: bytes = b"") -> None:
+        """End a command: ``before`` (a FETCH answer), the updates for the selected folder
+        and the tagged line from ``respond``, in that order, as one write, sent in this
+        reactor turn and straight to the socket when nothing is queued before it
+        (core ``write_now``).
+
+        Written one by one, each reply registered the socket as a writer with the reactor
+        and removed it again after the send: two epoll changes and most of a write
+        buffer's work per command, a large share of a ``FETCH n`` round trip.
+        """
+        self._reply = [before] if before else []
+        try:
             self.flush_updates()
-        super().sendNegativeResponse(tag, message.encode() if isinstance(message, str) else message)
-        if tag is not None:
-            send_now(self.transport)
+            respond(tag, message)
+        finally:
+            reply, self._reply = self._reply, None
+        write_now(self.transport, b"".join(reply))
 
     def flush_updates(self, idle: bool = False) -> None:
         """Tell the client what changed in its folder since it last heard."""
@@ -1177,8 +1199,8 @@ class ImapProtocol(imap4.IMAP4Server):
         if not response.has_files:
             for _, message in found:
                 message.close()
-            self.transport.write(b"".join(cast("list[bytes]", response.pieces)))
-            self.sendPositiveResponse(tag, b"FETCH completed")
+            answer = b"".join(cast("list[bytes]", response.pieces))
+            self._answer(super().sendPositiveResponse, tag, b"FETCH completed", before=answer)
             return
         self._send_streamed(tag, response, found).addErrback(self._streaming_failed)
 
