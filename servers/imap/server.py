@@ -625,10 +625,14 @@ class SelectedFolder:
             return None  # expunged elsewhere; the client hears of it at the next sync
         return StoredMessage(info, file, info.uid in self.recent_uids, stream)
 
-    def fetch(self, messages: Any, uid: bool, stream: bool = False) -> list[tuple[int, StoredMessage]]:
-        """IMailbox.fetch; ``stream`` (ImapProtocol's own FETCH only): see StoredMessage."""
+    def fetch(self, messages: Any, uid: bool) -> list[tuple[int, StoredMessage]]:
+        """IMailbox.fetch (Twisted's FETCH)."""
+        return self.fetch_numbered(self.sequence_numbers(messages, uid))
+
+    def fetch_numbered(self, seqs: Iterable[int], stream: bool = False) -> list[tuple[int, StoredMessage]]:
+        """The messages at these sequence numbers; ``stream``: see StoredMessage."""
         found = []
-        for seq in self.sequence_numbers(messages, uid):
+        for seq in seqs:
             message = self.message(seq, stream)
             if message is not None:
                 found.append((seq, message))
@@ -1186,14 +1190,15 @@ class ImapProtocol(imap4.IMAP4Server):
 
     # -- FETCH: \Seen on non-PEEK bodies, byte-exact sections
     def do_FETCH(self, tag: bytes, messages: Any, query: list[Any], uid: int = 0) -> None:
+        seqs = self.mbox.sequence_numbers(messages, bool(uid))
         if self.mbox.isWriteable() and any(_sets_seen(part) for part in query):
-            self.mbox.mark_seen(self.mbox.sequence_numbers(messages, bool(uid)))
+            self.mbox.mark_seen(seqs)
             if not any(part.type == "flags" for part in query):
                 query.append(imap4._FetchParser.Flags())
-        if not query or any(part.type not in INLINE_FETCH_PARTS for part in query) or self._large(messages, uid, query):
+        if not query or any(part.type not in INLINE_FETCH_PARTS for part in query) or self._large(seqs, query):
             super().do_FETCH(tag, messages, query, uid)
             return
-        found = self.mbox.fetch(messages, bool(uid), stream=True)
+        found = self.mbox.fetch_numbered(seqs, stream=True)
         response = FetchResponse()
         self._fetch_responses(found, query, bool(uid), response)
         if not response.has_files:
@@ -1229,10 +1234,9 @@ class ImapProtocol(imap4.IMAP4Server):
         self.sendPositiveResponse(tag, b"FETCH completed")
         self._unblock()
 
-    def _large(self, messages: Any, uid: int, query: list[Any]) -> bool:
+    def _large(self, seqs: list[int], query: list[Any]) -> bool:
         """Several messages of more than INLINE_FETCH_BYTES in all to hold in memory (sizes
         from the view, unread): a streamed one counts only if some item reads its bytes."""
-        seqs = self.mbox.sequence_numbers(messages, bool(uid))
         if len(seqs) < 2:
             return False
         sizes = [self.mbox.view[seq - 1].size for seq in seqs]
