@@ -109,7 +109,26 @@ STREAMED_MESSAGE_BYTES = 1024 * 1024
 STREAMED_FILES_PER_FETCH = 64
 
 
-# Argument parsers of Twisted's command table that return at once, never a Deferred (no
+
+
+@functools.lru_cache(maxsize=256)
+def _fetch_items(line: bytes) -> tuple[Any, ...]:
+    # Twisted private (_FetchParser: the parser behind IMAP4Server.arg_fetchatt) (checked against the pinned Twisted 26.10; tests/core/test_library_internals.py fails if it moves)
+    parser = imap4._FetchParser()
+    parser.parseString(line)
+    return tuple(parser.result)
+
+
+def arg_fetchatt(protocol: Any, line: bytes) -> tuple[list[Any], bytes]:
+    """Twisted's ``arg_fetchatt``, remembered per text: a client syncing one message at a
+    time sends the same items a thousand times, and parsing them was a twentieth of a
+    ``FETCH n``. The parsed items are only read after parsing (by the ``spew_*``
+    writers), so one parse can serve every command; each gets its own list, which
+    do_FETCH may extend. A line that does not parse raises each time, as before."""
+    return list(_fetch_items(line)), b""
+
+
+# Argument parsers of the command table that return at once, never a Deferred (no
 # literal to wait for): commands taking only these run without Deferreds (_run_now).
 SYNCHRONOUS_PARSERS = frozenset(
     {
@@ -117,6 +136,7 @@ SYNCHRONOUS_PARSERS = frozenset(
         imap4.IMAP4Server.arg_fetchatt,
         imap4.IMAP4Server.arg_atom,
         imap4.IMAP4Server.arg_line,
+        arg_fetchatt,
     }
 )
 
@@ -1318,7 +1338,7 @@ class ImapProtocol(imap4.IMAP4Server):
                 self.spew_uid(seq, message, write, None)
             write(b")\r\n")
 
-    select_FETCH = _command(do_FETCH, _S.arg_seqset, _S.arg_fetchatt)
+    select_FETCH = _command(do_FETCH, _S.arg_seqset, arg_fetchatt)
 
     # Twisted internal (spew_*: undocumented FETCH writers) (checked against the pinned Twisted 26.10; tests/core/test_library_internals.py fails if it moves)
     def spew_body(self, part: Any, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
