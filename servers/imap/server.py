@@ -1079,7 +1079,7 @@ class ImapProtocol(imap4.IMAP4Server):
                 handler(*args, uid=uid)
         except Exception:  # noqa: BLE001 - worded for the client as Twisted's dispatch does
             # Twisted private (IMAP4Server.__ebDispatch: the errback of its command dispatch) (checked against the pinned Twisted 26.10; tests/core/test_library_internals.py fails if it moves)
-            self._IMAP4Server__ebDispatch(Failure(), tag)
+            cast(Any, self)._IMAP4Server__ebDispatch(Failure(), tag)
 
     @staticmethod
     def _fault_subject(verb: bytes, rest: bytes | None) -> bytes:
