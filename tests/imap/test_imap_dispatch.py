@@ -1,10 +1,11 @@
 """Commands whose arguments parse at once run without Twisted's Deferred chain
-(servers/imap/server.py, ImapProtocol._run_now), and a command's last answer goes out as
-one write (ImapProtocol._answer): neither may change a byte a client sees.
+(servers/imap/server.py, ImapProtocol._run_now), FETCH parses its arguments with our
+shortcuts (arg_seqset, arg_fetchatt), and a command's last answer goes out as one
+write (ImapProtocol._answer): none of it may change a byte a client sees.
 
 The same commands, good and bad, go to one server twice over real sockets: once as it
-runs, once with SYNCHRONOUS_PARSERS empty (every command through Twisted's own
-dispatch), and the raw bytes on the wire must be equal.
+runs, once with SYNCHRONOUS_PARSERS empty and FETCH back on Twisted's own parsers
+(every command through Twisted's dispatch), and the raw bytes on the wire must be equal.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ COMMANDS = (
     b"FETCH",  # no arguments at all: Twisted's "Server error" wording
     b"FETCH 1",  # no fetch attributes
     b"FETCH 9 (UID)",  # past the end: no messages, still OK
+    b"FETCH 0 (UID)",  # not a message number
+    b"FETCH 02 (UID)",
+    b"FETCH 2,1 (UID)",
+    b"FETCH 2:1 (UID)",
+    b"FETCH 1 (UID) (FLAGS)",
     b"UID FETCH",
     b"UID NOSUCHCOMMAND 1",
     b"NOOP",
@@ -55,6 +61,8 @@ def test_commands_run_at_once_answer_as_twisted_dispatch_does(
     raw_imap.copy_inbox(refservers_imap, b"Copy")
     at_once = raw_imap.session(refservers_imap, b"INBOX", COMMANDS)
     monkeypatch.setattr(imap_module, "SYNCHRONOUS_PARSERS", frozenset())
+    twisted_fetch = (imap_module.ImapProtocol.do_FETCH, imap_module._S.arg_seqset, imap_module._S.arg_fetchatt)
+    monkeypatch.setattr(imap_module.ImapProtocol, "select_FETCH", twisted_fetch)
     through_twisted = raw_imap.session(refservers_imap, b"Copy", COMMANDS)
     assert at_once[0].startswith(b"* 1 FETCH (BODY[] {") and at_once[0].endswith(b" OK FETCH completed\r\n")
     assert at_once[5].startswith(b"t8 BAD Illegal syntax: Bad message number")
