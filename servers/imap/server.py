@@ -141,7 +141,7 @@ def arg_seqset(protocol: Any, line: bytes | None) -> tuple[Any, bytes]:
 
 # Argument parsers of the command table that return at once, never a Deferred (no
 # literal to wait for): commands taking only these run without Deferreds (_run_now).
-SYNCHRONOUS_PARSERS = frozenset(
+SYNCHRONOUS_PARSERS: frozenset[Callable[..., Any]] = frozenset(
     {
         imap4.IMAP4Server.arg_seqset,
         imap4.IMAP4Server.arg_fetchatt,
