@@ -119,12 +119,14 @@ def _fetch_items(line: bytes) -> tuple[Any, ...]:
     return tuple(parser.result)
 
 
-def arg_fetchatt(protocol: Any, line: bytes) -> tuple[list[Any], bytes]:
+def arg_fetchatt(protocol: Any, line: bytes | None) -> tuple[list[Any], bytes]:
     """Twisted's ``arg_fetchatt``, remembered per text: a client syncing one message at a
     time sends the same items a thousand times, and parsing them was a twentieth of a
     ``FETCH n``. The parsed items are only read after parsing (by the ``spew_*``
     writers), so one parse can serve every command; each gets its own list, which
     do_FETCH may extend. A line that does not parse raises each time, as before."""
+    if line is None:
+        return imap4.IMAP4Server.arg_fetchatt(protocol, line)  # Twisted's error for it
     return list(_fetch_items(line)), b""
 
 
@@ -141,7 +143,7 @@ def arg_seqset(protocol: Any, line: bytes | None) -> tuple[Any, bytes]:
 
 # Argument parsers of the command table that return at once, never a Deferred (no
 # literal to wait for): commands taking only these run without Deferreds (_run_now).
-SYNCHRONOUS_PARSERS: frozenset[Callable[..., Any]] = frozenset(
+SYNCHRONOUS_PARSERS = frozenset(
     {
         imap4.IMAP4Server.arg_seqset,
         imap4.IMAP4Server.arg_fetchatt,
