@@ -18,6 +18,11 @@ What is ours rather than Twisted's, and why:
 - **Big messages from their files.** ``BODY[]`` and ``RFC822`` of a message of
   STREAMED_MESSAGE_BYTES or more go from the Maildir file to the socket (core
   ``send_file``: ``sendfile``), never through memory (FetchResponse).
+- **FETCH n at the cost of one round trip.** FETCH's arguments are parsed without
+  Twisted's Deferred chain (``_run_now``; a lone number and an item list already seen
+  take shortcuts), and a command's answer, folder updates and tagged line leave in one
+  write straight to the socket (``_answer``); the bytes are Twisted's
+  (tests/imap/test_imap_dispatch.py compares them).
 - **SEARCH** is evaluated here (all RFC 3501 keys, dates by day, KEYWORD).
 - **SELECT** also reports ``UIDNEXT``, ``PERMANENTFLAGS`` and ``UNSEEN``; **UIDPLUS**
   (RFC 4315: APPENDUID, COPYUID, UID EXPUNGE), **MOVE** (RFC 6851), **UNSELECT**
@@ -107,8 +112,6 @@ STREAMED_MESSAGE_BYTES = 1024 * 1024
 # A FETCH keeps at most this many message files open (the process may have 1,024
 # descriptors in all); one naming more big messages is read into memory as before.
 STREAMED_FILES_PER_FETCH = 64
-
-
 
 
 @functools.lru_cache(maxsize=256)

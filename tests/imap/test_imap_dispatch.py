@@ -14,6 +14,7 @@ import smtplib
 from typing import Any
 
 import pytest
+from twisted.mail.imap4 import IMAP4Server
 
 from servers.imap import server as imap_module
 
@@ -61,7 +62,7 @@ def test_commands_run_at_once_answer_as_twisted_dispatch_does(
     raw_imap.copy_inbox(refservers_imap, b"Copy")
     at_once = raw_imap.session(refservers_imap, b"INBOX", COMMANDS)
     monkeypatch.setattr(imap_module, "SYNCHRONOUS_PARSERS", frozenset())
-    twisted_fetch = (imap_module.ImapProtocol.do_FETCH, imap_module._S.arg_seqset, imap_module._S.arg_fetchatt)
+    twisted_fetch = (imap_module.ImapProtocol.do_FETCH, IMAP4Server.arg_seqset, IMAP4Server.arg_fetchatt)
     monkeypatch.setattr(imap_module.ImapProtocol, "select_FETCH", twisted_fetch)
     through_twisted = raw_imap.session(refservers_imap, b"Copy", COMMANDS)
     assert at_once[0].startswith(b"* 1 FETCH (BODY[] {") and at_once[0].endswith(b" OK FETCH completed\r\n")
