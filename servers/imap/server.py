@@ -18,6 +18,11 @@ What is ours rather than Twisted's, and why:
 - **Big messages from their files.** ``BODY[]`` and ``RFC822`` of a message of
   STREAMED_MESSAGE_BYTES or more go from the Maildir file to the socket (core
   ``send_file``: ``sendfile``), never through memory (FetchResponse).
+- **FETCH n at the cost of one round trip.** FETCH's arguments are parsed without
+  Twisted's Deferred chain (``_run_now``; a lone number and an item list already seen
+  take shortcuts), and a command's answer, folder updates and tagged line leave in one
+  write straight to the socket (``_answer``); the bytes are Twisted's
+  (tests/imap/test_imap_dispatch.py compares them).
 - **SEARCH** is evaluated here (all RFC 3501 keys, dates by day, KEYWORD).
 - **SELECT** also reports ``UIDNEXT``, ``PERMANENTFLAGS`` and ``UNSEEN``; **UIDPLUS**
   (RFC 4315: APPENDUID, COPYUID, UID EXPUNGE), **MOVE** (RFC 6851), **UNSELECT**
@@ -67,13 +72,14 @@ from twisted.mail.imap4 import (
     MailboxException,
     parseIdList,
 )
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..core.config import PORT, Option
 from ..core.faults import DELAY, DISCONNECT, IMAP_REPLY, FaultAction, Param
 from ..core.lifecycle import probe_greeting
 from ..core.loop import twisted_reactor
-from ..core.twisted_listen import TwistedServer, peer_of, send_file, send_now
+from ..core.twisted_listen import TwistedServer, peer_of, send_file, write_now
 from ..mail.store import INBOX, FolderSnapshot, MailStore, MailStoreError, MessageInfo, NoSuchFolder, NoSuchMessage
 
 DELIMITER = "/"
@@ -106,6 +112,50 @@ STREAMED_MESSAGE_BYTES = 1024 * 1024
 # A FETCH keeps at most this many message files open (the process may have 1,024
 # descriptors in all); one naming more big messages is read into memory as before.
 STREAMED_FILES_PER_FETCH = 64
+
+
+@functools.lru_cache(maxsize=256)
+def _fetch_items(line: bytes) -> tuple[Any, ...]:
+    # Twisted private (_FetchParser: the parser behind IMAP4Server.arg_fetchatt) (checked against the pinned Twisted 26.10; tests/core/test_library_internals.py fails if it moves)
+    parser = imap4._FetchParser()
+    parser.parseString(line)
+    return tuple(parser.result)
+
+
+def arg_fetchatt(protocol: Any, line: bytes | None) -> tuple[list[Any], bytes]:
+    """Twisted's ``arg_fetchatt``, remembered per text: a client syncing one message at a
+    time sends the same items a thousand times, and parsing them was a twentieth of a
+    ``FETCH n``. The parsed items are only read after parsing (by the ``spew_*``
+    writers), so one parse can serve every command; each gets its own list, which
+    do_FETCH may extend. A line that does not parse raises each time, as before."""
+    if line is None:
+        return imap4.IMAP4Server.arg_fetchatt(protocol, line)  # Twisted's error for it
+    return list(_fetch_items(line)), b""
+
+
+def arg_seqset(protocol: Any, line: bytes | None) -> tuple[Any, bytes]:
+    """Twisted's ``arg_seqset``, with a lone message number (``FETCH n``) made into its
+    one-range MessageSet directly instead of through parseIdList's general loop (a
+    twentieth of a FETCH n). Anything else, errors included, is Twisted's."""
+    if line:
+        number, _, rest = line.partition(b" ")
+        if number.isdigit() and int(number) > 0:
+            return imap4.MessageSet([(int(number), int(number))]), rest
+    return imap4.IMAP4Server.arg_seqset(protocol, line)
+
+
+# Argument parsers of the command table that return at once, never a Deferred (no
+# literal to wait for): commands taking only these run without Deferreds (_run_now).
+SYNCHRONOUS_PARSERS = frozenset(
+    {
+        imap4.IMAP4Server.arg_seqset,
+        imap4.IMAP4Server.arg_fetchatt,
+        imap4.IMAP4Server.arg_atom,
+        imap4.IMAP4Server.arg_line,
+        arg_fetchatt,
+        arg_seqset,
+    }
+)
 
 
 def _folder_key(name: str) -> str:
@@ -625,10 +675,14 @@ class SelectedFolder:
             return None  # expunged elsewhere; the client hears of it at the next sync
         return StoredMessage(info, file, info.uid in self.recent_uids, stream)
 
-    def fetch(self, messages: Any, uid: bool, stream: bool = False) -> list[tuple[int, StoredMessage]]:
-        """IMailbox.fetch; ``stream`` (ImapProtocol's own FETCH only): see StoredMessage."""
+    def fetch(self, messages: Any, uid: bool) -> list[tuple[int, StoredMessage]]:
+        """IMailbox.fetch (Twisted's FETCH)."""
+        return self.fetch_numbered(self.sequence_numbers(messages, uid))
+
+    def fetch_numbered(self, seqs: Iterable[int], stream: bool = False) -> list[tuple[int, StoredMessage]]:
+        """The messages at these sequence numbers; ``stream``: see StoredMessage."""
         found = []
-        for seq in self.sequence_numbers(messages, uid):
+        for seq in seqs:
             message = self.message(seq, stream)
             if message is not None:
                 found.append((seq, message))
@@ -898,6 +952,8 @@ class ImapProtocol(imap4.IMAP4Server):
         self.peer = ""
         self.verb = b""  # the command being processed (inner verb for UID commands)
         self.idling = False
+        # The lines of a command's last answer while it is being put together (_answer).
+        self._reply: list[bytes] | None = None
 
     # -- connection
     def connectionMade(self) -> None:
@@ -945,6 +1001,9 @@ class ImapProtocol(imap4.IMAP4Server):
 
     def sendLine(self, line: bytes) -> Any:
         self.server.wire.sent(self.peer, line)
+        if self._reply is not None:  # the end of a command's answer: see _answer
+            self._reply.append(line + self.delimiter)
+            return None
         return super().sendLine(line)
 
     # -- capabilities
@@ -1003,6 +1062,10 @@ class ImapProtocol(imap4.IMAP4Server):
         Syntax and state errors pass through to Twisted, which words them.
         """
         try:
+            entry = self.lookupCommand(cmd)
+            if entry and len(entry) > 1 and all(parser in SYNCHRONOUS_PARSERS for parser in entry[1:]):
+                self._run_now(tag, entry, rest, uid)
+                return None
             if uid is None:
                 return super().dispatchCommand(tag, cmd, rest)
             return super().dispatchCommand(tag, cmd, rest, uid)
@@ -1012,6 +1075,28 @@ class ImapProtocol(imap4.IMAP4Server):
             self.server.log.exception("imap: %s failed", _text(cmd))
             self.sendBadResponse(tag, b"Server error: " + str(error).encode("utf-8", "replace")[:200])
             return None
+
+    def _run_now(self, tag: bytes, entry: tuple[Any, ...], rest: bytes | None, uid: Any) -> None:
+        """What Twisted's dispatch does for a command table ``entry``, without its chain of
+        Deferreds: each argument parser returns at once here (SYNCHRONOUS_PARSERS), and
+        a Deferred, two callbacks and an errback per argument were a tenth of the CPU
+        of a ``FETCH n``. Errors are answered by Twisted's own errback, so a client sees
+        the same BAD or NO as before."""
+        handler, *parsers = entry
+        args: list[Any] = [self, tag]
+        try:
+            for parser in parsers:
+                arg, rest = parser(self, rest)
+                args.append(arg)
+            if rest:
+                raise IllegalClientResponse("Too many arguments for command: " + repr(rest))
+            if uid is None:
+                handler(*args)
+            else:
+                handler(*args, uid=uid)
+        except Exception:  # noqa: BLE001 - worded for the client as Twisted's dispatch does
+            # Twisted private (IMAP4Server.__ebDispatch: the errback of its command dispatch) (checked against the pinned Twisted 26.10; tests/core/test_library_internals.py fails if it moves)
+            cast(Any, self)._IMAP4Server__ebDispatch(Failure(), tag)
 
     @staticmethod
     def _fault_subject(verb: bytes, rest: bytes | None) -> bytes:
@@ -1041,18 +1126,35 @@ class ImapProtocol(imap4.IMAP4Server):
         return None
 
     def sendPositiveResponse(self, tag: Any = None, message: bytes = b"") -> None:
-        if tag is not None:
-            self.flush_updates()
-        super().sendPositiveResponse(tag, message)
-        if tag is not None:
-            send_now(self.transport)  # the command is complete: answer in this reactor turn
+        if tag is None:
+            super().sendPositiveResponse(tag, message)
+        else:
+            self._answer(super().sendPositiveResponse, tag, message)
 
     def sendNegativeResponse(self, tag: Any = None, message: Any = b"") -> None:
-        if tag is not None:
+        message = message.encode() if isinstance(message, str) else message
+        if tag is None:
+            super().sendNegativeResponse(tag, message)
+        else:
+            self._answer(super().sendNegativeResponse, tag, message)
+
+    def _answer(self, respond: Callable[[Any, bytes], None], tag: bytes, message: bytes, before: bytes = b"") -> None:
+        """End a command: ``before`` (a FETCH answer), the updates for the selected folder
+        and the tagged line from ``respond``, in that order, as one write, sent in this
+        reactor turn and straight to the socket when nothing is queued before it
+        (core ``write_now``).
+
+        Written one by one, each reply registered the socket as a writer with the reactor
+        and removed it again after the send: two epoll changes and most of a write
+        buffer's work per command, a large share of a ``FETCH n`` round trip.
+        """
+        self._reply = [before] if before else []
+        try:
             self.flush_updates()
-        super().sendNegativeResponse(tag, message.encode() if isinstance(message, str) else message)
-        if tag is not None:
-            send_now(self.transport)
+            respond(tag, message)
+        finally:
+            reply, self._reply = self._reply, None
+        write_now(self.transport, b"".join(reply))
 
     def flush_updates(self, idle: bool = False) -> None:
         """Tell the client what changed in its folder since it last heard."""
@@ -1164,21 +1266,22 @@ class ImapProtocol(imap4.IMAP4Server):
 
     # -- FETCH: \Seen on non-PEEK bodies, byte-exact sections
     def do_FETCH(self, tag: bytes, messages: Any, query: list[Any], uid: int = 0) -> None:
+        seqs = self.mbox.sequence_numbers(messages, bool(uid))
         if self.mbox.isWriteable() and any(_sets_seen(part) for part in query):
-            self.mbox.mark_seen(self.mbox.sequence_numbers(messages, bool(uid)))
+            self.mbox.mark_seen(seqs)
             if not any(part.type == "flags" for part in query):
                 query.append(imap4._FetchParser.Flags())
-        if not query or any(part.type not in INLINE_FETCH_PARTS for part in query) or self._large(messages, uid, query):
+        if not query or any(part.type not in INLINE_FETCH_PARTS for part in query) or self._large(seqs, query):
             super().do_FETCH(tag, messages, query, uid)
             return
-        found = self.mbox.fetch(messages, bool(uid), stream=True)
+        found = self.mbox.fetch_numbered(seqs, stream=True)
         response = FetchResponse()
         self._fetch_responses(found, query, bool(uid), response)
         if not response.has_files:
             for _, message in found:
                 message.close()
-            self.transport.write(b"".join(cast("list[bytes]", response.pieces)))
-            self.sendPositiveResponse(tag, b"FETCH completed")
+            answer = b"".join(cast("list[bytes]", response.pieces))
+            self._answer(super().sendPositiveResponse, tag, b"FETCH completed", before=answer)
             return
         self._send_streamed(tag, response, found).addErrback(self._streaming_failed)
 
@@ -1207,10 +1310,9 @@ class ImapProtocol(imap4.IMAP4Server):
         self.sendPositiveResponse(tag, b"FETCH completed")
         self._unblock()
 
-    def _large(self, messages: Any, uid: int, query: list[Any]) -> bool:
+    def _large(self, seqs: list[int], query: list[Any]) -> bool:
         """Several messages of more than INLINE_FETCH_BYTES in all to hold in memory (sizes
         from the view, unread): a streamed one counts only if some item reads its bytes."""
-        seqs = self.mbox.sequence_numbers(messages, bool(uid))
         if len(seqs) < 2:
             return False
         sizes = [self.mbox.view[seq - 1].size for seq in seqs]
@@ -1253,7 +1355,7 @@ class ImapProtocol(imap4.IMAP4Server):
                 self.spew_uid(seq, message, write, None)
             write(b")\r\n")
 
-    select_FETCH = _command(do_FETCH, _S.arg_seqset, _S.arg_fetchatt)
+    select_FETCH = _command(do_FETCH, arg_seqset, arg_fetchatt)
 
     # Twisted internal (spew_*: undocumented FETCH writers) (checked against the pinned Twisted 26.10; tests/core/test_library_internals.py fails if it moves)
     def spew_body(self, part: Any, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:

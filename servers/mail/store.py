@@ -85,7 +85,7 @@ import time
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import quote, unquote
 
 from ..core.config import STR, STR_LIST, ConfigError, Option, choice
@@ -566,6 +566,10 @@ class MailStore(Store):
         :raises NoSuchMessage: no such message in the folder.
         :raises NoSuchFolder: no such folder.
         """
+        # Unbuffered (one FileIO, no BufferedReader): readers take the whole file at
+        # once or hand its descriptor to sendfile, and a buffered open also asked the
+        # kernel whether the file is a terminal (ioctl) and where it stands (lseek):
+        # two of the nine system calls of an IMAP FETCH n or a POP3 RETR.
         # Where the last scan saw it: a message file's content never changes, only its
         # name (flags) and directory, so a file still at that path is this message.
         with self._scans_lock:
@@ -573,7 +577,7 @@ class MailStore(Store):
         known = cached.snapshot.by_key.get(key) if cached is not None else None
         if known is not None:
             try:
-                return open(known.path, "rb")
+                return cast(BinaryIO, open(known.path, "rb", buffering=0))
             except FileNotFoundError:
                 pass  # renamed or removed since: look it up
         path = self._existing_folder(user, folder)
@@ -583,7 +587,7 @@ class MailStore(Store):
             if found is None:
                 break
             try:
-                return open(found.path, "rb")
+                return cast(BinaryIO, open(found.path, "rb", buffering=0))
             except FileNotFoundError:
                 continue
         raise NoSuchMessage(f"no message {key!r} in {user}/{folder}")

@@ -24,6 +24,8 @@ INTERNALS = [
     ("twisted.mail.imap4", "IMAP4Server._unblock", "imap.py: replaying those queued lines"),
     ("twisted.mail.imap4", "IMAP4Server.spew_body", "imap.py: byte-exact BODY[] sections (Twisted's were wrong)"),
     ("twisted.mail.imap4", "IMAP4Server.spew_rfc822", "imap.py: RFC822 fetch items from the store's bytes"),
+    ("twisted.mail.imap4", "IMAP4Server._IMAP4Server__ebDispatch", "imap.py: commands run without Deferreds answer errors as Twisted does"),
+    ("twisted.mail.imap4", "_FetchParser", "imap.py: FETCH items parsed once per text, and the FLAGS item \\Seen adds"),
     ("twisted.mail.imap4", "_parseMbox", "imap.py: mailbox names decoded (modified UTF-7) as Twisted does"),
     ("twisted.mail.pop3", "POP3._cbMailbox", "pop3.py: the login journal entry once the mailbox is open"),
     ("twisted.web.http", "Request._disconnected", "core/web.py, http/: no write to a request whose client left"),
