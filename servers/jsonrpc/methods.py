@@ -37,6 +37,18 @@ Method = Callable[..., Any]
 OPENRPC_VERSION = "1.2.6"
 
 
+def with_signature_known(method: Method) -> Method:
+    """``method`` with its signature stored on it (``__signature__``, PEP 362).
+
+    jsonrpcserver binds every call's params against ``inspect.signature(method)``, worked
+    out anew per call: 8% of a ping's time. ``inspect.signature`` returns a stored
+    ``__signature__`` at once. Only for refservers' own functions: a configured callable
+    is the user's object, and a bound method takes no attributes.
+    """
+    method.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
+    return method
+
+
 class MethodError(Exception):
     """Raised by a configured callable to answer with this JSON-RPC error."""
 
@@ -124,7 +136,7 @@ def fail(context: CallContext, code: Any = -32000, message: Any = "Server error"
     return Error(code, message, data) if data is not None else Error(code, message)
 
 
-BUILTINS: dict[str, Method] = {
+_BUILTIN_METHODS: dict[str, Method] = {
     "echo": echo,
     "ping": ping,
     "add": add,
@@ -136,6 +148,7 @@ BUILTINS: dict[str, Method] = {
     "fail": fail,
     "sleep": sleep,
 }
+BUILTINS = {name: with_signature_known(method) for name, method in _BUILTIN_METHODS.items()}
 
 
 def fixed_result(name: str, result: Any) -> Method:

@@ -39,6 +39,7 @@ from .methods import (
     methods_from_config,
     openrpc_document,
     templates_from_config,
+    with_signature_known,
 )
 from .protocol import Reply, RpcEndpoint
 
@@ -91,8 +92,10 @@ class JsonRpcServer(TwistedServer):
                     raise ConfigError(f"[jsonrpc] {table}.{method_name}: already defined in {owner[method_name]}")
                 owner[method_name] = table
         self.methods: dict[str, Method] = dict(BUILTINS)
-        for methods in configured.values():
-            self.methods.update(methods)
+        for table, methods in configured.items():
+            self.methods.update(
+                methods if table == "callables" else {name: with_signature_known(m) for name, m in methods.items()}
+            )
         self.methods["rpc.discover"] = self._discover
         self.endpoint = RpcEndpoint(
             self.name, lambda: self.methods, self.core.faults, self.record, self.settings.sleep_max

@@ -177,3 +177,12 @@ def test_one_name_in_two_tables_fails_at_startup(refservers_start):
 def test_callables_from_the_environment_text_form(refservers_start):
     server = refservers_start("jsonrpc", callables="hypot=math:hypot;gcd=math:gcd")
     assert call(server, "gcd", [12, 18])["result"] == 6
+
+
+def test_own_methods_carry_their_signature_and_callables_are_left_alone(with_callables):
+    # jsonrpcserver asks inspect.signature on every call; refservers' own functions have
+    # it stored (__signature__), what config imports from the user is not touched.
+    methods = with_callables.methods
+    assert all("__signature__" in vars(methods[name]) for name in ("ping", "add", "echo"))
+    assert not any("__signature__" in vars(methods[name]) for name in ("greet", "withdraw"))
+    assert call(with_callables, "add", [1, 2, 3])["error"]["code"] == -32602  # binding still checked
