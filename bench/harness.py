@@ -301,7 +301,7 @@ def machine(note: str | None = None, load_at_start: list[float] | None = None) -
         "kernel": platform.release(),
         "load_average": {"start": load_at_start, "end": load_average()},
         "note": note
-        or "shared machine: other engineers ran test suites during the run; compare ratios, not absolute figures",
+        or "compare ratios, not absolute figures: each peer ran on this machine in the same run",
     }
 
 
