@@ -57,6 +57,7 @@ from harness import (  # noqa: E402
     rss_kib,
     run,
     service,
+    stop,
     summarize_profile,
     timed,
     wait_port,
@@ -120,6 +121,24 @@ def pair(
 # -- start-up --------------------------------------------------------------------------------
 
 
+# The least a Twisted web server on the reactor refservers uses must import and do before
+# it answers a GET: the floor under `refservers run http`.
+BARE_TWISTED_WEB_SCRIPT = """
+from twisted.internet import asyncioreactor
+asyncioreactor.install()
+from twisted.internet import reactor
+from twisted.web import resource, server
+class Get(resource.Resource):
+    isLeaf = True
+    def render_GET(self, request):
+        request.setHeader(b"Content-Type", b"application/json")
+        return b'{"url": "/get"}\\n'
+port = reactor.listenTCP(0, server.Site(Get()), interface="127.0.0.1")
+print(port.getHost().port, flush=True)
+reactor.run()
+"""
+
+
 def bench_startup(reps: int) -> None:
     sys.path.insert(0, str(ROOT))
     from servers import registry
@@ -168,6 +187,29 @@ def bench_startup(reps: int) -> None:
                 reply.read()
             http_answered.append(time.monotonic() - started)
     pair("start-up", "`refservers run http` until it answered a GET", "s", False, http_answered)
+    bare_answered = []
+    for _ in range(reps):
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [str(PYTHON), "-c", BARE_TWISTED_WEB_SCRIPT], stdout=subprocess.PIPE, text=True, start_new_session=True
+        )
+        try:
+            port = int(process.stdout.readline())  # type: ignore[union-attr]
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/get", timeout=30) as reply:
+                reply.read()
+            bare_answered.append(time.monotonic() - started)
+        finally:
+            stop(process)
+    pair(
+        "start-up",
+        "`refservers run http` until it answered a GET",
+        "s",
+        False,
+        http_answered,
+        "bare Twisted web",
+        bare_answered,
+        "the floor: Python with Twisted's asyncio reactor and twisted.web, one resource, nothing else",
+    )
 
     script = textwrap.dedent(
         """
