@@ -139,6 +139,18 @@ reactor.run()
 """
 
 
+UP_LIBRARIES_SCRIPT = """
+from twisted.internet import asyncioreactor
+asyncioreactor.install()
+import twisted.web.server, twisted.mail.imap4, twisted.mail.pop3, twisted.conch.telnet
+import aiosmtpd.smtp, pyftpdlib.handlers, pyftpdlib.servers, jsonrpcserver, h11, dnslib, prometheus_client
+import OpenSSL.SSL, cryptography.x509
+import ctypes.util
+ctypes.util.find_library = ctypes.util._findSoname_ldconfig  # as servers/sftp/__init__.py has it
+import asyncssh
+"""
+
+
 def bench_startup(reps: int) -> None:
     sys.path.insert(0, str(ROOT))
     from servers import registry
@@ -173,6 +185,20 @@ def bench_startup(reps: int) -> None:
         False,
         probed,
         note=f"{len(registry.SERVERS)} servers: {names}",
+    )
+    # The floor under `up`: importing the libraries its servers are built on, nothing else
+    # (asyncssh with the same library lookup refservers uses, see servers/sftp/__init__.py).
+    imported = [timed(lambda: run([str(PYTHON), "-c", UP_LIBRARIES_SCRIPT], timeout=CLIENT_TIMEOUT)) for _ in range(reps)]
+    pair(
+        "start-up",
+        "`refservers up` until every server answered its probe",
+        "s",
+        False,
+        probed,
+        "its libraries' imports",
+        imported,
+        "the floor: a Python process importing twisted (web, mail, conch), aiosmtpd, pyftpdlib, asyncssh, "
+        "jsonrpcserver, h11, dnslib, prometheus_client, pyOpenSSL and cryptography, then exiting",
     )
     pair("start-up", "`refservers up` printed its ready table", "s", False, ready)
     pair("start-up", "idle RSS of `refservers up`", "MiB", False, rss)
