@@ -108,10 +108,10 @@ class JsonRpcServer(TwistedServer):
         return Success(openrpc_document(self.methods, "refservers JSON-RPC"))
 
     def _bind(self) -> None:
-        site = RpcSite(RpcRoot(self))
-        self.listen("main", site, self.settings.port)
+        self.http_site = RpcSite(RpcRoot(self))
+        self.listen("main", self.http_site, self.settings.port)
         # Twisted's idle timeout for HTTP connections, kept by a sweep (core/twisted_web.py).
-        self.every(1.0, site.close_idle_channels)
+        self.every(1.0, self.http_site.close_idle_channels)
         self.listen("tcp", RpcLineFactory(self), self.settings.tcp_port)
 
     @classmethod
