@@ -189,7 +189,7 @@ class RpcRoot(resource.Resource):
             request.setHeader(b"Allow", b"POST")
             request.setHeader(b"Content-Type", b"text/plain")
             return b"JSON-RPC 2.0: POST a request object or a batch\n"
-        peer = peer_of(request.transport)
+        peer = peer_of(request.channel)  # (the channel keeps its peer's address: core/twisted_web.py)
         body = request.content.read() if request.content else b""
         self.rpc.wire.received(peer, body)
         reply = self.rpc.endpoint.handle(body, peer, "http")
