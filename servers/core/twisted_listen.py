@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.error import CannotListenError, ConnectionLost
 from twisted.internet.interfaces import IHalfCloseableProtocol, IProtocolNegotiationFactory, IPullProducer
+from twisted.internet.task import LoopingCall
 from twisted.internet.tcp import Connection
 from twisted.protocols.basic import FileSender
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
@@ -203,6 +204,19 @@ class TwistedServer(Server):
         super().__init__(*args, **kwargs)
         self._listening: list[tuple[Any, WrappingFactory]] = []
         self._udp_ports: list[Any] = []
+        self._repeating: list[LoopingCall] = []
+
+    def every(self, seconds: float, function: Any) -> LoopingCall:
+        """``function`` called every ``seconds`` on the reactor until the server stops."""
+        call = LoopingCall(function)
+        call.clock = twisted_reactor()
+
+        def start() -> None:  # (not returning start's Deferred, which fires only at stop)
+            call.start(seconds, now=False)
+
+        self.core.loop.call(start)
+        self._repeating.append(call)
+        return call
 
     def listen(self, name: str, factory: Any, port: int, tls: bool = False) -> int:
         """Bind ``factory`` on ``port`` (0 = any free port); record and return the bound port."""
@@ -257,6 +271,10 @@ class TwistedServer(Server):
             raise BindError(f"{self.name}: cannot listen on {self.host}:{port} ({what}): {reason}") from None
 
     def _unbind(self) -> None:
+        repeating, self._repeating = self._repeating, []
+        for call in repeating:
+            if call.running:
+                self.core.loop.call(call.stop)
         try:
             self.close_udp()
         finally:

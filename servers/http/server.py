@@ -12,12 +12,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from twisted.internet import process
-from twisted.internet.task import LoopingCall
 
 from ..core.config import BOOL, FLOAT, INT, PATH, PORT, STR, STR_LIST, ConfigError, Option, choice
 from ..core.faults import DELAY, DISCONNECT, INTEGER, STRING, FaultAction, Param
 from ..core.lifecycle import probe_http
-from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer
 from .site import HttpSite
 from .stubs import HttpStubs, StubFileError, StubFormatError
@@ -94,21 +92,10 @@ class HttpServer(TwistedServer):
         # CGI children are reaped by Twisted on SIGCHLD, but our reactor runs in a thread
         # without signal handlers: a child that closes its pipes before it exits would
         # never be reaped and its request never finished. Poll for exited children instead.
-        self._reaper = self._every(0.05, process.reapAllProcesses)
+        self.every(0.05, process.reapAllProcesses)
         if self.settings.idle_timeout > 0:
             # An idle connection is closed within a quarter of the timeout (at most a second) of it.
-            self._idle_sweep = self._every(min(1.0, self.settings.idle_timeout / 4), site.close_idle_channels)
-
-    def _every(self, seconds: float, function: Any) -> LoopingCall:
-        """``function`` called every ``seconds`` on the reactor until the server stops."""
-        call = LoopingCall(function)
-        call.clock = twisted_reactor()
-
-        def start() -> None:  # (not returning start's Deferred, which fires only at stop)
-            call.start(seconds, now=False)
-
-        self.core.loop.call(start)
-        return call
+            self.every(min(1.0, self.settings.idle_timeout / 4), site.close_idle_channels)
 
     # -- stubs from Python (the refservers_http fixture) ------------------------------------
     def stub(self, mapping: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
@@ -127,10 +114,6 @@ class HttpServer(TwistedServer):
         stubs: Any = getattr(self, "stubs", None)
         if stubs is not None:
             self.core.loop.call(stubs.responder.close)
-        for name in ("_reaper", "_idle_sweep"):
-            call: Any = getattr(self, name, None)
-            if call is not None and call.running:
-                self.core.loop.call(call.stop)
         super()._unbind()
 
     @classmethod

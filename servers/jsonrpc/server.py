@@ -30,6 +30,7 @@ from ..core.faults import DELAY, INTEGER, JSON_VALUE, STRING, FaultAction, Param
 from ..core.lifecycle import ProbeError, retry_until
 from ..core.loop import twisted_reactor
 from ..core.twisted_listen import TwistedServer, peer_of
+from ..core.twisted_web import LeafSite
 from .methods import (
     BUILTINS,
     Method,
@@ -44,7 +45,8 @@ from .methods import (
 from .protocol import Reply, RpcEndpoint
 
 RPC_PATHS = (b"/", b"/rpc")
-WEBSOCKET_CHILD = b"ws"  # JSON-RPC over WebSocket at /ws of the HTTP port
+WEBSOCKET_PATH = b"/ws"  # JSON-RPC over WebSocket on the HTTP port
+IDLE_TIMEOUT = 60.0  # seconds: an HTTP connection silent this long is closed (Twisted's default)
 MAX_LINE = 1024 * 1024  # longest TCP message line; longer lines get a parse error and a close
 
 
@@ -106,11 +108,10 @@ class JsonRpcServer(TwistedServer):
         return Success(openrpc_document(self.methods, "refservers JSON-RPC"))
 
     def _bind(self) -> None:
-        # No form parsing of POST bodies: a JSON-RPC body is never a form, and Twisted
-        # parses every POST's Content-Type with the email package to find out (py-spy:
-        # ~10% of a call).
-        site = RpcSite(RpcRoot(self), parsePOSTFormSubmission=False)
-        self.listen("main", site, self.settings.port)
+        self.http_site = RpcSite(RpcRoot(self))
+        self.listen("main", self.http_site, self.settings.port)
+        # Twisted's idle timeout for HTTP connections, kept by a sweep (core/twisted_web.py).
+        self.every(1.0, self.http_site.close_idle_channels)
         self.listen("tcp", RpcLineFactory(self), self.settings.tcp_port)
 
     @classmethod
@@ -144,45 +145,41 @@ class JsonRpcServer(TwistedServer):
         twisted_reactor().callLater(reply.delay, lambda: send(reply.body) if still_open() else None)
 
 
-class RpcSite(server.Site):
-    noisy = False
+class RpcSite(LeafSite):
+    """The leaf site (one send per reply, no resource walk: core/twisted_web.py) of the
+    HTTP port, with Twisted's idle timeout for its connections."""
+
+    def __init__(self, root: RpcRoot):
+        # No form parsing of POST bodies: a JSON-RPC body is never a form, and Twisted
+        # parses every POST's Content-Type with the email package to find out (py-spy:
+        # ~10% of a call).
+        super().__init__(root, IDLE_TIMEOUT, parse_post_forms=False)
 
     def log(self, request: Any) -> None:
         """No access-log line per POST: every call is in the journal already (RpcEndpoint)."""
 
 
 class RpcRoot(resource.Resource):
-    """/ws goes to the WebSocket resource, every other path to :class:`RpcResource`."""
+    """Every path of the HTTP port: ``/ws`` goes to the WebSocket resource, the rest is
+    answered here (JSON-RPC at ``/`` and ``/rpc``, 404 elsewhere)."""
 
-    def __init__(self, rpc: JsonRpcServer):
-        super().__init__()
-        self.rpc = rpc
-        self.websocket: Any = None  # built at the first /ws request (websocket.py says why)
-        self.rpc_resource = RpcResource(rpc)
-
-    def getChildWithDefault(self, path: bytes, request: Any) -> Any:
-        if path == WEBSOCKET_CHILD and not request.postpath:
-            if self.websocket is None:  # the reactor thread is the only caller: no race
-                from .websocket import websocket_resource
-
-                self.websocket = websocket_resource(self.rpc)
-            return self.websocket
-        request.prepath.pop()  # RpcResource checks the whole path itself
-        request.postpath.insert(0, path)
-        return self.rpc_resource
-
-    def render(self, request: Any) -> Any:
-        return self.rpc_resource.render(request)
-
-
-class RpcResource(resource.Resource):
     isLeaf = True
 
     def __init__(self, rpc: JsonRpcServer):
         super().__init__()
         self.rpc = rpc
+        self.websocket: Any = None  # built at the first /ws request (websocket.py says why)
 
     def render(self, request: Any) -> Any:
+        if request.path == WEBSOCKET_PATH:
+            if self.websocket is None:  # the reactor thread is the only caller: no race
+                from .websocket import websocket_resource
+
+                self.websocket = websocket_resource(self.rpc)
+            answer = self.websocket.render(request)
+            if request.channel.transport is None:  # the WebSocket took the connection over
+                request.site.channels.discard(request.channel)
+            return answer
         if request.path not in RPC_PATHS:
             request.setResponseCode(404)
             request.setHeader(b"Content-Type", b"text/plain")
@@ -192,7 +189,7 @@ class RpcResource(resource.Resource):
             request.setHeader(b"Allow", b"POST")
             request.setHeader(b"Content-Type", b"text/plain")
             return b"JSON-RPC 2.0: POST a request object or a batch\n"
-        peer = peer_of(request.transport)
+        peer = peer_of(request.channel)  # (the channel keeps its peer's address: core/twisted_web.py)
         body = request.content.read() if request.content else b""
         self.rpc.wire.received(peer, body)
         reply = self.rpc.endpoint.handle(body, peer, "http")

@@ -102,18 +102,19 @@ def test_twisted_write_buffer_attributes_still_tell_an_empty_buffer():
 
 
 def test_twisted_http_channel_still_writes_the_header_block_the_http_site_builds():
-    """servers/http/site.py ``HttpChannel.writeHeaders`` builds the status line and
-    header block itself (to send it with the body in one piece), as Twisted's
+    """servers/core/twisted_web.py ``PromptReplyChannel.writeHeaders`` (the channel of
+    the HTTP and JSON-RPC sites) builds the status line and header block itself (to
+    send it with the body in one piece), as Twisted's
     ``HTTPChannel.writeHeaders`` writes it; a Twisted that writes it otherwise fails here."""
     from twisted.internet.testing import StringTransport
     from twisted.web.http import HTTPChannel
     from twisted.web.http_headers import Headers
 
-    from servers.http.site import HttpChannel
+    from servers.core.twisted_web import PromptReplyChannel
 
     headers = Headers({b"Content-Type": [b"application/json"], b"Set-Cookie": [b"a=1", b"b=2; Path=/"]})
     headers.addRawHeader(b"x-lower-case", b"value")
-    twisted_channel, ours = HTTPChannel(), HttpChannel()
+    twisted_channel, ours = HTTPChannel(), PromptReplyChannel()
     twisted_channel.transport, ours.transport = StringTransport(), StringTransport()
     twisted_channel.writeHeaders(b"HTTP/1.1", b"200", b"OK", headers)
     ours._rendering = True  # a reply made while rendering: kept, not written yet
