@@ -78,9 +78,11 @@ def send_now(transport: Any) -> None:
     the transport's own ``doWrite()`` (IWriteDescriptor) at once; what the socket does
     not take stays buffered and goes out the usual way, as do errors. Only plain TCP
     connections of our listeners (TLS, a closing connection: left to the reactor).
+    Nothing buffered (the reply went out through ``write_now``): nothing to do, where
+    ``doWrite()`` would still make an empty ``send()`` system call.
     """
     tcp = _plain_tcp(transport)
-    if tcp is not None:
+    if tcp is not None and not _write_buffer_empty(tcp):
         tcp.doWrite()
 
 
