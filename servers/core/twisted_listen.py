@@ -98,9 +98,14 @@ def write_now(transport: Any, data: bytes) -> None:
     """
     tcp = _plain_tcp(transport)
     if data and tcp is not None and _write_buffer_empty(tcp):
-        sent = tcp.writeSomeData(data)
-        if isinstance(sent, int):
-            data = data[sent:]
+        # The socket's own send(), not writeSomeData() (a memoryview slice and a
+        # Python EINTR loop around the same call, which Python retries itself). Any
+        # error, EAGAIN included, leaves the bytes to write(): Twisted meets the same
+        # error at its next send and handles it as always.
+        try:
+            data = data[tcp.socket.send(data) :]
+        except OSError:
+            pass
     if data:
         transport.write(data)
 
