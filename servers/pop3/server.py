@@ -240,8 +240,15 @@ class Pop3Protocol(pop3.POP3):
     def lineReceived(self, line: bytes) -> None:
         if self._stls_pending:
             return
-        self.server.wire.received(self.peer, line, secret=self.state == "AUTH")
-        super().lineReceived(line)
+        if self.server.wire.enabled:
+            self.server.wire.received(self.peer, line, secret=self.state == "AUTH")
+        # Twisted's POP3.lineReceived, without its getattr of "state_" + state per line
+        # (the states are COMMAND and our AUTH).
+        self.resetTimeout()
+        if self.state == "COMMAND":
+            self.state_COMMAND(line)
+        else:
+            self.state_AUTH(line)
 
     def sendLine(self, line: bytes) -> None:
         self.server.wire.sent(self.peer, line)
