@@ -580,9 +580,9 @@ class MailStore(Store):
         :raises NoSuchFolder: no such folder.
         """
         # Unbuffered (one FileIO, no BufferedReader): readers take the whole file at
-        # once or hand its descriptor to sendfile, and a buffered open also asked the
-        # kernel whether the file is a terminal (ioctl) and where it stands (lseek):
-        # two of the nine system calls of an IMAP FETCH n.
+        # once or hand its descriptor to sendfile (IMAP, for big messages), and a
+        # buffered open also asked the kernel whether the file is a terminal (ioctl)
+        # and where it stands (lseek). Whole messages are cheaper through read().
         handle, _ = self._open(user, key, folder, lambda path: cast(BinaryIO, open(path, "rb", buffering=0)))
         return handle
 
