@@ -35,30 +35,38 @@ class EventJournal:
     def __init__(self, size: int = 10_000):
         self._events: deque[Event] = deque(maxlen=size)
         self._next_id = 1
-        self._changed = threading.Condition()
-        self._observers: list[Callable[[Event], None]] = []
+        # record() runs for every command of every session: it takes the lock itself
+        # (the Condition's __enter__ is a Python call more), wakes waiters only when
+        # wait_for has some, and reads an observer tuple that (un)subscribing replaces.
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._waiting = 0  # threads inside wait_for
+        self._observers: tuple[Callable[[Event], None], ...] = ()
 
     def record(self, server: str, kind: str, peer: str = "", **details: Any) -> Event:
-        with self._changed:
+        with self._lock:
             event = Event(self._next_id, time.time(), server, kind, peer, details)
             self._next_id += 1
             self._events.append(event)
-            self._changed.notify_all()
-            observers = list(self._observers)
+            if self._waiting:
+                self._changed.notify_all()
+            observers = self._observers
         for observer in observers:
             observer(event)
         return event
 
     def subscribe(self, observer: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``observer(event)`` for every new event; returns the unsubscribe function."""
-        with self._changed:
-            self._observers.append(observer)
+        with self._lock:
+            self._observers = (*self._observers, observer)
         return lambda: self._unsubscribe(observer)
 
     def _unsubscribe(self, observer: Callable[[Event], None]) -> None:
-        with self._changed:
+        with self._lock:
             if observer in self._observers:
-                self._observers.remove(observer)
+                observers = list(self._observers)
+                observers.remove(observer)
+                self._observers = tuple(observers)
 
     def events(
         self,
@@ -99,7 +107,11 @@ class EventJournal:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"no matching event within {timeout}s")
-                self._changed.wait(remaining)
+                self._waiting += 1
+                try:
+                    self._changed.wait(remaining)
+                finally:
+                    self._waiting -= 1
 
 
 def _matches(event: Event, server: str | None, kind: str | None, since: int) -> bool:

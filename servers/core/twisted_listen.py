@@ -79,9 +79,11 @@ def send_now(transport: Any) -> None:
     the transport's own ``doWrite()`` (IWriteDescriptor) at once; what the socket does
     not take stays buffered and goes out the usual way, as do errors. Only plain TCP
     connections of our listeners (TLS, a closing connection: left to the reactor).
+    Nothing buffered (the reply went out through ``write_now``): nothing to do, where
+    ``doWrite()`` would still make an empty ``send()`` system call.
     """
     tcp = _plain_tcp(transport)
-    if tcp is not None:
+    if tcp is not None and not _write_buffer_empty(tcp):
         tcp.doWrite()
 
 
@@ -97,9 +99,14 @@ def write_now(transport: Any, data: bytes) -> None:
     """
     tcp = _plain_tcp(transport)
     if data and tcp is not None and _write_buffer_empty(tcp):
-        sent = tcp.writeSomeData(data)
-        if isinstance(sent, int):
-            data = data[sent:]
+        # The socket's own send(), not writeSomeData() (a memoryview slice and a
+        # Python EINTR loop around the same call, which Python retries itself). Any
+        # error, EAGAIN included, leaves the bytes to write(): Twisted meets the same
+        # error at its next send and handles it as always.
+        try:
+            data = data[tcp.socket.send(data) :]
+        except OSError:
+            pass
     if data:
         transport.write(data)
 

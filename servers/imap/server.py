@@ -310,21 +310,21 @@ def _header_fields(header: bytes, wanted: set[str], negate: bool) -> bytes:
 class StoredMessage(MessagePart):
     """One message of a folder as a session sees it: stored bytes plus UID and flags.
 
-    With ``stream``, a message of STREAMED_MESSAGE_BYTES or more keeps its file open
-    instead (``file``): its bytes are read only if an item needs more than the whole
+    Made from the message's bytes, or from its open file (SelectedFolder.message
+    streams a message of STREAMED_MESSAGE_BYTES or more): then it keeps the file open
+    (``file``) and its bytes are read only if an item needs more than the whole
     message, which FETCH sends from the file (see FetchResponse). ``close()`` closes it
     (garbage collection too, should a message escape it).
     """
 
-    def __init__(self, info: MessageInfo, file: BinaryIO, recent: bool, stream: bool = False):
+    def __init__(self, info: MessageInfo, source: bytes | BinaryIO, recent: bool):
         self.info = info
         self.recent = recent
         self.file: BinaryIO | None = None
-        if not stream or info.size < STREAMED_MESSAGE_BYTES:  # the size the store's scan saw
-            with file:
-                super().__init__(file.read())
+        if isinstance(source, bytes):
+            super().__init__(source)
             return
-        self.file = file
+        file = self.file = source
         self._size = os.fstat(file.fileno()).st_size  # what sendfile will send
         self._close_file = weakref.finalize(self, file.close)
 
@@ -669,11 +669,15 @@ class SelectedFolder:
     def message(self, seq: int, stream: bool = False) -> StoredMessage | None:
         """The message at ``seq`` (None if it is gone); ``stream``: see StoredMessage."""
         info = self.view[seq - 1]
+        source: bytes | BinaryIO
         try:
-            file = self.mail_store.open_message(self.user, info.key, self.folder)
+            if stream and info.size >= STREAMED_MESSAGE_BYTES:  # the size the store's scan saw
+                source = self.mail_store.open_message(self.user, info.key, self.folder)
+            else:  # open, one read, close (MailStore.read)
+                source = self.mail_store.read(self.user, info.key, self.folder)
         except (NoSuchMessage, NoSuchFolder):
             return None  # expunged elsewhere; the client hears of it at the next sync
-        return StoredMessage(info, file, info.uid in self.recent_uids, stream)
+        return StoredMessage(info, source, info.uid in self.recent_uids)
 
     def fetch(self, messages: Any, uid: bool) -> list[tuple[int, StoredMessage]]:
         """IMailbox.fetch (Twisted's FETCH)."""

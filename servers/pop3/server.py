@@ -240,8 +240,15 @@ class Pop3Protocol(pop3.POP3):
     def lineReceived(self, line: bytes) -> None:
         if self._stls_pending:
             return
-        self.server.wire.received(self.peer, line, secret=self.state == "AUTH")
-        super().lineReceived(line)
+        if self.server.wire.enabled:
+            self.server.wire.received(self.peer, line, secret=self.state == "AUTH")
+        # Twisted's POP3.lineReceived, without its getattr of "state_" + state per line
+        # (the states are COMMAND and our AUTH).
+        self.resetTimeout()
+        if self.state == "COMMAND":
+            self.state_COMMAND(line)
+        else:
+            self.state_AUTH(line)
 
     def sendLine(self, line: bytes) -> None:
         self.server.wire.sent(self.peer, line)
@@ -271,7 +278,9 @@ class Pop3Protocol(pop3.POP3):
             self.blocked.append((command, args))
             return None
         verb = command.upper().decode("ascii", "replace")
-        text = mask_credentials(" ".join([verb, *(a.decode("utf-8", "replace") for a in args)]))
+        # One decode of the joined arguments: UTF-8 never puts a space inside a
+        # character, so this reads exactly as decoding each argument apart.
+        text = mask_credentials(f"{verb} {b' '.join(args).decode('utf-8', 'replace')}" if args else verb)
         self.server.record("command", self.peer, command=text, user=self.mbox.user if self.mbox else None)
         rule = self.server.core.faults.check(self.server.name, text, self.peer, users=self._fault_users(verb, args))
         if rule is not None:
@@ -310,7 +319,7 @@ class Pop3Protocol(pop3.POP3):
         if spec.state is not None and spec.state != state:
             self.failResponse(f"{verb} not allowed {'before login' if state == AUTHORIZATION else 'after login'}")
             return None
-        if verb != "PASS":
+        if verb != "PASS" and b"" in args:
             args = tuple(a for a in args if a)  # tolerate doubled spaces
         if len(args) < spec.min_args or (spec.max_args is not None and len(args) > spec.max_args):
             self.failResponse(f"wrong number of arguments for {verb}")
@@ -428,9 +437,10 @@ class Pop3Protocol(pop3.POP3):
         self._write_multiline("unique-id listing follows", [f"{n} {m.key}".encode() for n, m in self.box.live()])
 
     def do_RETR(self, number: bytes) -> None:
-        message = self.box.get(number)
-        self._send_message(message, self.box.store.read(self.box.user, message.key), f"{message.size} octets")
-        self.server.record("retrieve", self.peer, user=self.box.user, key=message.key, size=message.size)
+        box = self.box
+        message = box.get(number)
+        self._send_message(message, box.store.read(box.user, message.key), f"{message.size} octets")
+        self.server.record("retrieve", self.peer, user=box.user, key=message.key, size=message.size)
 
     def do_TOP(self, number: bytes, lines: bytes) -> None:
         message = self.box.get(number)
@@ -453,9 +463,12 @@ class Pop3Protocol(pop3.POP3):
         if data and not data.endswith(b"\r\n"):
             data += b"\r\n"
         line = pop3.successResponse(first)
-        self.server.wire.sent(self.peer, line.rstrip(b"\r\n"))
+        wire = self.server.wire  # its lines are only made when the trace is on
+        if wire.enabled:
+            wire.sent(self.peer, line.rstrip(b"\r\n"))
         write_now(self.transport, line + data + b".\r\n")  # the whole reply in one send
-        self.server.wire.sent(self.peer, f"<message {message.key}: {len(data)} bytes>")
+        if wire.enabled:
+            wire.sent(self.peer, f"<message {message.key}: {len(data)} bytes>")
 
     def do_DELE(self, number: bytes) -> None:
         message = self.box.get(number)

@@ -106,6 +106,19 @@ def test_journal_is_bounded_and_wait_for_times_out():
     assert journal.wait_for(server="y", since=5).kind == "message"
 
 
+def test_journal_observers_come_and_go():
+    journal = EventJournal()
+    first, second = [], []
+    stop_first = journal.subscribe(first.append)
+    journal.subscribe(second.append)
+    journal.record("x", "command", n=1)
+    stop_first()
+    stop_first()  # a second unsubscribe changes nothing
+    journal.record("x", "command", n=2)
+    assert [e.details["n"] for e in first] == [1]
+    assert [e.details["n"] for e in second] == [1, 2]
+
+
 @pytest.mark.parametrize(
     ("line", "secret"),
     [

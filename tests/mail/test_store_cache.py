@@ -213,6 +213,21 @@ def test_reads_follow_a_message_renamed_or_removed_since_the_scan(tmp_path: Path
         ours.read("demo", gone)
 
 
+def test_a_read_returns_the_whole_file_even_when_it_changed_size_since_the_scan(tmp_path: Path) -> None:
+    # A read trusts the scan's size for one read() only while the file still holds that
+    # many bytes; a file rewritten in place (against Maildir's rules) is read to its end.
+    store = make_store(tmp_path / "mail")
+    grown, shrunk, unchanged = (store.deliver("demo", MESSAGE, ENVELOPE) for _ in range(3))
+    settled_snapshot(store)
+    path = {info.key: info.path for info in store.messages("demo")}
+    longer = path[grown].read_bytes() + b"x" * 200_000
+    path[grown].write_bytes(longer)
+    path[shrunk].write_bytes(b"short\r\n")
+    assert store.read("demo", grown) == longer
+    assert store.read("demo", shrunk) == b"short\r\n"
+    assert store.read("demo", unchanged) == path[unchanged].read_bytes()
+
+
 def test_set_flags_many_changes_every_found_message_in_one_call(tmp_path: Path) -> None:
     store = make_store(tmp_path / "mail")
     keys = [store.deliver("demo", MESSAGE, ENVELOPE) for _ in range(4)]
