@@ -106,9 +106,18 @@ OWN = {"http": (), "jsonrpc": ("jsonrpcserver",), "smtp": ("aiosmtpd",)}  # ...o
 # Modules a `run` imports on first use only, not at start-up: a stub's JSONPath, and
 # Twisted's HTTP client until a stub proxies; the admin API's metrics and package
 # metadata when no admin API runs; autobahn until a WebSocket (JSON-RPC's /ws,
-# Mailpit's /api/events) is opened.
+# Mailpit's /api/events) is opened; email.policy until a form or a message is parsed;
+# tomllib until a config or scenario file is read.
 ON_FIRST_USE = {
-    ("http",): ("jsonpath", "twisted.web.client", "twisted.internet.endpoints", "prometheus_client", "importlib.metadata"),
+    ("http",): (
+        "jsonpath",
+        "twisted.web.client",
+        "twisted.internet.endpoints",
+        "prometheus_client",
+        "importlib.metadata",
+        "email.policy",
+        "tomllib",
+    ),
     ("jsonrpc",): ("autobahn",),
     ("smtp", "--admin"): ("autobahn", "importlib.metadata"),
 }
