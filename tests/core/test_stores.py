@@ -107,7 +107,9 @@ OWN = {"http": (), "jsonrpc": ("jsonrpcserver",), "smtp": ("aiosmtpd",)}  # ...o
 # Twisted's HTTP client until a stub proxies; the admin API's metrics and package
 # metadata when no admin API runs; autobahn until a WebSocket (JSON-RPC's /ws,
 # Mailpit's /api/events) is opened; email.policy until a form or a message is parsed;
-# tomllib until a config or scenario file is read.
+# tomllib until a config or scenario file is read; Twisted's static files and CGI until
+# /static/ or /cgi-bin/ is asked for; XML, difflib, gzip and brotli until a stub matches
+# XML or grades a near miss, or /gzip or /brotli is asked for.
 ON_FIRST_USE = {
     ("http",): (
         "jsonpath",
@@ -117,6 +119,12 @@ ON_FIRST_USE = {
         "importlib.metadata",
         "email.policy",
         "tomllib",
+        "twisted.web.static",
+        "twisted.web.twcgi",
+        "xml.etree",
+        "difflib",
+        "gzip",
+        "brotli",
     ),
     ("jsonrpc",): ("autobahn",),
     ("smtp", "--admin"): ("autobahn", "importlib.metadata"),
