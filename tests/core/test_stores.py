@@ -109,7 +109,8 @@ OWN = {"http": (), "jsonrpc": ("jsonrpcserver",), "smtp": ("aiosmtpd",)}  # ...o
 # Mailpit's /api/events) is opened; email.policy until a form or a message is parsed;
 # tomllib until a config or scenario file is read; Twisted's static files and CGI until
 # /static/ or /cgi-bin/ is asked for; XML, difflib, gzip and brotli until a stub matches
-# XML or grades a near miss, or /gzip or /brotli is asked for.
+# XML or grades a near miss, or /gzip or /brotli is asked for; the web console, the
+# admin API's reply schemas and OpenAPI builder when no admin API runs.
 ON_FIRST_USE = {
     ("http",): (
         "jsonpath",
@@ -125,6 +126,10 @@ ON_FIRST_USE = {
         "difflib",
         "gzip",
         "brotli",
+        "servers.console",
+        "servers.core.schemas",
+        "servers.core.openapi",
+        "importlib.resources",
     ),
     ("jsonrpc",): ("autobahn",),
     ("smtp", "--admin"): ("autobahn", "importlib.metadata"),
