@@ -109,8 +109,9 @@ OWN = {"http": (), "jsonrpc": ("jsonrpcserver",), "smtp": ("aiosmtpd",)}  # ...o
 # Mailpit's /api/events) is opened; email.policy until a form or a message is parsed;
 # tomllib until a config or scenario file is read; Twisted's static files and CGI until
 # /static/ or /cgi-bin/ is asked for; XML, difflib, gzip and brotli until a stub matches
-# XML or grades a near miss, or /gzip or /brotli is asked for; the web console, the
-# admin API's reply schemas and OpenAPI builder when no admin API runs.
+# XML or grades a near miss, or /gzip or /brotli is asked for; mimetypes until a stub is
+# recorded; the web console, the admin API's reply schemas and OpenAPI builder when no
+# admin API runs.
 ON_FIRST_USE = {
     ("http",): (
         "jsonpath",
@@ -126,6 +127,7 @@ ON_FIRST_USE = {
         "difflib",
         "gzip",
         "brotli",
+        "mimetypes",
         "servers.console",
         "servers.core.schemas",
         "servers.core.openapi",
