@@ -27,13 +27,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .console import console_routes
-from .core import schemas
 from .core.config import FLOAT, INT, PORT, STR, STR_LIST, Option, int_range
 from .core.faults import RULE_FIELD_HELP, FaultError
 from .core.guard import AdminGuard, guarded_site, is_loopback
 from .core.lifecycle import probe_http
-from .core.openapi import openapi_document
 from .core.twisted_listen import TwistedServer
 from .core.web import ApiError, ApiRequest, Query, Reply, Route, RouteTable
 from .core.webhooks import WEBHOOKS, DeliveryPolicy, Webhooks
@@ -68,6 +65,12 @@ class AdminServer(TwistedServer):
     )
 
     def routes(self) -> list[Route]:
+        # Imported here, as the OpenAPI builder in _openapi: `run X` loads this module
+        # for its options alone, and the console's package resources and the reply
+        # schemas were a visible share of `run http`'s start-up (issue 16).
+        from .console import console_routes
+        from .core import schemas
+
         by_server = Query("server", "only this server's")
         own = [
             Route("GET", "/health", self._health, "servers and their state; 503 unless all ready", reply=schemas.HEALTH),
@@ -282,6 +285,8 @@ class AdminServer(TwistedServer):
         # On first request: for one version string, importlib.metadata was a visible
         # share of `run http`'s start-up, which loads this module for its options alone.
         from importlib import metadata
+
+        from .core.openapi import openapi_document
 
         return openapi_document(
             [route for route, _ in self._table.routes], "refservers admin API", metadata.version("refservers"), "Generated from the routes this admin API serves now."

@@ -34,11 +34,9 @@ import base64
 import binascii
 import email.message
 import email.parser
-import email.policy
 import email.utils
 import hashlib
 import json
-import tomllib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -104,6 +102,8 @@ def load(path: Path) -> Scenario:
         text = Path(path).read_bytes()
     except OSError as error:
         raise ScenarioError(f"{path}: cannot read: {error.strerror}") from None
+    import tomllib  # here: `up` and `run` read no scenario file unless one is given or in ./configs
+
     try:
         document = tomllib.loads(text.decode()) if str(path).endswith(".toml") else json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
@@ -205,6 +205,8 @@ def _decode_base64(where: str, key: str, value: Any) -> bytes:
 
 
 def _message(where: str, item: Mapping[str, Any], base: Path | None) -> ScenarioMessage:
+    from email import policy  # here: with its header registry, a visible share of `run http`'s start-up (issue 16)
+
     to = _text(where, item, "to")
     folder = _text(where, item, "folder", INBOX)
     given = _one_of(where, item, MESSAGE_BODIES, allowed_pairs=("text", "html"))
@@ -218,7 +220,7 @@ def _message(where: str, item: Mapping[str, Any], base: Path | None) -> Scenario
             data = _read_source(where, "eml_file", item["eml_file"], base)
         else:
             data = _decode_base64(where, "eml_base64", item["eml_base64"])
-        parsed = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(data)
+        parsed = email.parser.BytesHeaderParser(policy=policy.compat32).parsebytes(data)
         if not parsed.keys():
             raise ScenarioError(f"{where}.{given[0]}: expected an RFC 5322 message (headers, blank line, body)")
         message_id = str(parsed.get("Message-ID", "")).strip() or _derived_id(item)
@@ -240,7 +242,7 @@ def _message(where: str, item: Mapping[str, Any], base: Path | None) -> Scenario
             message.add_alternative(html, subtype="html")
         else:
             message.set_content(html, subtype="html")
-    return ScenarioMessage(to, folder, message.as_bytes(policy=email.policy.SMTP), message_id, True, str(message["From"]))
+    return ScenarioMessage(to, folder, message.as_bytes(policy=policy.SMTP), message_id, True, str(message["From"]))
 
 
 def _derived_id(item: Mapping[str, Any]) -> str:
@@ -479,7 +481,9 @@ def _user_of(spec: UserSpec) -> User:
 def _message_ids(mail: Any, user: str, folder: str) -> set[str]:
     if not mail.folder_exists(user, folder):
         return set()
-    parser = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+    from email import policy  # (see _message)
+
+    parser = email.parser.BytesHeaderParser(policy=policy.compat32)
     found = set()
     for info in mail.messages(user, folder):
         with open(info.path, "rb") as handle:

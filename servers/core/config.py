@@ -18,7 +18,6 @@ user table.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -348,6 +347,8 @@ def _faults_from_json(text: str, source: str) -> list[tuple[str, dict[str, Any]]
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # here: a start without config files (containers, tests) never needs it
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

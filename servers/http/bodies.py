@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from email import errors, policy
+from email import errors
 from email.message import Message
 from email.parser import BytesParser
 from typing import Any
@@ -55,6 +55,10 @@ def multipart_parts(content_type: str, body: bytes) -> list[FormPart]:
     back as parts with the last one truncated. Such a body is refused, so nothing
     partial is ever stored or reported as received.
     """
+    # Imported here: email.policy and its header registry were a visible share of
+    # `run http`'s start-up, and most servers never see a form (issue 16).
+    from email import policy
+
     message = BytesParser(policy=policy.HTTP).parsebytes(
         b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
     )

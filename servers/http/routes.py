@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import json
 import random
 import re
@@ -27,7 +26,6 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import unquote
 
-import brotli  # type: ignore[import-untyped]
 from twisted.internet.defer import Deferred
 
 from ..core.loop import twisted_reactor
@@ -434,7 +432,11 @@ def _compressed(ex: Exchange, flag: str, encoding: str, compress: Callable[[byte
     return Response(200, compress(body), "application/json", [("Content-Encoding", encoding)])
 
 
+# gzip and brotli are imported by their endpoints: each module was a share of
+# `run http`'s start-up that most runs never use (issue 16).
 def gzipped(ex: Exchange) -> Any:
+    import gzip
+
     return _compressed(ex, "gzipped", "gzip", gzip.compress)
 
 
@@ -443,6 +445,8 @@ def deflated(ex: Exchange) -> Any:
 
 
 def brotli_compressed(ex: Exchange) -> Any:
+    import brotli  # type: ignore[import-untyped]
+
     return _compressed(ex, "brotli", "br", brotli.compress)
 
 

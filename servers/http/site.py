@@ -11,7 +11,7 @@ chunked bodies both ways, HEAD):
    engine (stubs/serving.py); unmatched ones go on below (or get WireMock's 404 with
    ``http.unmatched = "404"``), journalled as unmatched;
 4. ``/static/...`` (Twisted's File: directory listings, Range, conditional GET; small
-   bodies written at once, see :class:`StaticFiles`) and ``/cgi-bin/...`` (Twisted's
+   bodies written at once, see static_files.py) and ``/cgi-bin/...`` (Twisted's
    CGI runner) are handed to those resources;
 5. everything else goes through the route table in routes.py.
 
@@ -21,7 +21,7 @@ The journal entry and the status-line trace are written when the request finishe
 
 from __future__ import annotations
 
-import warnings
+import functools
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
@@ -34,12 +34,6 @@ from ..core.web import Router, error_reply
 from .exchange import STREAMING, Exchange, HttpError, Response, json_body
 from .routes import ROUTES
 
-with warnings.catch_warnings():
-    # twisted.web.static builds its 404 pages at import time with a class Twisted
-    # deprecated in 22.10; the warning is about Twisted's code, not ours.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from twisted.web import static, twcgi
-
 if TYPE_CHECKING:
     from .server import HttpServer
 
@@ -51,48 +45,6 @@ PREFLIGHT_HEADERS = (
     (b"Access-Control-Allow-Methods", b"GET, POST, PUT, DELETE, PATCH, OPTIONS"),
     (b"Access-Control-Max-Age", b"3600"),
 )
-
-
-class _SmallBody(static.StaticProducer):
-    """A body of at most one read buffer, written and finished in ``start()``."""
-
-    def __init__(self, request: Any, file_object: Any, offset: int, size: int):
-        super().__init__(request, file_object)
-        self.offset = offset
-        self.size = size
-
-    def start(self) -> None:
-        try:
-            self.fileObject.seek(self.offset)
-            data = self.fileObject.read(self.size)
-        finally:
-            self.fileObject.close()
-        if self.request._disconnected:  # a delayed (fault rule) request whose client left
-            return
-        self.request.write(data)
-        self.request.finish()
-
-
-class StaticFiles(static.File):
-    """Twisted's File (listings, Range, If-Modified-Since, content types) with small
-    bodies written at once.
-
-    Twisted's file producers are pull producers, which Twisted web drives from a
-    cooperator task: every response waited for cooperator ticks (reactor.callLater),
-    two for a file of one buffer. That halved static files' rate next to /get. A body
-    (or single range) of at most one buffer, which Twisted would read in one piece
-    anyway, is written in render instead: same bytes and headers, no extra turns.
-    Bigger bodies and multipart ranges keep Twisted's producers (flow control).
-    """
-
-    def makeProducer(self, request: Any, fileForReading: Any) -> Any:
-        producer = super().makeProducer(request, fileForReading)
-        limit = static.StaticProducer.bufferSize
-        if type(producer) is static.NoRangeStaticProducer and self.getsize() <= limit:
-            return _SmallBody(request, fileForReading, 0, self.getsize())
-        if type(producer) is static.SingleRangeStaticProducer and producer.size <= limit:
-            return _SmallBody(request, fileForReading, producer.offset, producer.size)
-        return producer
 
 
 def client_of(request: Any) -> str:
@@ -110,8 +62,20 @@ class HttpRoot(resource.Resource):
         super().__init__()
         self.http = http
         self.router = Router(ROUTES)
-        self.static = StaticFiles(str(http.static_dir))
-        self.cgi = twcgi.CGIDirectory(str(http.cgi_dir))
+
+    # The two file resources are made on their first request: twisted.web.static and
+    # twisted.web.twcgi were a visible share of `run http`'s start-up (issue 16).
+    @functools.cached_property
+    def static(self) -> resource.Resource:
+        from .static_files import StaticFiles
+
+        return StaticFiles(str(self.http.static_dir))
+
+    @functools.cached_property
+    def cgi(self) -> resource.Resource:
+        from .static_files import CGIDirectory
+
+        return CGIDirectory(str(self.http.cgi_dir))
 
     # -- entry ------------------------------------------------------------------------
     def render(self, request: Any) -> Any:
@@ -173,14 +137,14 @@ class HttpRoot(resource.Resource):
             if requested:
                 request.setHeader(b"Access-Control-Allow-Headers", requested)
             return self._reply(request, Response(200, b"", None))
-        for prefix, mounted in ((b"static", self.static), (b"cgi-bin", self.cgi)):
-            if request.postpath and request.postpath[0] == prefix:
-                # An empty segment ("/static//x") would reach Twisted's deprecated
-                # catch-all child; it names nothing under the root anyway.
-                if b"" in request.postpath[1:-1]:
-                    return self._reply(request, self._error(404, f"no such file: {path}"))
-                request.prepath.append(request.postpath.pop(0))
-                return resource.getChildForRequest(mounted, request).render(request)
+        if request.postpath and request.postpath[0] in (b"static", b"cgi-bin"):
+            # An empty segment ("/static//x") would reach Twisted's deprecated
+            # catch-all child; it names nothing under the root anyway.
+            if b"" in request.postpath[1:-1]:
+                return self._reply(request, self._error(404, f"no such file: {path}"))
+            mounted = self.static if request.postpath[0] == b"static" else self.cgi
+            request.prepath.append(request.postpath.pop(0))
+            return resource.getChildForRequest(mounted, request).render(request)
         return self._route(request, path)
 
     def _route(self, request: Any, path: str) -> Any:

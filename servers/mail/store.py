@@ -72,7 +72,6 @@ from __future__ import annotations
 
 import contextlib
 import email.parser
-import email.policy
 import email.utils
 import fcntl
 import functools
@@ -1082,9 +1081,13 @@ class MailStore(Store):
                 del self._scans[next(iter(self._scans))]
 
     def _summary(self, user: str, folder: str, info: MessageInfo) -> MessageSummary | None:
+        # Imported here: every `run X` loads this module for the [mail] options alone, and
+        # email.policy with its header registry was a visible share of its start-up (issue 16).
+        from email import policy
+
         try:
             with open(info.path, "rb") as handle:
-                headers = email.parser.BytesHeaderParser(policy=email.policy.default).parse(handle)
+                headers = email.parser.BytesHeaderParser(policy=policy.default).parse(handle)
         except FileNotFoundError:
             return None
         recipients: list[str] = []

@@ -106,9 +106,33 @@ OWN = {"http": (), "jsonrpc": ("jsonrpcserver",), "smtp": ("aiosmtpd",)}  # ...o
 # Modules a `run` imports on first use only, not at start-up: a stub's JSONPath, and
 # Twisted's HTTP client until a stub proxies; the admin API's metrics and package
 # metadata when no admin API runs; autobahn until a WebSocket (JSON-RPC's /ws,
-# Mailpit's /api/events) is opened.
+# Mailpit's /api/events) is opened; email.policy until a form or a message is parsed;
+# tomllib until a config or scenario file is read; Twisted's static files and CGI until
+# /static/ or /cgi-bin/ is asked for; XML, difflib, gzip and brotli until a stub matches
+# XML or grades a near miss, or /gzip or /brotli is asked for; mimetypes until a stub is
+# recorded; the web console, the admin API's reply schemas and OpenAPI builder when no
+# admin API runs.
 ON_FIRST_USE = {
-    ("http",): ("jsonpath", "twisted.web.client", "twisted.internet.endpoints", "prometheus_client", "importlib.metadata"),
+    ("http",): (
+        "jsonpath",
+        "twisted.web.client",
+        "twisted.internet.endpoints",
+        "prometheus_client",
+        "importlib.metadata",
+        "email.policy",
+        "tomllib",
+        "twisted.web.static",
+        "twisted.web.twcgi",
+        "xml.etree",
+        "difflib",
+        "gzip",
+        "brotli",
+        "mimetypes",
+        "servers.console",
+        "servers.core.schemas",
+        "servers.core.openapi",
+        "importlib.resources",
+    ),
     ("jsonrpc",): ("autobahn",),
     ("smtp", "--admin"): ("autobahn", "importlib.metadata"),
 }

@@ -17,7 +17,6 @@ records them by default.
 from __future__ import annotations
 
 import json
-import mimetypes
 import threading
 import uuid
 from typing import Any
@@ -142,4 +141,6 @@ def _extension(headers: dict[str, Any]) -> str:
     mime = str(content_type).split(";")[0].strip().lower()
     if mime == "application/json" or mime.endswith("+json"):
         return ".json"
+    import mimetypes  # here: only recording needs it, and `run http` loads this module (issue 16)
+
     return mimetypes.guess_extension(mime) or ".txt" if mime else ".txt"
