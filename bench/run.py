@@ -178,20 +178,14 @@ def bench_startup(reps: int) -> None:
             stop_started = time.monotonic()
         stopped.append(time.monotonic() - stop_started)
     names = ", ".join(registry.SERVERS)
-    pair(
-        "start-up",
-        "`refservers up` until every server answered its probe",
-        "s",
-        False,
-        probed,
-        note=f"{len(registry.SERVERS)} servers: {names}",
-    )
+    up_probed = "`refservers up` until every server answered its probe"
+    pair("start-up", up_probed, "s", False, probed, note=f"{len(registry.SERVERS)} servers: {names}")
     # The floor under `up`: importing the libraries its servers are built on, nothing else
     # (asyncssh with the same library lookup refservers uses, see servers/sftp/__init__.py).
     imported = [timed(lambda: run([str(PYTHON), "-c", UP_LIBRARIES_SCRIPT], timeout=CLIENT_TIMEOUT)) for _ in range(reps)]
     pair(
         "start-up",
-        "`refservers up` until every server answered its probe",
+        up_probed,
         "s",
         False,
         probed,
@@ -212,7 +206,8 @@ def bench_startup(reps: int) -> None:
             with urllib.request.urlopen(f"http://127.0.0.1:{server.port('http')}/get", timeout=30) as reply:
                 reply.read()
             http_answered.append(time.monotonic() - started)
-    pair("start-up", "`refservers run http` until it answered a GET", "s", False, http_answered)
+    http_metric = "`refservers run http` until it answered a GET"
+    pair("start-up", http_metric, "s", False, http_answered)
     bare_answered = []
     for _ in range(reps):
         started = time.monotonic()
@@ -228,7 +223,7 @@ def bench_startup(reps: int) -> None:
             stop(process)
     pair(
         "start-up",
-        "`refservers run http` until it answered a GET",
+        http_metric,
         "s",
         False,
         http_answered,
@@ -419,40 +414,19 @@ def bench_smtp(reps: int) -> None:
         )
     else:
         skip("SMTP vs MailDev", "npm install maildev failed")
-    theirs = []
-    for _ in range(reps):
-        port = free_port()
-        with service(["smtp-sink", "-u", "nobody", f"127.0.0.1:{port}", "256"], port, WORK / "logs" / "smtp-sink.log"):
-            theirs.append(SMTP_MESSAGES / smtp_source(port))
-    pair(
-        "SMTP",
-        f"messages/s, {SMTP_SENDERS} parallel senders (smtp-source)",
-        "msg/s",
-        True,
-        ours,
-        "smtp-sink",
-        theirs,
-        "smtp-sink stores nothing: the ceiling",
-    )
-    # The Python ceiling: the library refservers' SMTP is built on, on one asyncio loop,
-    # with a handler that stores nothing (no Maildir, no fsync, no journal).
-    theirs = []
-    for _ in range(reps):
-        port = free_port()
-        with service(
-            [str(PYTHON), "-c", STOCK_AIOSMTPD_SCRIPT, str(port)], port, WORK / "logs" / "stock-aiosmtpd.log"
-        ):
-            theirs.append(SMTP_MESSAGES / smtp_source(port))
-    pair(
-        "SMTP",
-        f"messages/s, {SMTP_SENDERS} parallel senders (smtp-source)",
-        "msg/s",
-        True,
-        ours,
-        "stock aiosmtpd",
-        theirs,
-        "aiosmtpd alone, its handler stores nothing: one asyncio loop's ceiling",
-    )
+    # The ceilings: Postfix's smtp-sink (C), and the library refservers' SMTP is built on,
+    # on one asyncio loop, with a handler that stores nothing (no Maildir, no fsync, no journal).
+    ceilings = [
+        ("smtp-sink", ["smtp-sink", "-u", "nobody", "127.0.0.1:{port}", "256"], "smtp-sink stores nothing: the ceiling"),
+        (
+            "stock aiosmtpd",
+            [str(PYTHON), "-c", STOCK_AIOSMTPD_SCRIPT, "{port}"],
+            "aiosmtpd alone, its handler stores nothing: one asyncio loop's ceiling",
+        ),
+    ]
+    metric = f"messages/s, {SMTP_SENDERS} parallel senders (smtp-source)"
+    for peer, command, note in ceilings:
+        pair("SMTP", metric, "msg/s", True, ours, peer, smtp_peer_runs(reps, command, peer), note)
 
 
 STOCK_AIOSMTPD_SCRIPT = """
@@ -467,6 +441,18 @@ async def main():
     await asyncio.Event().wait()
 asyncio.run(main())
 """
+
+
+def smtp_peer_runs(reps: int, command: list[str], name: str) -> list[float]:
+    """Messages/s of smtp-source against a peer started afresh for each repetition
+    (``{port}`` in ``command`` is its port)."""
+    rates = []
+    for _ in range(reps):
+        port = free_port()
+        argv = [part.replace("{port}", str(port)) for part in command]
+        with service(argv, port, WORK / "logs" / f"{name.replace(' ', '-')}.log"):
+            rates.append(SMTP_MESSAGES / smtp_source(port))
+    return rates
 
 
 def _profile_smtp(out: Path) -> None:
