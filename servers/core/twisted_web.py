@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.protocol import connectionDone
@@ -194,8 +195,8 @@ def _date_text(second: int) -> bytes:
 
 class LeafSite(server.Site):
     """A Site whose root resource renders every path itself (no child lookup), and whose
-    channels' idle timeout is kept by one periodic sweep (see :class:`PromptReplyChannel`):
-    the owner calls :meth:`close_idle_channels` every so often when ``idle_timeout`` > 0."""
+    channels' idle timeout is kept by one periodic sweep (see :class:`PromptReplyChannel`),
+    which the owner starts with :meth:`sweep_idle_channels`."""
 
     requestFactory = LeafRequest
 
@@ -205,6 +206,13 @@ class LeafSite(server.Site):
         self.noisy = False
         self.idle_timeout = idle_timeout  # seconds (swept only when > 0)
         self.channels: set[PromptReplyChannel] = set()
+
+    def sweep_idle_channels(self, every: Callable[[float, Callable[[], None]], Any]) -> None:
+        """Start the idle sweep with ``every`` (``TwistedServer.every``), unless the timeout
+        is 0 (never): an idle connection is closed within a quarter of the timeout, and at
+        most a second, of it."""
+        if self.idle_timeout > 0:
+            every(min(1.0, self.idle_timeout / 4), self.close_idle_channels)
 
     def close_idle_channels(self) -> None:
         """Time out the connections idle for ``idle_timeout`` seconds (Twisted's timeoutConnection)."""

@@ -93,9 +93,7 @@ class HttpServer(TwistedServer):
         # without signal handlers: a child that closes its pipes before it exits would
         # never be reaped and its request never finished. Poll for exited children instead.
         self.every(0.05, process.reapAllProcesses)
-        if self.settings.idle_timeout > 0:
-            # An idle connection is closed within a quarter of the timeout (at most a second) of it.
-            self.every(min(1.0, self.settings.idle_timeout / 4), site.close_idle_channels)
+        site.sweep_idle_channels(self.every)
 
     # -- stubs from Python (the refservers_http fixture) ------------------------------------
     def stub(self, mapping: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:

@@ -111,7 +111,7 @@ class JsonRpcServer(TwistedServer):
         self.http_site = RpcSite(RpcRoot(self))
         self.listen("main", self.http_site, self.settings.port)
         # Twisted's idle timeout for HTTP connections, kept by a sweep (core/twisted_web.py).
-        self.every(1.0, self.http_site.close_idle_channels)
+        self.http_site.sweep_idle_channels(self.every)
         self.listen("tcp", RpcLineFactory(self), self.settings.tcp_port)
 
     @classmethod
