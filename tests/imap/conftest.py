@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import smtplib
 import socket
 from typing import Any
 
@@ -29,6 +30,18 @@ class RawImap:
             return [client.command(line) for line in commands]
         finally:
             client.close()
+
+    @staticmethod
+    def deliver(smtp_server: Any, *subjects: str, body_tail: str = "") -> None:
+        """One plain message per subject, by SMTP into demo's INBOX; its body is
+        ``body of <subject>`` and then ``body_tail`` (CRLF lines)."""
+        with smtplib.SMTP(smtp_server.probe_host, smtp_server.port, timeout=10) as smtp:
+            for subject in subjects:
+                message = (
+                    f"From: Alice <alice@example.com>\r\nTo: demo@example.com\r\nSubject: {subject}\r\n"
+                    f"Date: Mon, 02 Jun 2025 10:00:00 +0000\r\n\r\nbody of {subject}\r\n{body_tail}"
+                )
+                smtp.sendmail("alice@example.com", ["demo@example.com"], message.encode())
 
     @classmethod
     def copy_inbox(cls, server: Any, folder: bytes) -> None:

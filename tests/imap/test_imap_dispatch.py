@@ -10,7 +10,6 @@ runs, once with SYNCHRONOUS_PARSERS empty and FETCH back on Twisted's own parser
 
 from __future__ import annotations
 
-import smtplib
 from typing import Any
 
 import pytest
@@ -42,23 +41,10 @@ COMMANDS = (
 )
 
 
-def message(subject: str) -> bytes:
-    return (
-        f"From: Alice <alice@example.com>\r\nTo: demo@example.com\r\nSubject: {subject}\r\n"
-        f"Date: Mon, 02 Jun 2025 10:00:00 +0000\r\n\r\nbody of {subject}\r\n"
-    ).encode()
-
-
-def deliver(server: Any, *subjects: str) -> None:
-    with smtplib.SMTP(server.probe_host, server.port, timeout=10) as smtp:
-        for subject in subjects:
-            smtp.sendmail("alice@example.com", ["demo@example.com"], message(subject))
-
-
 def test_commands_run_at_once_answer_as_twisted_dispatch_does(
     refservers_smtp: Any, refservers_imap: Any, monkeypatch: pytest.MonkeyPatch, raw_imap: Any
 ) -> None:
-    deliver(refservers_smtp, "one", "two")
+    raw_imap.deliver(refservers_smtp, "one", "two")
     raw_imap.copy_inbox(refservers_imap, b"Copy")
     at_once = raw_imap.session(refservers_imap, b"INBOX", COMMANDS)
     monkeypatch.setattr(imap_module, "SYNCHRONOUS_PARSERS", frozenset())
@@ -74,13 +60,13 @@ def test_commands_run_at_once_answer_as_twisted_dispatch_does(
 def test_mail_arriving_before_a_fetch_is_announced_between_its_answer_and_its_ok(
     refservers_smtp: Any, refservers_imap: Any, raw_imap: Any
 ) -> None:
-    deliver(refservers_smtp, "first")
+    raw_imap.deliver(refservers_smtp, "first")
     client = raw_imap(refservers_imap)
     try:
         client.command(b"LOGIN demo demo")
         client.command(b"SELECT INBOX")
         client.command(b"FETCH 1 (FLAGS)")  # \\Recent now seen by this session
-        deliver(refservers_smtp, "second")
+        raw_imap.deliver(refservers_smtp, "second")
         reply = client.command(b"FETCH 1 (RFC822.SIZE)")
     finally:
         client.close()

@@ -8,7 +8,6 @@ and the raw bytes on the wire must be equal.
 
 from __future__ import annotations
 
-import smtplib
 from typing import Any
 
 import pytest
@@ -26,19 +25,13 @@ COMMANDS = (
 )
 
 
-def message(subject: str) -> bytes:
-    return (
-        f"From: Alice <alice@example.com>\r\nTo: demo@example.com\r\nSubject: {subject}\r\n"
-        f"Date: Mon, 02 Jun 2025 10:00:00 +0000\r\n\r\nbody of {subject}\r\n.leading dot\r\n"
-    ).encode()
+LEADING_DOT = ".leading dot\r\n"  # a body line that is dot-stuffed on the way in
 
 
 def test_inline_and_sliced_fetch_put_the_same_bytes_on_the_wire(
     refservers_smtp: Any, refservers_imap: Any, monkeypatch: pytest.MonkeyPatch, raw_imap: Any
 ) -> None:
-    with smtplib.SMTP(refservers_smtp.probe_host, refservers_smtp.port, timeout=10) as smtp:
-        for subject in ("one", "two", "three"):
-            smtp.sendmail("alice@example.com", ["demo@example.com"], message(subject))
+    raw_imap.deliver(refservers_smtp, "one", "two", "three", body_tail=LEADING_DOT)
     raw_imap.copy_inbox(refservers_imap, b"Copy")
     inline = raw_imap.session(refservers_imap, b"INBOX", COMMANDS)
     monkeypatch.setattr(imap_module, "INLINE_FETCH_BYTES", 0)
@@ -51,8 +44,7 @@ def test_inline_and_sliced_fetch_put_the_same_bytes_on_the_wire(
 def test_pipelined_commands_after_an_inline_fetch_are_answered_in_order(
     refservers_smtp: Any, refservers_imap: Any, raw_imap: Any
 ) -> None:
-    with smtplib.SMTP(refservers_smtp.probe_host, refservers_smtp.port, timeout=10) as smtp:
-        smtp.sendmail("alice@example.com", ["demo@example.com"], message("pipelined"))
+    raw_imap.deliver(refservers_smtp, "pipelined", body_tail=LEADING_DOT)
     client = raw_imap(refservers_imap)
     try:
         client.command(b"LOGIN demo demo")
