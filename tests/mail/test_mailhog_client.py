@@ -27,7 +27,7 @@ def send(smtp: Any, subject: str, sender: str, recipients: list[str], body: str 
 
 def test_messages_search_and_delete(refservers_smtp: Any, refservers_admin: Any) -> None:
     client = Mailhog(refservers_smtp.probe_host, refservers_admin.port)
-    send(refservers_smtp, "Welcome aboard", "noreply@shop.test", ["ann@example.com", "ben@example.com"], "your code is 4711\n")
+    send(refservers_smtp, "Welcome aboard", "noreply@shop.test", ["ann@example.com", "ben@example.com"], "your code is Q4711XZ\n")
     send(refservers_smtp, "Invoice", "billing@shop.test", ["ann@example.com"])
 
     listing = client.messages()
@@ -40,11 +40,11 @@ def test_messages_search_and_delete(refservers_smtp: Any, refservers_admin: Any)
     # MailHog splits the body at "--boundary": the text and html parts, and the closing
     # delimiter's "--" as a third part (MailHog's own quirk, kept).
     assert oldest.mime is not None and [part.body for part in oldest.mime.parts][2:] == ["--"]
-    assert "4711" in oldest.mime.parts[0].body and "<p>" in oldest.mime.parts[1].body
+    assert "Q4711XZ" in oldest.mime.parts[0].body and "<p>" in oldest.mime.parts[1].body
 
     assert [m.get_subject() for m in client.search("billing@", kind="from").items] == ["Invoice"]
     assert [m.get_subject() for m in client.search("ben@example.com", kind="to").items] == ["Welcome aboard"]
-    assert [m.get_subject() for m in client.search("4711").items] == ["Welcome aboard"]
+    assert [m.get_subject() for m in client.search("Q4711XZ").items] == ["Welcome aboard"]
     assert client.search("nothing like this").total == 0
     assert client.messages(start=1, limit=1).items[0].get_subject() == "Welcome aboard"
 
