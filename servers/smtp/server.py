@@ -25,7 +25,6 @@ Hook points on aiosmtpd's ``SMTP`` class, and why:
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import email.utils
 import functools
 import hashlib
@@ -41,18 +40,19 @@ from typing import Any, ClassVar
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, _AuthMechAttr, syntax
 
+from ..core.batch_worker import BatchWorker
 from ..core.config import BOOL, FLOAT, PORT, STR, Option, int_range
 from ..core.faults import DELAY, DISCONNECT, SMTP_REPLY, reply_error
 from ..core.lifecycle import BindError, ProbeError, Server, retry_until
 from ..core.logs import mask_credentials
-from ..mail.store import MailStore
+from ..mail.store import Delivery, MailStore
 from .data import MessageDataParser
 
 DEFAULT_MAX_SIZE = 50 * 1024 * 1024
-# Delivery threads: each mostly waits in fsync, so this bounds parallel deliveries, not
-# CPU. The loop's default executor (min(32, cores + 4) threads, shared with SFTP and the
-# admin API) made 20 parallel senders queue behind 6 fsyncs on a 2-core machine.
-DELIVERY_THREADS = 32
+# Delivery threads, each storing every message that finished DATA while it was busy as
+# one batch (MailStore.deliver_many). A second thread keeps small messages moving while
+# the first writes a large one; more would only take turns at the GIL with the loop.
+DELIVERY_THREADS = 2
 # While DATA runs, the stream reader may buffer this much before it pauses the socket.
 # Its usual limit is one line (max_line_length), and a message of a few KiB overran it:
 # every message paid a pause and a resume of reading (two epoll_ctl calls).
@@ -513,17 +513,23 @@ class SmtpHandler:
         for address in envelope.rcpt_tos:
             by_user.setdefault(envelope.recipient_users[address], []).append(address)
         sender = envelope.mail_from or ""
-        store = self.server.store
+        deliveries = [Delivery(user, message, {"mail_from": sender, "rcpt_to": rcpts}) for user, rcpts in by_user.items()]
+        # fsync happens on a delivery thread, off the loop, and before we answer 250.
+        stored: asyncio.Future[list[str | Exception] | Exception] = protocol.loop.create_future()
 
-        def deliver_all() -> list[str]:
-            # fsync happens here: off the loop thread, and before we answer 250.
-            return [store.deliver(user, message, {"mail_from": sender, "rcpt_to": rcpts}) for user, rcpts in by_user.items()]
+        def done(outcome: list[str | Exception] | Exception) -> None:
+            if not stored.done():  # else the session is gone
+                stored.set_result(outcome)
 
-        try:
-            keys = await protocol.loop.run_in_executor(self.server.delivery_executor, deliver_all)
-        except Exception:  # noqa: BLE001 - the client gets a 451 and may retry
-            self.server.log.exception("delivery failed")
-            return R_LOCAL_ERROR
+        self.server.deliveries.submit(deliveries, done)
+        outcomes = await stored
+        keys = []
+        for outcome in [outcomes] if isinstance(outcomes, Exception) else outcomes:
+            if isinstance(outcome, Exception):
+                # The client gets a 451 and may retry.
+                self.server.log.error("delivery failed", exc_info=outcome)
+                return R_LOCAL_ERROR
+            keys.append(outcome)
         self.server.record(
             "message",
             protocol.peer_text,
@@ -600,7 +606,7 @@ class SmtpServer(Server):
         self.connections: set[SmtpProtocol] = set()
         self._servers: list[asyncio.AbstractServer] = []
         self.tls_context: ssl.SSLContext | None = None
-        self.delivery_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self.deliveries = self._delivery_worker()
 
     def authenticate(self, protocol: Any, session: Session, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         """aiosmtpd authenticator for PLAIN and LOGIN, against the store's accounts."""
@@ -613,8 +619,6 @@ class SmtpServer(Server):
 
     def _bind(self) -> None:
         self.tls_context = self.core.tls.server_context()
-        # Threads start on demand and idle ones are reused: an unused server costs none.
-        self.delivery_executor = concurrent.futures.ThreadPoolExecutor(DELIVERY_THREADS, thread_name_prefix="smtp-deliver")
         self._listen("main", self.settings.port, implicit_tls=False)
         self._listen("tls", self.settings.tls_port, implicit_tls=True)
 
@@ -650,11 +654,17 @@ class SmtpServer(Server):
 
         if servers:
             self.core.loop.call(close)
-        executor, self.delivery_executor = self.delivery_executor, None
-        if executor is not None:
-            # Deliveries already running finish (their client was told nothing yet, or
-            # is gone); stop() does not wait for their fsyncs.
-            executor.shutdown(wait=False)
+        # Deliveries already handed over finish (their client was told nothing yet, or
+        # is gone); stop() does not wait for their fsyncs. A fresh worker for a restart.
+        self.deliveries.close()
+        self.deliveries = self._delivery_worker()
+
+    def _delivery_worker(self) -> BatchWorker[list[Delivery], list[str | Exception]]:
+        def deliver(messages: list[list[Delivery]]) -> list[list[str | Exception]]:
+            outcomes = iter(self.store.deliver_many([delivery for deliveries in messages for delivery in deliveries]))
+            return [[next(outcomes) for _ in deliveries] for deliveries in messages]
+
+        return BatchWorker(deliver, self.core.loop.loop.call_soon_threadsafe, DELIVERY_THREADS, "smtp-deliver")
 
     @classmethod
     def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:

@@ -8,6 +8,7 @@ every delivery has renamed its file, which makes the sharing deterministic.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,7 @@ import pytest
 from servers.core import durable
 from servers.core.users import UserTable
 from servers.mail import store as store_module
-from servers.mail.store import MailStore
+from servers.mail.store import Delivery, InvalidName, MailStore
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -91,3 +92,42 @@ def test_a_failed_fsync_covers_nobody(tmp_path: Path, monkeypatch: pytest.Monkey
     failed = [result for result in results if isinstance(result, OSError)]
     assert len(failed) == 1
     assert len(calls) == 2
+
+
+def test_a_batch_is_stored_whole_with_one_fsync_of_new_per_mailbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """deliver_many (what SMTP's delivery thread calls): each message stored, a bad one
+    reported in its place without stopping the others, one fsync of each new/ for the
+    batch, and one notification per mailbox."""
+    store = MailStore(tmp_path / "mail", UserTable(), domains=("example.com",))
+    synced: list[str] = []
+
+    def fsync_dir(directory: Any) -> None:
+        synced.append(str(directory))
+        durable.fsync_dir(directory)
+
+    monkeypatch.setattr(store_module, "fsync_dir", fsync_dir)
+    announced: list[tuple[str, str]] = []
+    store.subscribe(lambda user, folder: announced.append((user, folder)))
+    batch = [Delivery(user, MESSAGE, ENVELOPE) for user in ("demo", "alice", "", "demo", "demo", "alice")]
+    outcomes = store.deliver_many(batch)
+
+    assert isinstance(outcomes[2], InvalidName)
+    keys = [outcome for index, outcome in enumerate(outcomes) if index != 2]
+    assert all(isinstance(key, str) for key in keys) and len(set(keys)) == 5
+    assert sorted(info.key for info in store.messages("demo")) == sorted([outcomes[0], outcomes[3], outcomes[4]])
+    assert sorted(info.key for info in store.messages("alice")) == sorted([outcomes[1], outcomes[5]])
+    news = [entry for entry in synced if entry.endswith("/new")]
+    assert sorted(news) == sorted(str(store.user_dir(user) / "new") for user in ("demo", "alice"))
+    assert sorted(announced) == [("alice", "INBOX"), ("demo", "INBOX")]
+
+
+def test_a_mailbox_removed_from_outside_is_made_again(tmp_path: Path) -> None:
+    store = MailStore(tmp_path / "mail", UserTable(), domains=("example.com",))
+    store.deliver("demo", MESSAGE, ENVELOPE)
+    shutil.rmtree(store.user_dir("demo"))
+    key = store.deliver("demo", MESSAGE, ENVELOPE)
+    assert [info.key for info in store.messages("demo")] == [key]
+    shutil.rmtree(store.user_dir("demo") / "new")
+    again = store.deliver("demo", MESSAGE, ENVELOPE)
+    assert [info.key for info in store.messages("demo")] == [again]
+    assert not list((store.user_dir("demo") / "tmp").iterdir())

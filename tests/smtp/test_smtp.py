@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -366,3 +367,31 @@ def test_help_lists_the_commands_and_their_syntax(refservers_smtp: SmtpServer) -
         assert {"DATA", "EHLO", "HELO", "HELP", "MAIL", "NOOP", "QUIT", "RCPT", "RSET"} <= set(listed.split()[3:])
         assert client.help("MAIL").decode().startswith("2.0.0 Syntax: MAIL FROM: <address>")
         assert client.docmd("HELP", "FROBNICATE")[0] == 501
+
+
+def test_a_failed_delivery_is_451_and_the_others_in_its_batch_are_stored(
+    refservers_smtp: SmtpServer, mail_store: MailStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Parallel sessions' messages are stored in batches by the delivery threads: one
+    that cannot be stored (its mailbox path is a file) gets 451 and is logged, while the
+    messages of the sessions around it are stored and get their 250."""
+    caplog.set_level(logging.ERROR, logger="refservers.smtp")
+    mail_store.root.mkdir(parents=True, exist_ok=True)
+    mail_store.user_dir("blocked@example.com").write_bytes(b"not a Maildir")
+
+    def send(index: int) -> int:
+        recipient = "blocked@example.com" if index == 7 else f"parallel{index}@example.com"
+        with smtp(refservers_smtp) as client:
+            client.ehlo("client.test")
+            client.mail("alice@example.com")
+            client.rcpt(recipient)
+            code, _ = client.data(MESSAGE)
+            return code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(send, range(16)))
+    assert codes == [451 if index == 7 else 250 for index in range(16)]
+    for index in range(16):
+        if index != 7:
+            assert len(mail_store.messages(f"parallel{index}@example.com")) == 1
+    assert "delivery failed" in caplog.text and "NotADirectoryError" in caplog.text
