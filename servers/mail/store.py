@@ -77,6 +77,7 @@ import fcntl
 import functools
 import itertools
 import os
+import random
 import re
 import socket
 import threading
@@ -1005,7 +1006,9 @@ class MailStore(Store):
     def _new_key(self, size: int) -> str:
         now = time.time()
         seconds, micro = int(now), int((now % 1) * 1_000_000)
-        unique = f"M{micro:06d}P{os.getpid()}Q{next(self._counter)}R{os.urandom(4).hex()}"
+        # R: the random module's bits (reseeded in a forked child), not os.urandom: its
+        # system call hands the GIL to the event loop and back for every message.
+        unique = f"M{micro:06d}P{os.getpid()}Q{next(self._counter)}R{random.getrandbits(32):08x}"
         return f"{seconds}.{unique}.{_HOST},S={size}"
 
     def _scan(self, folder_path: Path, listing: _Listing | None = None) -> dict[str, _File]:
