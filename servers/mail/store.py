@@ -24,9 +24,9 @@ The contract other protocol rooms rely on:
    into ``tmp/``, fsync it, rename it into ``new/`` (or ``cur/`` with flags) and fsync
    the directory before returning. A reader never sees a half-written message, and a
    message SMTP acknowledged with 250 survives a crash. :meth:`deliver` takes no lock
-   (Maildir delivery is lock-free by design: the rename is atomic), and parallel SMTP
-   sessions share the fsync of ``new/`` (group commit: each still waits for a fsync
-   that started after its own rename).
+   (Maildir delivery is lock-free by design: the rename is atomic); :meth:`deliver_many`
+   stores a batch with one fsync of each ``new/``, and parallel callers share that fsync
+   too (group commit: each still waits for a fsync that started after its own rename).
 2. **Bytes.** Messages are stored with CRLF line endings (what SMTP, POP3 and IMAP put
    on the wire), so ``size`` is the wire size and the body round-trips byte for byte.
    :meth:`deliver` prepends ``Return-Path`` and one ``Delivered-To`` per envelope
@@ -47,8 +47,9 @@ The contract other protocol rooms rely on:
    reports its UID (APPENDUID, COPYUID). A deleted and re-created folder gets a new
    UIDVALIDITY.
 6. **Notifications.** :meth:`subscribe` callbacks run as ``callback(user, folder)``
-   after every delivery, append and copy made through this instance, on whatever
-   thread made it (an executor thread for SMTP): hop to your own loop yourself.
+   after every delivery (once per mailbox for a batch), append and copy made through
+   this instance, on whatever thread made it (a delivery thread for SMTP): hop to your
+   own loop yourself.
 7. **Scans are cached.** :meth:`snapshot` (behind :meth:`messages`) reuses a folder's
    last scan while ``new/``, ``cur/`` and the uidlist keep their inode and nanosecond
    mtime, and only once those mtimes were 2 s old at the scan (a change within the same
