@@ -415,7 +415,8 @@ def bench_smtp(reps: int) -> None:
     else:
         skip("SMTP vs MailDev", "npm install maildev failed")
     # The ceilings: Postfix's smtp-sink (C), and the library refservers' SMTP is built on,
-    # on one asyncio loop, with a handler that stores nothing (no Maildir, no fsync, no journal).
+    # on one asyncio loop, with a handler that stores nothing (no Maildir, no fsync, no
+    # journal); then the same with a plain durable store, as a first version would have it.
     ceilings = [
         ("smtp-sink", ["smtp-sink", "-u", "nobody", "127.0.0.1:{port}", "256"], "smtp-sink stores nothing: the ceiling"),
         (
@@ -423,21 +424,45 @@ def bench_smtp(reps: int) -> None:
             [str(PYTHON), "-c", STOCK_AIOSMTPD_SCRIPT, "{port}"],
             "aiosmtpd alone, its handler stores nothing: one asyncio loop's ceiling",
         ),
+        (
+            "stock aiosmtpd, fsyncing",
+            [str(PYTHON), "-c", STOCK_AIOSMTPD_SCRIPT, "{port}", str(WORK / "aiosmtpd-fsyncing")],
+            "aiosmtpd with a handler that writes, fsyncs and renames each message into one directory "
+            "and fsyncs it, in the loop's default executor: what durable storage costs it",
+        ),
     ]
     metric = f"messages/s, {SMTP_SENDERS} parallel senders (smtp-source)"
+    shutil.rmtree(WORK / "aiosmtpd-fsyncing", ignore_errors=True)  # as each of our repetitions starts afresh
     for peer, command, note in ceilings:
         pair("SMTP", metric, "msg/s", True, ours, peer, smtp_peer_runs(reps, command, peer), note)
 
 
+# argv: port [directory]; with a directory, each message is stored there durably.
 STOCK_AIOSMTPD_SCRIPT = """
-import asyncio, sys
+import asyncio, itertools, os, sys
 from aiosmtpd.smtp import SMTP
-class StoreNothing:
+directory = os.path.join(sys.argv[2], str(os.getpid())) if len(sys.argv) > 2 else None
+names = itertools.count()
+def store(data):
+    name = str(next(names))
+    fd = os.open(os.path.join(directory, "tmp-" + name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, data)
+    os.fsync(fd)
+    os.close(fd)
+    os.rename(os.path.join(directory, "tmp-" + name), os.path.join(directory, name))
+    fd = os.open(directory, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+class Handler:
     async def handle_DATA(self, server, session, envelope):
+        if directory:
+            await asyncio.get_running_loop().run_in_executor(None, store, envelope.original_content)
         return "250 OK"
 async def main():
+    if directory:
+        os.makedirs(directory, exist_ok=True)
     loop = asyncio.get_running_loop()
-    await loop.create_server(lambda: SMTP(StoreNothing(), hostname="localhost"), "127.0.0.1", int(sys.argv[1]))
+    await loop.create_server(lambda: SMTP(Handler(), hostname="localhost"), "127.0.0.1", int(sys.argv[1]))
     await asyncio.Event().wait()
 asyncio.run(main())
 """
