@@ -1063,16 +1063,27 @@ def imap_search_seconds(port: int) -> float:
     return float(median(times) or 0)
 
 
-def mail_measure(pop3_port: int, imap_port: int, reps: int) -> dict[str, list[float]]:
+def mail_measure(servers: list[tuple[int, int]], reps: int) -> list[dict[str, list[float]]]:
+    """Each workload on each server ((POP3, IMAP) ports), the servers taking turns at every
+    repetition (in swapped order every other one), so that a change of load on this
+    shared machine falls on both sides of a standing, not on one."""
     # Untimed warm-up: the first session lets each server index the new Maildir
     # (refservers numbers the messages in its uidlist, Dovecot builds its index).
-    pop3_retrieve_all(pop3_port)
-    return {
-        "retr": [pop3_retrieve_all(pop3_port) for _ in range(reps)],
-        "fetch": [imap_session(imap_port, imap_fetch_all) for _ in range(reps)],
-        "fetch each": [imap_session(imap_port, imap_fetch_each) for _ in range(reps)],
-        "search": [imap_search_seconds(imap_port) * 1000 for _ in range(reps)],
+    for pop3_port, _ in servers:
+        pop3_retrieve_all(pop3_port)
+    measures: dict[str, Callable[[int, int], float]] = {
+        "retr": lambda pop3_port, imap_port: pop3_retrieve_all(pop3_port),
+        "fetch": lambda pop3_port, imap_port: imap_session(imap_port, imap_fetch_all),
+        "fetch each": lambda pop3_port, imap_port: imap_session(imap_port, imap_fetch_each),
+        "search": lambda pop3_port, imap_port: imap_search_seconds(imap_port) * 1000,
     }
+    results: list[dict[str, list[float]]] = [{name: [] for name in measures} for _ in servers]
+    for name, measure in measures.items():
+        for rep in range(reps):
+            order = range(len(servers)) if rep % 2 == 0 else reversed(range(len(servers)))
+            for index in order:
+                results[index][name].append(measure(*servers[index]))
+    return results
 
 
 def refservers_mail(data_dir: Path, seed: Path) -> None:
@@ -1110,16 +1121,14 @@ def bench_mail(reps: int) -> None:
     seed_maildir(seed)
     data = WORK / "rs-mail"
     refservers_mail(data, seed)
-    with refservers_pop3_imap(data) as (pop3_port, imap_port):
-        ours = mail_measure(pop3_port, imap_port, reps)
+    with refservers_pop3_imap(data) as refservers_ports, dovecot(seed) as dovecot_ports:
+        ours, theirs = mail_measure([refservers_ports, dovecot_ports], reps)
     workloads["POP3 RETR"] = lambda out: _profile_mail(out, "pop3", seed)
     workloads["IMAP FETCH 1:*"] = lambda out: _profile_mail(out, "fetch", seed)
     workloads["IMAP FETCH one"] = lambda out: _profile_mail(out, "fetch each", seed)
     workloads["IMAP SEARCH"] = lambda out: _profile_mail(out, "search", seed)
 
-    with dovecot(seed) as (pop3_port, imap_port):
-        theirs = mail_measure(pop3_port, imap_port, reps)
-    note = f"{MAIL_MESSAGES} messages of 1-8 KiB, the same Maildir files; Python poplib/imaplib for both; after one untimed warm-up session"
+    note = f"{MAIL_MESSAGES} messages of 1-8 KiB, the same Maildir files; Python poplib/imaplib for both; after one untimed warm-up session; the two servers take turns at each repetition"
     peer = "Dovecot"
     pair(
         "POP3", f"RETR all {MAIL_MESSAGES} messages, one session", "s", False, ours["retr"], peer, theirs["retr"], note
