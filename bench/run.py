@@ -1542,36 +1542,39 @@ def nntp_read_newest(port: int) -> float:
     return time.monotonic() - started
 
 
-def nntp_measure(port: int, reps: int) -> dict[str, list[float]]:
-    """articles/s for posting and reading, ``reps`` times each; every rep posts new articles."""
-    posts, reads = [], []
-    for _ in range(reps):
-        posts.append(NNTP_POSTS / nntp_post_all(port))
-        reads.append(NNTP_POSTS / nntp_read_newest(port))
-    return {"post": posts, "read": reads}
+def nntp_measure(ports: list[int], reps: int) -> list[dict[str, list[float]]]:
+    """articles/s for posting and reading on each server, ``reps`` times each; every rep
+    posts new articles. The servers take turns at every repetition (in swapped order
+    every other one), so that a change of load falls on both sides of a standing."""
+    results: list[dict[str, list[float]]] = [{"post": [], "read": []} for _ in ports]
+    for rep in range(reps):
+        for index in range(len(ports)) if rep % 2 == 0 else reversed(range(len(ports))):
+            results[index]["post"].append(NNTP_POSTS / nntp_post_all(ports[index]))
+            results[index]["read"].append(NNTP_POSTS / nntp_read_newest(ports[index]))
+    return results
 
 
 def bench_nntp(reps: int) -> None:
-    with refservers(["run", "nntp"], WORK / "rs-nntp") as server:
-        ours = nntp_measure(server.port("nntp"), reps)
     workloads["NNTP POST"] = lambda out: _profile_nntp(out)
     directory = WORK / "inn"
     shutil.rmtree(directory, ignore_errors=True)
     port = free_port()
-    try:
-        config = peers.inn_config(directory, port, (NNTP_GROUP,))
-    except (OSError, subprocess.SubprocessError) as problem:
-        skip("NNTP vs INN", f"cannot set up INN: {problem}")
-        pair("NNTP", f"POST, {NNTP_POSTERS} sessions", "articles/s", True, ours["post"])
-        pair("NNTP", "ARTICLE n, one session", "articles/s", True, ours["read"])
-        return
-    env = {**os.environ, "INNCONF": str(config)}
-    with service([str(peers.INN_BIN / "innd"), "-f", "-P", str(port)], port, WORK / "logs" / "innd.log", env=env):
-        theirs = nntp_measure(port, reps)
+    with refservers(["run", "nntp"], WORK / "rs-nntp") as server:
+        try:
+            config = peers.inn_config(directory, port, (NNTP_GROUP,))
+        except (OSError, subprocess.SubprocessError) as problem:
+            skip("NNTP vs INN", f"cannot set up INN: {problem}")
+            (ours,) = nntp_measure([server.port("nntp")], reps)
+            pair("NNTP", f"POST, {NNTP_POSTERS} sessions", "articles/s", True, ours["post"])
+            pair("NNTP", "ARTICLE n, one session", "articles/s", True, ours["read"])
+            return
+        env = {**os.environ, "INNCONF": str(config)}
+        with service([str(peers.INN_BIN / "innd"), "-f", "-P", str(port)], port, WORK / "logs" / "innd.log", env=env):
+            ours, theirs = nntp_measure([server.port("nntp"), port], reps)
     note = (
         f"{NNTP_POSTS} articles of ~2.5 KiB per repetition, raw-socket client for both; INN 2.7 innd + nnrpd "
         "(tradspool, tradindexed overview, no fsync per article); refservers fsyncs each article, then its directory and "
-        "index line in a group commit shared by concurrent posts, before 240"
+        "index line in a group commit shared by concurrent posts, before 240; the two servers take turns at each repetition"
     )
     pair(
         "NNTP",
