@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ftplib
+import functools
 import imaplib
 import io
 import json
@@ -372,36 +373,69 @@ def smtp_source(port: int) -> float:
     return timed(lambda: run([*args, f"127.0.0.1:{port}"], timeout=CLIENT_TIMEOUT))
 
 
+MAILDEV = peers.NODE_MODULES / "maildev" / "bin" / "maildev"
+
+
+def maildev_once(measure: Callable[[int], float]) -> float:
+    """``measure(smtp_port)`` against a fresh MailDev."""
+    port, web = free_port(), free_port()
+    args = ["node", str(MAILDEV), "--smtp", str(port), "--web", str(web), "--ip", "127.0.0.1", "--silent"]
+    with service(args, port, WORK / "logs" / "maildev.log"):
+        return measure(port)
+
+
 def maildev_runs(reps: int, measure: Callable[[int], float]) -> list[float] | None:
     """``measure(smtp_port)`` against a fresh MailDev, ``reps`` times; None when npm could
     not install it."""
-    maildev = peers.NODE_MODULES / "maildev" / "bin" / "maildev"
-    if not maildev.exists():
-        return None
-    runs = []
-    for _ in range(reps):
-        port, web = free_port(), free_port()
-        args = ["node", str(maildev), "--smtp", str(port), "--web", str(web), "--ip", "127.0.0.1", "--silent"]
-        with service(args, port, WORK / "logs" / "maildev.log"):
-            runs.append(measure(port))
-    return runs
+    return [maildev_once(measure) for _ in range(reps)] if MAILDEV.exists() else None
+
+
+def refservers_smtp_rate(rep: int) -> float:
+    """Messages/s stored by a fresh `refservers run smtp` on a fresh data directory."""
+    data = WORK / f"rs-smtp-{rep}"
+    shutil.rmtree(data, ignore_errors=True)
+    with refservers(["run", "smtp"], data) as server:
+        seconds = smtp_source(server.port("smtp"))
+    stored = len(list((data / "mail" / "demo" / "new").iterdir()))
+    if stored != SMTP_MESSAGES:
+        raise RuntimeError(f"refservers stored {stored} of {SMTP_MESSAGES} messages")
+    return SMTP_MESSAGES / seconds
 
 
 def bench_smtp(reps: int) -> None:
-    ours = []
+    # The ceilings: Postfix's smtp-sink (C), and the library refservers' SMTP is built on,
+    # on one asyncio loop, with a handler that stores nothing (no Maildir, no fsync, no
+    # journal); then the same with a plain durable store, as a first version would have it.
+    ceilings = {
+        "smtp-sink": (["smtp-sink", "-u", "nobody", "127.0.0.1:{port}", "256"], "smtp-sink stores nothing: the ceiling"),
+        "stock aiosmtpd": (
+            [str(PYTHON), "-c", STOCK_AIOSMTPD_SCRIPT, "{port}"],
+            "aiosmtpd alone, its handler stores nothing: one asyncio loop's ceiling",
+        ),
+        "stock aiosmtpd, fsyncing": (
+            [str(PYTHON), "-c", STOCK_AIOSMTPD_SCRIPT, "{port}", str(WORK / "aiosmtpd-fsyncing")],
+            "aiosmtpd with a handler that writes, fsyncs and renames each message into one directory "
+            "and fsyncs it, in the loop's default executor: what durable storage costs it",
+        ),
+    }
+    shutil.rmtree(WORK / "aiosmtpd-fsyncing", ignore_errors=True)  # as each of our repetitions starts afresh
+    # Every server is started afresh for each repetition, and they take turns (in swapped
+    # order every other repetition), so that a change of load falls on all of them.
+    contestants: dict[str, Callable[[int], float]] = {"refservers": refservers_smtp_rate}
+    if MAILDEV.exists():
+        contestants["MailDev"] = lambda rep: maildev_once(lambda port: SMTP_MESSAGES / smtp_source(port))
+    else:
+        skip("SMTP vs MailDev", "npm install maildev failed")
+    for peer, (command, _) in ceilings.items():
+        contestants[peer] = functools.partial(smtp_peer_once, command, peer)
+    rates: dict[str, list[float]] = {name: [] for name in contestants}
     for rep in range(reps):
-        data = WORK / f"rs-smtp-{rep}"
-        shutil.rmtree(data, ignore_errors=True)
-        with refservers(["run", "smtp"], data) as server:
-            seconds = smtp_source(server.port("smtp"))
-        stored = len(list((data / "mail" / "demo" / "new").iterdir()))
-        if stored != SMTP_MESSAGES:
-            raise RuntimeError(f"refservers stored {stored} of {SMTP_MESSAGES} messages")
-        ours.append(SMTP_MESSAGES / seconds)
+        for name in list(contestants) if rep % 2 == 0 else reversed(list(contestants)):
+            rates[name].append(contestants[name](rep))
     workloads["SMTP messages/s"] = lambda out: _profile_smtp(out)
 
-    theirs = maildev_runs(reps, lambda port: SMTP_MESSAGES / smtp_source(port))
-    if theirs is not None:
+    ours = rates["refservers"]
+    if "MailDev" in rates:
         pair(
             "SMTP",
             f"messages/s stored, {SMTP_SENDERS} parallel senders (smtp-source)",
@@ -409,32 +443,13 @@ def bench_smtp(reps: int) -> None:
             True,
             ours,
             "MailDev",
-            theirs,
-            f"{SMTP_MESSAGES} x 2 KiB; refservers fsyncs each message into Maildir, MailDev keeps them in memory and a temp dir",
+            rates["MailDev"],
+            f"{SMTP_MESSAGES} x 2 KiB; refservers fsyncs each message into Maildir, MailDev keeps them in memory and a temp dir; "
+            "the servers take turns at each repetition",
         )
-    else:
-        skip("SMTP vs MailDev", "npm install maildev failed")
-    # The ceilings: Postfix's smtp-sink (C), and the library refservers' SMTP is built on,
-    # on one asyncio loop, with a handler that stores nothing (no Maildir, no fsync, no
-    # journal); then the same with a plain durable store, as a first version would have it.
-    ceilings = [
-        ("smtp-sink", ["smtp-sink", "-u", "nobody", "127.0.0.1:{port}", "256"], "smtp-sink stores nothing: the ceiling"),
-        (
-            "stock aiosmtpd",
-            [str(PYTHON), "-c", STOCK_AIOSMTPD_SCRIPT, "{port}"],
-            "aiosmtpd alone, its handler stores nothing: one asyncio loop's ceiling",
-        ),
-        (
-            "stock aiosmtpd, fsyncing",
-            [str(PYTHON), "-c", STOCK_AIOSMTPD_SCRIPT, "{port}", str(WORK / "aiosmtpd-fsyncing")],
-            "aiosmtpd with a handler that writes, fsyncs and renames each message into one directory "
-            "and fsyncs it, in the loop's default executor: what durable storage costs it",
-        ),
-    ]
     metric = f"messages/s, {SMTP_SENDERS} parallel senders (smtp-source)"
-    shutil.rmtree(WORK / "aiosmtpd-fsyncing", ignore_errors=True)  # as each of our repetitions starts afresh
-    for peer, command, note in ceilings:
-        pair("SMTP", metric, "msg/s", True, ours, peer, smtp_peer_runs(reps, command, peer), note)
+    for peer, (_, note) in ceilings.items():
+        pair("SMTP", metric, "msg/s", True, ours, peer, rates[peer], note)
 
 
 # argv: port [directory]; with a directory, each message is stored there durably.
@@ -468,16 +483,13 @@ asyncio.run(main())
 """
 
 
-def smtp_peer_runs(reps: int, command: list[str], name: str) -> list[float]:
-    """Messages/s of smtp-source against a peer started afresh for each repetition
-    (``{port}`` in ``command`` is its port)."""
-    rates = []
-    for _ in range(reps):
-        port = free_port()
-        argv = [part.replace("{port}", str(port)) for part in command]
-        with service(argv, port, WORK / "logs" / f"{name.replace(' ', '-')}.log"):
-            rates.append(SMTP_MESSAGES / smtp_source(port))
-    return rates
+def smtp_peer_once(command: list[str], name: str, rep: int) -> float:
+    """Messages/s of smtp-source against a peer started afresh (``{port}`` in ``command``
+    is its port) for repetition ``rep``."""
+    port = free_port()
+    argv = [part.replace("{port}", str(port)) for part in command]
+    with service(argv, port, WORK / "logs" / f"{name.replace(' ', '-').replace(',', '')}-{rep}.log"):
+        return SMTP_MESSAGES / smtp_source(port)
 
 
 def _profile_smtp(out: Path) -> None:
