@@ -540,18 +540,32 @@ def ftp_parallel(port: int, user: str, password: str) -> float:
     return timed(all_clients)
 
 
-def ftp_measure(port: int, user: str, password: str, reps: int, upload_dir: str = "") -> dict[str, list[float]]:
+FtpLogin = tuple[int, str, str]  # port, user, password
+
+
+def ftp_measure(servers: list[FtpLogin], reps: int) -> list[dict[str, list[float]]]:
+    """STOR, RETR and the parallel small-file round on each server, the servers taking
+    turns at every repetition (in swapped order every other one), so that a change of
+    load falls on all of them."""
     big = big_file(BIG_FILE_MIB)
-    url = f"ftp://{user}:{password}@127.0.0.1:{port}/{upload_dir}big.bin"
-    stor = [BIG_FILE_MIB / curl_ftp(url, big) for _ in range(reps)]
-    retr = [BIG_FILE_MIB / curl_ftp(url, None) for _ in range(reps)]
-    parallel, hung = [], 0
-    for _ in range(reps):
-        try:
-            parallel.append(ftp_parallel(port, user, password))
-        except TimeoutError:  # a client got no reply for 60 s: count the round as failed
-            hung += 1
-    return {"stor": stor, "retr": retr, "parallel": parallel, "hung": [float(hung)]}
+
+    def url(port: int, user: str, password: str) -> str:
+        return f"ftp://{user}:{password}@127.0.0.1:{port}/big.bin"
+
+    measures: dict[str, Callable[[int, str, str], float]] = {
+        "stor": lambda *login: BIG_FILE_MIB / curl_ftp(url(*login), big),
+        "retr": lambda *login: BIG_FILE_MIB / curl_ftp(url(*login), None),
+        "parallel": ftp_parallel,
+    }
+    results: list[dict[str, list[float]]] = [{**{name: [] for name in measures}, "hung": [0.0]} for _ in servers]
+    for name, measure in measures.items():
+        for rep in range(reps):
+            for index in range(len(servers)) if rep % 2 == 0 else reversed(range(len(servers))):
+                try:
+                    results[index][name].append(measure(*servers[index]))
+                except TimeoutError:  # a parallel client got no reply for 60 s: the round failed
+                    results[index]["hung"][0] += 1
+    return results
 
 
 PYFTPDLIB_SCRIPT = """
@@ -585,8 +599,26 @@ def fsync_seconds(directory: Path, mib: int) -> float:
 
 def bench_ftp(reps: int) -> None:
     settings = {"REFSERVERS_FTP_AUTH_FAILED_DELAY": "0"}
-    with refservers(["run", "ftp"], WORK / "rs-ftp", settings) as server:
-        ours = ftp_measure(server.port("ftp"), "demo", "demo", reps)
+    bare = WORK / "pyftpdlib-home"
+    bare.mkdir(parents=True, exist_ok=True)
+    peer_servers = {
+        "vsftpd": (lambda port: ["vsftpd", str(peers.vsftpd_config(port))], peers.LOCAL_USER, peers.LOCAL_PASSWORD),
+        "bare pyftpdlib": (lambda port: [str(PYTHON), "-c", PYFTPDLIB_SCRIPT, str(port), str(bare)], "demo", "demo"),
+    }
+    with contextlib.ExitStack() as running:
+        server = running.enter_context(refservers(["run", "ftp"], WORK / "rs-ftp", settings))
+        logins: dict[str, FtpLogin] = {"refservers": (server.port("ftp"), "demo", "demo")}
+        for peer, (command, user, password) in peer_servers.items():
+            port = free_port()
+            try:
+                running.enter_context(service(command(port), port, WORK / "logs" / f"{peer.replace(' ', '-')}.log"))
+            except Exception as error:  # keep the other peer's figures
+                skip(f"FTP vs {peer}", f"{type(error).__name__}: {error}")
+                continue
+            logins[peer] = (port, user, password)
+        measured = dict(zip(logins, ftp_measure(list(logins.values()), reps), strict=True))
+    ours = measured.pop("refservers")
+    results = measured
     # What the fsync before the 226 would cost if the whole file were synced at the end
     # (EarlyWriteback syncs it while it arrives): the same file system as the data dir.
     fsyncs = [fsync_seconds(WORK, BIG_FILE_MIB) for _ in ours["stor"]]
@@ -594,26 +626,9 @@ def bench_ftp(reps: int) -> None:
     workloads["FTP RETR MB/s"] = lambda out: _profile_ftp(out, settings, upload=False)
     workloads["FTP 100 parallel login+small file"] = lambda out: _profile_ftp(out, settings, upload=None)
 
-    results: dict[str, dict[str, list[float]]] = {}
-    port = free_port()
-    try:
-        with service(["vsftpd", str(peers.vsftpd_config(port))], port, WORK / "logs" / "vsftpd.log"):
-            results["vsftpd"] = ftp_measure(port, peers.LOCAL_USER, peers.LOCAL_PASSWORD, reps)
-    except Exception as error:  # keep the other peer's figures
-        skip("FTP vs vsftpd", f"{type(error).__name__}: {error}")
-    bare = WORK / "pyftpdlib-home"
-    bare.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    try:
-        with service(
-            [str(PYTHON), "-c", PYFTPDLIB_SCRIPT, str(port), str(bare)], port, WORK / "logs" / "pyftpdlib.log"
-        ):
-            results["bare pyftpdlib"] = ftp_measure(port, "demo", "demo", reps)
-    except Exception as error:
-        skip("FTP vs bare pyftpdlib", f"{type(error).__name__}: {error}")
     for peer, theirs in results.items():
         note = (
-            "curl; refservers fsyncs the upload before its 226"
+            "curl; refservers fsyncs the upload before its 226; the servers take turns at each repetition"
             if peer == "vsftpd"
             else "curl; pyftpdlib alone, no fsync, no journal"
         )
