@@ -152,6 +152,30 @@ import asyncssh
 """
 
 
+def _run_http_answered(rep: int) -> float:
+    """Seconds from starting `refservers run http` until it answered a GET."""
+    started = time.monotonic()
+    with refservers(["run", "http"], WORK / f"run-http-{rep}") as server:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port('http')}/get", timeout=30) as reply:
+            reply.read()
+        return time.monotonic() - started
+
+
+def _bare_twisted_answered() -> float:
+    """The same for a bare Twisted web server (BARE_TWISTED_WEB_SCRIPT)."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [str(PYTHON), "-c", BARE_TWISTED_WEB_SCRIPT], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        port = int(process.stdout.readline())  # type: ignore[union-attr]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/get", timeout=30) as reply:
+            reply.read()
+        return time.monotonic() - started
+    finally:
+        stop(process)
+
+
 def bench_startup(reps: int) -> None:
     sys.path.insert(0, str(ROOT))
     from servers import registry
@@ -162,8 +186,17 @@ def bench_startup(reps: int) -> None:
     # servers/ from source: about a quarter of a second of `up`).
     run([str(PYTHON), "-m", "compileall", "-q", str(ROOT / "servers")], timeout=CLIENT_TIMEOUT)
 
-    ready, probed, rss, stopped = [], [], [], []
+    # Start-up takes about a second and moves with the machine's load by a tenth of that:
+    # two more repetitions than the other groups, each next to its floor, in turns.
+    reps += 2
+    ready, probed, rss, stopped, imported = [], [], [], [], []
+
+    def import_libraries() -> None:  # the floor under `up`: importing its libraries, nothing else
+        imported.append(timed(lambda: run([str(PYTHON), "-c", UP_LIBRARIES_SCRIPT], timeout=CLIENT_TIMEOUT)))
+
     for rep in range(reps):
+        if rep % 2:
+            import_libraries()
         started = time.monotonic()
         with refservers(["up"], WORK / f"up-{rep}") as stack:
             ready.append(time.monotonic() - started)
@@ -178,12 +211,13 @@ def bench_startup(reps: int) -> None:
             rss.append(rss_kib(stack.pid) / 1024)
             stop_started = time.monotonic()
         stopped.append(time.monotonic() - stop_started)
+        if not rep % 2:
+            import_libraries()
     names = ", ".join(registry.SERVERS)
     up_probed = "`refservers up` until every server answered its probe"
     pair("start-up", up_probed, "s", False, probed, note=f"{len(registry.SERVERS)} servers: {names}")
-    # The floor under `up`: importing the libraries its servers are built on, nothing else
-    # (asyncssh with the same library lookup refservers uses, see servers/sftp/__init__.py).
-    imported = [timed(lambda: run([str(PYTHON), "-c", UP_LIBRARIES_SCRIPT], timeout=CLIENT_TIMEOUT)) for _ in range(reps)]
+    # The floor under `up` (asyncssh with the same library lookup refservers uses, see
+    # servers/sftp/__init__.py).
     pair(
         "start-up",
         up_probed,
@@ -193,35 +227,24 @@ def bench_startup(reps: int) -> None:
         "its libraries' imports",
         imported,
         "the floor: a Python process importing twisted (web, mail, conch), aiosmtpd, pyftpdlib, asyncssh, "
-        "jsonrpcserver, h11, dnslib, prometheus_client, pyOpenSSL and cryptography, then exiting",
+        "jsonrpcserver, h11, dnslib, prometheus_client, pyOpenSSL and cryptography, then exiting; in turns with `up`",
     )
     pair("start-up", "`refservers up` printed its ready table", "s", False, ready)
     pair("start-up", "idle RSS of `refservers up`", "MiB", False, rss)
     pair("start-up", "`refservers up` stop (SIGTERM to exit)", "s", False, stopped)
 
-    # One server alone: run imports only what it starts (lazy loading).
-    http_answered = []
+    # One server alone: run imports only what it starts (lazy loading); in turns with its
+    # floor, a bare Twisted web server.
+    http_answered: list[float] = []
+    bare_answered: list[float] = []
     for rep in range(reps):
-        started = time.monotonic()
-        with refservers(["run", "http"], WORK / f"run-http-{rep}") as server:
-            with urllib.request.urlopen(f"http://127.0.0.1:{server.port('http')}/get", timeout=30) as reply:
-                reply.read()
-            http_answered.append(time.monotonic() - started)
+        if rep % 2:
+            bare_answered.append(_bare_twisted_answered())
+        http_answered.append(_run_http_answered(rep))
+        if not rep % 2:
+            bare_answered.append(_bare_twisted_answered())
     http_metric = "`refservers run http` until it answered a GET"
     pair("start-up", http_metric, "s", False, http_answered)
-    bare_answered = []
-    for _ in range(reps):
-        started = time.monotonic()
-        process = subprocess.Popen(
-            [str(PYTHON), "-c", BARE_TWISTED_WEB_SCRIPT], stdout=subprocess.PIPE, text=True, start_new_session=True
-        )
-        try:
-            port = int(process.stdout.readline())  # type: ignore[union-attr]
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/get", timeout=30) as reply:
-                reply.read()
-            bare_answered.append(time.monotonic() - started)
-        finally:
-            stop(process)
     pair(
         "start-up",
         http_metric,
