@@ -314,9 +314,15 @@ def wrk(url: str, script: Path | None = None) -> tuple[float, float]:
     return rate, p99
 
 
-def wrk_series(url: str, reps: int, script: Path | None = None) -> tuple[list[float], list[float]]:
-    runs = [wrk(url, script) for _ in range(reps)]
-    return [r for r, _ in runs], [p for _, p in runs]
+def wrk_turns(urls: list[str], reps: int, script: Path | None = None) -> list[tuple[list[float], list[float]]]:
+    """(requests/s, p99 ms) of ``reps`` wrk runs against each URL, the servers taking turns
+    at every repetition (in swapped order every other one), so that a change of load on
+    this shared machine falls on both sides of a standing."""
+    runs: list[list[tuple[float, float]]] = [[] for _ in urls]
+    for rep in range(reps):
+        for index in range(len(urls)) if rep % 2 == 0 else reversed(range(len(urls))):
+            runs[index].append(wrk(urls[index], script))
+    return [([rate for rate, _ in series], [p99 for _, p99 in series]) for series in runs]
 
 
 def bench_http(reps: int) -> None:
@@ -324,19 +330,25 @@ def bench_http(reps: int) -> None:
     static.mkdir(parents=True, exist_ok=True)
     (static / "page.html").write_bytes(b"<p>" + b"refservers " * 1480 + b"</p>\n")  # ~16 KiB
     settings = {"REFSERVERS_HTTP_STATIC_DIR": str(static)}
-    with refservers(["run", "http"], WORK / "rs-http", settings) as ours:
+    gunicorn = peers.PEER_VENV / "bin" / "gunicorn"
+    with contextlib.ExitStack() as running:
+        ours = running.enter_context(refservers(["run", "http"], WORK / "rs-http", settings))
         base = f"http://127.0.0.1:{ours.port('http')}"
-        our_get = wrk_series(base + "/get", reps)
-        our_static = wrk_series(base + "/static/page.html", reps)
+        nginx_port = free_port()
+        nginx = ["nginx", "-c", str(peers.nginx_config(nginx_port, static))]
+        running.enter_context(service(nginx, nginx_port, WORK / "logs" / "nginx.log"))
+        our_static, their_static = wrk_turns([base + "/static/page.html", f"http://127.0.0.1:{nginx_port}/static/page.html"], reps)
+        if gunicorn.exists():
+            port = free_port()
+            httpbin = [str(gunicorn), "-b", f"127.0.0.1:{port}", "httpbin:app"]
+            running.enter_context(service(httpbin, port, WORK / "logs" / "httpbin.log"))
+            our_get, their_get = wrk_turns([base + "/get", f"http://127.0.0.1:{port}/get"], reps)
+        else:
+            (our_get,) = wrk_turns([base + "/get"], reps)
     workloads["HTTP /get"] = lambda out: _profile_wrk(["run", "http"], settings, "/get", out)
     workloads["HTTP static file"] = lambda out: _profile_wrk(["run", "http"], settings, "/static/page.html", out)
-
-    gunicorn = peers.PEER_VENV / "bin" / "gunicorn"
     if gunicorn.exists():
-        port = free_port()
-        with service([str(gunicorn), "-b", f"127.0.0.1:{port}", "httpbin:app"], port, WORK / "logs" / "httpbin.log"):
-            their_get = wrk_series(f"http://127.0.0.1:{port}/get", reps)
-        note = "httpbin's usual command line: gunicorn, 1 sync worker"
+        note = "httpbin's usual command line: gunicorn, 1 sync worker; the servers take turns at each repetition"
         pair(
             "HTTP",
             "/get requests/s (wrk, 32 connections)",
@@ -350,9 +362,7 @@ def bench_http(reps: int) -> None:
         pair("HTTP", "/get p99 latency", "ms", False, our_get[1], "httpbin+gunicorn", their_get[1], note)
     else:
         skip("HTTP /get vs httpbin", "httpbin/gunicorn could not be installed into bench/.peer-venv")
-    port = free_port()
-    with service(["nginx", "-c", str(peers.nginx_config(port, static))], port, WORK / "logs" / "nginx.log"):
-        their_static = wrk_series(f"http://127.0.0.1:{port}/static/page.html", reps)
+        pair("HTTP", "/get requests/s (wrk, 32 connections)", "req/s", True, our_get[0])
     note = "16 KiB file; nginx with 1 worker process (the ceiling)"
     pair(
         "HTTP",
@@ -764,13 +774,17 @@ def bench_jsonrpc(reps: int) -> None:
         'wrk.body = \'{"jsonrpc": "2.0", "method": "ping", "id": 1}\'\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
     )
-    with refservers(["run", "jsonrpc"], WORK / "rs-jsonrpc") as server:
-        ours = wrk_series(f"http://127.0.0.1:{server.port('jsonrpc')}/", reps, script)
-    workloads["JSON-RPC calls/s"] = lambda out: _profile_wrk(["run", "jsonrpc"], {}, "/", out, script)
     port = free_port()
-    with service([str(PYTHON), "-c", JSONRPC_PEER, str(port)], port, WORK / "logs" / "jsonrpcserver.log"):
-        theirs = wrk_series(f"http://127.0.0.1:{port}/", reps, script)
-    note = "wrk POST of a ping call; jsonrpcserver.serve() is http.server, one connection at a time"
+    with (
+        refservers(["run", "jsonrpc"], WORK / "rs-jsonrpc") as server,
+        service([str(PYTHON), "-c", JSONRPC_PEER, str(port)], port, WORK / "logs" / "jsonrpcserver.log"),
+    ):
+        ours, theirs = wrk_turns([f"http://127.0.0.1:{server.port('jsonrpc')}/", f"http://127.0.0.1:{port}/"], reps, script)
+    workloads["JSON-RPC calls/s"] = lambda out: _profile_wrk(["run", "jsonrpc"], {}, "/", out, script)
+    note = (
+        "wrk POST of a ping call; jsonrpcserver.serve() is http.server, one connection at a time; "
+        "the servers take turns at each repetition"
+    )
     pair(
         "JSON-RPC", "calls/s (wrk, 32 connections)", "calls/s", True, ours[0], "jsonrpcserver serve()", theirs[0], note
     )
@@ -1686,8 +1700,6 @@ def bench_stubs(reps: int) -> None:
     script = WORK / "accept-json.lua"
     script.write_text('wrk.headers["Accept"] = "application/json"\n')
     settings = {"REFSERVERS_HTTP_STUBS_DIR": str(root), "REFSERVERS_HTTP_STUB_PACKS": ""}
-    with refservers(["run", "http"], WORK / "rs-stubs", settings) as ours:
-        our_runs = wrk_series(f"http://127.0.0.1:{ours.port('http')}{path}", reps, script)
     workloads["stubs matched stub requests/s"] = lambda out: _profile_wrk(["run", "http"], settings, path, out, script)
     java = shutil.which("java")
     if java is None or not peers.WIREMOCK_JAR.exists():
@@ -1695,10 +1707,17 @@ def bench_stubs(reps: int) -> None:
         return
     port = free_port()
     command = [java, "-jar", str(peers.WIREMOCK_JAR), "--port", str(port), "--bind-address", "127.0.0.1", "--root-dir", str(root)]
-    with service(command, port, WORK / "logs" / "wiremock.log"):
+    with (
+        refservers(["run", "http"], WORK / "rs-stubs", settings) as ours,
+        service(command, port, WORK / "logs" / "wiremock.log"),
+    ):
         wrk(f"http://127.0.0.1:{port}{path}", script)  # JIT warm-up, not counted
-        their_runs = wrk_series(f"http://127.0.0.1:{port}{path}", reps, script)
-    note = f"{STUB_MAPPINGS} mappings (urlPath + header), the middle one matched; WireMock standalone with its defaults (journal on, as ours), one JIT warm-up run"
+        urls = [f"http://127.0.0.1:{ours.port('http')}{path}", f"http://127.0.0.1:{port}{path}"]
+        our_runs, their_runs = wrk_turns(urls, reps, script)
+    note = (
+        f"{STUB_MAPPINGS} mappings (urlPath + header), the middle one matched; WireMock standalone with its defaults "
+        "(journal on, as ours), one JIT warm-up run; the servers take turns at each repetition"
+    )
     metric = f"matched stub requests/s (wrk, {WRK_CONNECTIONS} connections)"
     pair("stubs", metric, "req/s", True, our_runs[0], f"WireMock {peers.WIREMOCK_VERSION}", their_runs[0], note)
     pair("stubs", "matched stub p99 latency", "ms", False, our_runs[1], f"WireMock {peers.WIREMOCK_VERSION}", their_runs[1], note)
@@ -1732,7 +1751,7 @@ def profile_worst(count: int) -> list[dict[str, object]]:
             chosen.append((key, row))
         if len(chosen) == count:
             break
-    profiles = []
+    profiles: list[dict[str, object]] = []
     for key, row in chosen:
         out = WORK / "profiles" / (re.sub(r"\W+", "-", key) + ".txt")
         out.parent.mkdir(parents=True, exist_ok=True)
