@@ -221,6 +221,18 @@ def timed(action: Callable[[], Any]) -> float:
     return time.monotonic() - started
 
 
+def in_turns(reps: int, count: int) -> Iterator[tuple[int, int]]:
+    """(repetition, index) for ``reps`` repetitions of ``count`` servers taking turns, in
+    swapped order every other repetition.
+
+    The load of this shared machine moves within a minute: measured one after the other,
+    a change fell on one side of a standing only; in turns it falls on every side.
+    """
+    for rep in range(reps):
+        for index in range(count) if rep % 2 == 0 else reversed(range(count)):
+            yield rep, index
+
+
 # -- profiles ---------------------------------------------------------------------------------
 
 

@@ -51,6 +51,7 @@ from harness import (  # noqa: E402
     WORK,
     Row,
     free_port,
+    in_turns,
     load_average,
     log,
     median,
@@ -190,13 +191,10 @@ def bench_startup(reps: int) -> None:
     # two more repetitions than the other groups, each next to its floor, in turns.
     reps += 2
     ready, probed, rss, stopped, imported = [], [], [], [], []
-
-    def import_libraries() -> None:  # the floor under `up`: importing its libraries, nothing else
-        imported.append(timed(lambda: run([str(PYTHON), "-c", UP_LIBRARIES_SCRIPT], timeout=CLIENT_TIMEOUT)))
-
-    for rep in range(reps):
-        if rep % 2:
-            import_libraries()
+    for rep, index in in_turns(reps, 2):
+        if index == 1:  # the floor under `up`: importing its libraries, nothing else
+            imported.append(timed(lambda: run([str(PYTHON), "-c", UP_LIBRARIES_SCRIPT], timeout=CLIENT_TIMEOUT)))
+            continue
         started = time.monotonic()
         with refservers(["up"], WORK / f"up-{rep}") as stack:
             ready.append(time.monotonic() - started)
@@ -211,8 +209,6 @@ def bench_startup(reps: int) -> None:
             rss.append(rss_kib(stack.pid) / 1024)
             stop_started = time.monotonic()
         stopped.append(time.monotonic() - stop_started)
-        if not rep % 2:
-            import_libraries()
     names = ", ".join(registry.SERVERS)
     up_probed = "`refservers up` until every server answered its probe"
     pair("start-up", up_probed, "s", False, probed, note=f"{len(registry.SERVERS)} servers: {names}")
@@ -237,11 +233,10 @@ def bench_startup(reps: int) -> None:
     # floor, a bare Twisted web server.
     http_answered: list[float] = []
     bare_answered: list[float] = []
-    for rep in range(reps):
-        if rep % 2:
-            bare_answered.append(_bare_twisted_answered())
-        http_answered.append(_run_http_answered(rep))
-        if not rep % 2:
+    for rep, index in in_turns(reps, 2):
+        if index == 0:
+            http_answered.append(_run_http_answered(rep))
+        else:
             bare_answered.append(_bare_twisted_answered())
     http_metric = "`refservers run http` until it answered a GET"
     pair("start-up", http_metric, "s", False, http_answered)
@@ -315,13 +310,10 @@ def wrk(url: str, script: Path | None = None) -> tuple[float, float]:
 
 
 def wrk_turns(urls: list[str], reps: int, script: Path | None = None) -> list[tuple[list[float], list[float]]]:
-    """(requests/s, p99 ms) of ``reps`` wrk runs against each URL, the servers taking turns
-    at every repetition (in swapped order every other one), so that a change of load on
-    this shared machine falls on both sides of a standing."""
+    """(requests/s, p99 ms) of ``reps`` wrk runs against each URL, the servers in turns."""
     runs: list[list[tuple[float, float]]] = [[] for _ in urls]
-    for rep in range(reps):
-        for index in range(len(urls)) if rep % 2 == 0 else reversed(range(len(urls))):
-            runs[index].append(wrk(urls[index], script))
+    for _, index in in_turns(reps, len(urls)):
+        runs[index].append(wrk(urls[index], script))
     return [([rate for rate, _ in series], [p99 for _, p99 in series]) for series in runs]
 
 
@@ -452,8 +444,7 @@ def bench_smtp(reps: int) -> None:
         ),
     }
     shutil.rmtree(WORK / "aiosmtpd-fsyncing", ignore_errors=True)  # as each of our repetitions starts afresh
-    # Every server is started afresh for each repetition, and they take turns (in swapped
-    # order every other repetition), so that a change of load falls on all of them.
+    # Every server is started afresh for each repetition, and they take turns.
     contestants: dict[str, Callable[[int], float]] = {"refservers": refservers_smtp_rate}
     if MAILDEV.exists():
         contestants["MailDev"] = lambda rep: maildev_once(lambda port: SMTP_MESSAGES / smtp_source(port))
@@ -462,9 +453,9 @@ def bench_smtp(reps: int) -> None:
     for peer, (command, _) in ceilings.items():
         contestants[peer] = functools.partial(smtp_peer_once, command, peer)
     rates: dict[str, list[float]] = {name: [] for name in contestants}
-    for rep in range(reps):
-        for name in list(contestants) if rep % 2 == 0 else reversed(list(contestants)):
-            rates[name].append(contestants[name](rep))
+    names = list(contestants)
+    for rep, index in in_turns(reps, len(names)):
+        rates[names[index]].append(contestants[names[index]](rep))
     workloads["SMTP messages/s"] = lambda out: _profile_smtp(out)
 
     ours = rates["refservers"]
@@ -577,9 +568,7 @@ FtpLogin = tuple[int, str, str]  # port, user, password
 
 
 def ftp_measure(servers: list[FtpLogin], reps: int) -> list[dict[str, list[float]]]:
-    """STOR, RETR and the parallel small-file round on each server, the servers taking
-    turns at every repetition (in swapped order every other one), so that a change of
-    load falls on all of them."""
+    """STOR, RETR and the parallel small-file round on each server, the servers in turns."""
     big = big_file(BIG_FILE_MIB)
 
     def url(port: int, user: str, password: str) -> str:
@@ -592,12 +581,11 @@ def ftp_measure(servers: list[FtpLogin], reps: int) -> list[dict[str, list[float
     }
     results: list[dict[str, list[float]]] = [{**{name: [] for name in measures}, "hung": [0.0]} for _ in servers]
     for name, measure in measures.items():
-        for rep in range(reps):
-            for index in range(len(servers)) if rep % 2 == 0 else reversed(range(len(servers))):
-                try:
-                    results[index][name].append(measure(*servers[index]))
-                except TimeoutError:  # a parallel client got no reply for 60 s: the round failed
-                    results[index]["hung"][0] += 1
+        for _, index in in_turns(reps, len(servers)):
+            try:
+                results[index][name].append(measure(*servers[index]))
+            except TimeoutError:  # a parallel client got no reply for 60 s: the round failed
+                results[index]["hung"][0] += 1
     return results
 
 
@@ -724,23 +712,27 @@ def sftp_batch(port: int, user: str, password: str, commands: str) -> float:
     return seconds
 
 
-def sftp_measure(port: int, user: str, password: str, reps: int) -> dict[str, list[float]]:
+def sftp_measure(servers: list[tuple[int, str, str]], reps: int) -> list[dict[str, list[float]]]:
+    """put and get on each server ((port, user, password)), the servers in turns."""
     big = big_file(SFTP_FILE_MIB)
-    sftp_batch(port, user, password, "pwd\n")  # connect once: a host key, an account that works
-    put = [SFTP_FILE_MIB / sftp_batch(port, user, password, f"put {big} big.bin\n") for _ in range(reps)]
-    get = [SFTP_FILE_MIB / sftp_batch(port, user, password, "get big.bin /dev/null\n") for _ in range(reps)]
-    return {"put": put, "get": get}
+    for login in servers:
+        sftp_batch(*login, "pwd\n")  # connect once: a host key, an account that works
+    results: list[dict[str, list[float]]] = [{"put": [], "get": []} for _ in servers]
+    for direction, command in (("put", f"put {big} big.bin\n"), ("get", "get big.bin /dev/null\n")):
+        for _, index in in_turns(reps, len(servers)):
+            results[index][direction].append(SFTP_FILE_MIB / sftp_batch(*servers[index], command))
+    return results
 
 
 def bench_sftp(reps: int) -> None:
-    with refservers(["run", "sftp"], WORK / "rs-sftp") as server:
-        ours = sftp_measure(server.port("sftp"), "demo", "demo", reps)
+    port = free_port()
+    sshd = ["/usr/sbin/sshd", "-D", "-e", "-f", str(peers.sshd_config(port))]
+    with refservers(["run", "sftp"], WORK / "rs-sftp") as server, service(sshd, port, WORK / "logs" / "sshd.log"):
+        logins = [(server.port("sftp"), "demo", "demo"), (port, peers.LOCAL_USER, peers.LOCAL_PASSWORD)]
+        ours, theirs = sftp_measure(logins, reps)
     workloads["SFTP put MB/s"] = lambda out: _profile_sftp(out, "put")
     workloads["SFTP get MB/s"] = lambda out: _profile_sftp(out, "get")
-    port = free_port()
-    with service(["/usr/sbin/sshd", "-D", "-e", "-f", str(peers.sshd_config(port))], port, WORK / "logs" / "sshd.log"):
-        theirs = sftp_measure(port, peers.LOCAL_USER, peers.LOCAL_PASSWORD, reps)
-    note = f"{SFTP_FILE_MIB} MiB, OpenSSH sftp client for both (incl. its SSH handshake)"
+    note = f"{SFTP_FILE_MIB} MiB, OpenSSH sftp client for both (incl. its SSH handshake); the servers take turns at each repetition"
     pair("SFTP", f"put {SFTP_FILE_MIB} MiB", "MB/s", True, ours["put"], "OpenSSH sftp-server", theirs["put"], note)
     pair("SFTP", f"get {SFTP_FILE_MIB} MiB", "MB/s", True, ours["get"], "OpenSSH sftp-server", theirs["get"], note)
 
@@ -1128,9 +1120,7 @@ def imap_search_seconds(port: int) -> float:
 
 
 def mail_measure(servers: list[tuple[int, int]], reps: int) -> list[dict[str, list[float]]]:
-    """Each workload on each server ((POP3, IMAP) ports), the servers taking turns at every
-    repetition (in swapped order every other one), so that a change of load on this
-    shared machine falls on both sides of a standing, not on one."""
+    """Each workload on each server ((POP3, IMAP) ports), the servers in turns."""
     # Untimed warm-up: the first session lets each server index the new Maildir
     # (refservers numbers the messages in its uidlist, Dovecot builds its index).
     for pop3_port, _ in servers:
@@ -1143,10 +1133,8 @@ def mail_measure(servers: list[tuple[int, int]], reps: int) -> list[dict[str, li
     }
     results: list[dict[str, list[float]]] = [{name: [] for name in measures} for _ in servers]
     for name, measure in measures.items():
-        for rep in range(reps):
-            order = range(len(servers)) if rep % 2 == 0 else reversed(range(len(servers)))
-            for index in order:
-                results[index][name].append(measure(*servers[index]))
+        for _, index in in_turns(reps, len(servers)):
+            results[index][name].append(measure(*servers[index]))
     return results
 
 
@@ -1607,14 +1595,12 @@ def nntp_read_newest(port: int) -> float:
 
 
 def nntp_measure(ports: list[int], reps: int) -> list[dict[str, list[float]]]:
-    """articles/s for posting and reading on each server, ``reps`` times each; every rep
-    posts new articles. The servers take turns at every repetition (in swapped order
-    every other one), so that a change of load falls on both sides of a standing."""
+    """articles/s for posting and reading on each server, ``reps`` times each, the servers
+    in turns; every rep posts new articles."""
     results: list[dict[str, list[float]]] = [{"post": [], "read": []} for _ in ports]
-    for rep in range(reps):
-        for index in range(len(ports)) if rep % 2 == 0 else reversed(range(len(ports))):
-            results[index]["post"].append(NNTP_POSTS / nntp_post_all(ports[index]))
-            results[index]["read"].append(NNTP_POSTS / nntp_read_newest(ports[index]))
+    for _, index in in_turns(reps, len(ports)):
+        results[index]["post"].append(NNTP_POSTS / nntp_post_all(ports[index]))
+        results[index]["read"].append(NNTP_POSTS / nntp_read_newest(ports[index]))
     return results
 
 
