@@ -139,8 +139,12 @@ def arg_seqset(protocol: Any, line: bytes | None) -> tuple[Any, bytes]:
     twentieth of a FETCH n). Anything else, errors included, is Twisted's."""
     if line:
         number, _, rest = line.partition(b" ")
-        if number.isdigit() and int(number) > 0:
-            return imap4.MessageSet([(int(number), int(number))]), rest
+        if number.isdigit() and (value := int(number)) > 0:
+            # The ranges MessageSet([(n, n)]) ends with, without its sort-and-merge
+            # pass (clean()) over a list of one range.
+            single = imap4.MessageSet()
+            single.ranges = [(value, value)]
+            return single, rest
     return imap4.IMAP4Server.arg_seqset(protocol, line)
 
 
@@ -832,12 +836,15 @@ class MailAccount:
 
     def __init__(self, server: ImapServer, user: str, peer: str):
         self.server = server
+        self.journal = server.core.journal
         self.store = server.store
         self.user = user
         self.peer = peer
 
     def record_fetch(self, folder: str, count: int) -> None:
-        self.server.record("message", self.peer, action="fetch", user=self.user, folder=folder, count=count)
+        # Straight to the journal (Server.record's own call and keyword repacking were
+        # a share of every FETCH n).
+        self.journal.record(self.server.name, "message", self.peer, action="fetch", user=self.user, folder=folder, count=count)
 
     # -- namespaces: one personal namespace, no others
     def getPersonalNamespaces(self) -> list[list[str]]:
@@ -953,9 +960,12 @@ class ImapProtocol(imap4.IMAP4Server):
     def __init__(self, server: ImapServer, tls_options: Any):
         super().__init__(chal={}, contextFactory=tls_options, scheduler=server.run_in_slices)
         self.server = server
+        # Each command is journalled; straight to the journal, as Server.record would.
+        self.journal = server.core.journal
         self.peer = ""
         self.verb = b""  # the command being processed (inner verb for UID commands)
         self.idling = False
+        self._synchronous_entries: dict[tuple[str, bytes], tuple[Any, ...] | None] = {}
         # The lines of a command's last answer while it is being put together (_answer).
         self._reply: list[bytes] | None = None
 
@@ -994,8 +1004,9 @@ class ImapProtocol(imap4.IMAP4Server):
 
     # -- wire trace
     def lineReceived(self, line: bytes) -> None:
-        secret = self.parseState == "pending" and self.verb in CREDENTIAL_VERBS
-        self.server.wire.received(self.peer, line, secret=secret)
+        if self.server.wire.enabled:
+            secret = self.parseState == "pending" and self.verb in CREDENTIAL_VERBS
+            self.server.wire.received(self.peer, line, secret=secret)
         super().lineReceived(line)
 
     def rawDataReceived(self, data: bytes) -> None:
@@ -1004,7 +1015,8 @@ class ImapProtocol(imap4.IMAP4Server):
         super().rawDataReceived(data)
 
     def sendLine(self, line: bytes) -> Any:
-        self.server.wire.sent(self.peer, line)
+        if self.server.wire.enabled:
+            self.server.wire.sent(self.peer, line)
         if self._reply is not None:  # the end of a command's answer: see _answer
             self._reply.append(line + self.delimiter)
             return None
@@ -1028,7 +1040,7 @@ class ImapProtocol(imap4.IMAP4Server):
         self.verb = verb
         if uid is not None:
             return self._dispatch_guarded(tag, cmd, rest, uid)
-        self.server.record("command", self.peer, tag=_text(tag), verb=_text(verb))
+        self.journal.record(self.server.name, "command", self.peer, tag=_text(tag), verb=_text(verb))
         rule = self.server.core.faults.check(
             self.server.name, _text(self._fault_subject(verb, rest)), self.peer, users=[self._fault_user(verb, rest)]
         )
@@ -1066,8 +1078,8 @@ class ImapProtocol(imap4.IMAP4Server):
         Syntax and state errors pass through to Twisted, which words them.
         """
         try:
-            entry = self.lookupCommand(cmd)
-            if entry and len(entry) > 1 and all(parser in SYNCHRONOUS_PARSERS for parser in entry[1:]):
+            entry = self._synchronous_entry(cmd)
+            if entry is not None:
                 self._run_now(tag, entry, rest, uid)
                 return None
             if uid is None:
@@ -1079,6 +1091,24 @@ class ImapProtocol(imap4.IMAP4Server):
             self.server.log.exception("imap: %s failed", _text(cmd))
             self.sendBadResponse(tag, b"Server error: " + str(error).encode("utf-8", "replace")[:200])
             return None
+
+    def _synchronous_entry(self, cmd: bytes) -> tuple[Any, ...] | None:
+        """The command table entry for ``cmd`` in this state if every argument parser of
+        it is synchronous (see _run_now), else None. The answer is kept for the
+        connection, per state and verb (the table does not change while it lasts; verbs
+        the table does not have are not kept): looking it up again for every command
+        was a share of a ``FETCH n``."""
+        key = (self.state, cmd)
+        try:
+            return self._synchronous_entries[key]
+        except KeyError:
+            pass
+        entry = self.lookupCommand(cmd)
+        if not entry:
+            return None
+        synchronous = len(entry) > 1 and all(parser in SYNCHRONOUS_PARSERS for parser in entry[1:])
+        found = self._synchronous_entries[key] = entry if synchronous else None
+        return found
 
     def _run_now(self, tag: bytes, entry: tuple[Any, ...], rest: bytes | None, uid: Any) -> None:
         """What Twisted's dispatch does for a command table ``entry``, without its chain of
