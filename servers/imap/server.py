@@ -52,6 +52,7 @@ import os
 import re
 import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
 from twisted.cred.error import UnauthorizedLogin
@@ -659,6 +660,9 @@ class SelectedFolder:
         if not self.view:
             return []
         count = len(self.view)
+        if not uid and len(messages.ranges) == 1:  # FETCH n, FETCH 1:*: no set to sort
+            low, high = NumberRanges(messages, count).ranges[0]
+            return list(range(max(low, 1), min(high, count) + 1))
         seqs: set[int] = set()
         if uid:
             for low, high in NumberRanges(messages, self.view[-1].uid).ranges:
@@ -1040,10 +1044,10 @@ class ImapProtocol(imap4.IMAP4Server):
         self.verb = verb
         if uid is not None:
             return self._dispatch_guarded(tag, cmd, rest, uid)
-        self.journal.record(self.server.name, "command", self.peer, tag=_text(tag), verb=_text(verb))
-        rule = self.server.core.faults.check(
-            self.server.name, _text(self._fault_subject(verb, rest)), self.peer, users=[self._fault_user(verb, rest)]
-        )
+        verb_text = _text(verb)
+        self.journal.record(self.server.name, "command", self.peer, tag=_text(tag), verb=verb_text)
+        subject = _text(self._fault_subject(verb, rest)) if verb == b"UID" else verb_text
+        rule = self.server.core.faults.check(self.server.name, subject, self.peer, users=[self._fault_user(verb, rest)])
         if rule is None:
             return self._dispatch_guarded(tag, cmd, rest)
         if rule.action == "error":
@@ -1300,12 +1304,13 @@ class ImapProtocol(imap4.IMAP4Server):
 
     # -- FETCH: \Seen on non-PEEK bodies, byte-exact sections
     def do_FETCH(self, tag: bytes, messages: Any, query: list[Any], uid: int = 0) -> None:
+        plan = _fetch_plan(tuple(query))
         seqs = self.mbox.sequence_numbers(messages, bool(uid))
-        if self.mbox.isWriteable() and any(_sets_seen(part) for part in query):
+        if plan.sets_seen and self.mbox.isWriteable():
             self.mbox.mark_seen(seqs)
-            if not any(part.type == "flags" for part in query):
+            if not plan.has_flags:
                 query.append(imap4._FetchParser.Flags())
-        if not query or any(part.type not in INLINE_FETCH_PARTS for part in query) or self._large(seqs, query):
+        if not plan.inline or self._large(seqs, plan):
             super().do_FETCH(tag, messages, query, uid)
             return
         found = self.mbox.fetch_numbered(seqs, stream=True)
@@ -1344,14 +1349,14 @@ class ImapProtocol(imap4.IMAP4Server):
         self.sendPositiveResponse(tag, b"FETCH completed")
         self._unblock()
 
-    def _large(self, seqs: list[int], query: list[Any]) -> bool:
+    def _large(self, seqs: list[int], plan: FetchPlan) -> bool:
         """Several messages of more than INLINE_FETCH_BYTES in all to hold in memory (sizes
         from the view, unread): a streamed one counts only if some item reads its bytes."""
         if len(seqs) < 2:
             return False
         sizes = [self.mbox.view[seq - 1].size for seq in seqs]
         streamed = sum(1 for size in sizes if size >= STREAMED_MESSAGE_BYTES)
-        if streamed > STREAMED_FILES_PER_FETCH or any(_reads_message_bytes(part) for part in query):
+        if streamed > STREAMED_FILES_PER_FETCH or plan.reads_bytes:
             return sum(sizes) > INLINE_FETCH_BYTES
         return sum(size for size in sizes if size < STREAMED_MESSAGE_BYTES) > INLINE_FETCH_BYTES
 
@@ -1528,6 +1533,30 @@ class ImapProtocol(imap4.IMAP4Server):
         for seq in self.mbox.expunge(only_uids=wanted):
             self.sendUntaggedResponse(b"%d EXPUNGE" % seq)
         self.sendPositiveResponse(tag, b"UID EXPUNGE completed")
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    """What do_FETCH needs to know of a FETCH's items, worked out once per parsed item
+    list (_fetch_plan): a client syncing one message at a time sends the same items a
+    thousand times."""
+
+    sets_seen: bool  # a non-PEEK body item: \Seen is set (RFC 3501 6.4.5)
+    has_flags: bool  # FLAGS asked for (else a \Seen change adds it)
+    inline: bool  # items, and all of them written at once (INLINE_FETCH_PARTS)
+    reads_bytes: bool  # some item needs a streamed message's bytes in memory
+
+
+@functools.lru_cache(maxsize=256)
+def _fetch_plan(items: tuple[Any, ...]) -> FetchPlan:
+    # Keyed by the parsed items themselves (by identity): arg_fetchatt hands out the
+    # same ones for the same text.
+    return FetchPlan(
+        sets_seen=any(_sets_seen(part) for part in items),
+        has_flags=any(part.type == "flags" for part in items),
+        inline=bool(items) and all(part.type in INLINE_FETCH_PARTS for part in items),
+        reads_bytes=any(_reads_message_bytes(part) for part in items),
+    )
 
 
 def _is_whole_message(part: Any) -> bool:
