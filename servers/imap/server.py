@@ -848,7 +848,9 @@ class MailAccount:
     def record_fetch(self, folder: str, count: int) -> None:
         # Straight to the journal (Server.record's own call and keyword repacking were
         # a share of every FETCH n).
-        self.journal.record(self.server.name, "message", self.peer, action="fetch", user=self.user, folder=folder, count=count)
+        self.journal.record(
+            self.server.name, "message", self.peer, action="fetch", user=self.user, folder=folder, count=count
+        )
 
     # -- namespaces: one personal namespace, no others
     def getPersonalNamespaces(self) -> list[list[str]]:
@@ -1434,6 +1436,11 @@ class ImapProtocol(imap4.IMAP4Server):
 
     def spew_rfc822(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
         _write_message(_w, b"RFC822", msg)
+
+    def spew_flags(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
+        # Twisted's bytes, joined once instead of a networkString call per flag.
+        write = self.transport.write if _w is None else _w
+        write(b"FLAGS (" + " ".join(msg.getFlags()).encode("ascii") + b")")
 
     def spew_rfc822size(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
         _w(b"RFC822.SIZE %d" % msg.size)

@@ -513,7 +513,11 @@ class MailStore(Store):
         name = (user, INBOX if _is_inbox(folder) else folder)
         with self._scans_lock:
             cached = self._scans.get(name)
-        if cached is not None and cached.signature is not None and _stat_signature(cached.stat_paths) == cached.signature:
+        if (
+            cached is not None
+            and cached.signature is not None
+            and _stat_signature(cached.stat_paths) == cached.signature
+        ):
             if cached.listing is None:
                 return cached.snapshot
             if self._still_listed(name, cached):
@@ -1276,7 +1280,8 @@ def _stat_signature(paths: tuple[str, str, str]) -> tuple[Any, ...] | None:
         new, cur, uidlist = os.stat(paths[0]), os.stat(paths[1]), os.stat(paths[2])
     except FileNotFoundError:
         return None
-    return (new.st_ino, new.st_mtime_ns, cur.st_ino, cur.st_mtime_ns, uidlist.st_ino, uidlist.st_mtime_ns, uidlist.st_size)
+    directories = (new.st_ino, new.st_mtime_ns, cur.st_ino, cur.st_mtime_ns)
+    return (*directories, uidlist.st_ino, uidlist.st_mtime_ns, uidlist.st_size)
 
 
 def _directory_signature(folder_path: Path) -> tuple[int, int, int, int] | None:
