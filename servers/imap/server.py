@@ -52,6 +52,7 @@ import os
 import re
 import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
 from twisted.cred.error import UnauthorizedLogin
@@ -139,8 +140,12 @@ def arg_seqset(protocol: Any, line: bytes | None) -> tuple[Any, bytes]:
     twentieth of a FETCH n). Anything else, errors included, is Twisted's."""
     if line:
         number, _, rest = line.partition(b" ")
-        if number.isdigit() and int(number) > 0:
-            return imap4.MessageSet([(int(number), int(number))]), rest
+        if number.isdigit() and (value := int(number)) > 0:
+            # The ranges MessageSet([(n, n)]) ends with, without its sort-and-merge
+            # pass (clean()) over a list of one range.
+            single = imap4.MessageSet()
+            single.ranges = [(value, value)]
+            return single, rest
     return imap4.IMAP4Server.arg_seqset(protocol, line)
 
 
@@ -655,6 +660,9 @@ class SelectedFolder:
         if not self.view:
             return []
         count = len(self.view)
+        if not uid and len(messages.ranges) == 1:  # FETCH n, FETCH 1:*: no set to sort
+            low, high = NumberRanges(messages, count).ranges[0]
+            return list(range(max(low, 1), min(high, count) + 1))
         seqs: set[int] = set()
         if uid:
             for low, high in NumberRanges(messages, self.view[-1].uid).ranges:
@@ -832,12 +840,17 @@ class MailAccount:
 
     def __init__(self, server: ImapServer, user: str, peer: str):
         self.server = server
+        self.journal = server.core.journal
         self.store = server.store
         self.user = user
         self.peer = peer
 
     def record_fetch(self, folder: str, count: int) -> None:
-        self.server.record("message", self.peer, action="fetch", user=self.user, folder=folder, count=count)
+        # Straight to the journal (Server.record's own call and keyword repacking were
+        # a share of every FETCH n).
+        self.journal.record(
+            self.server.name, "message", self.peer, action="fetch", user=self.user, folder=folder, count=count
+        )
 
     # -- namespaces: one personal namespace, no others
     def getPersonalNamespaces(self) -> list[list[str]]:
@@ -953,9 +966,12 @@ class ImapProtocol(imap4.IMAP4Server):
     def __init__(self, server: ImapServer, tls_options: Any):
         super().__init__(chal={}, contextFactory=tls_options, scheduler=server.run_in_slices)
         self.server = server
+        # Each command is journalled; straight to the journal, as Server.record would.
+        self.journal = server.core.journal
         self.peer = ""
         self.verb = b""  # the command being processed (inner verb for UID commands)
         self.idling = False
+        self._synchronous_entries: dict[tuple[str, bytes], tuple[Any, ...] | None] = {}
         # The lines of a command's last answer while it is being put together (_answer).
         self._reply: list[bytes] | None = None
 
@@ -994,8 +1010,9 @@ class ImapProtocol(imap4.IMAP4Server):
 
     # -- wire trace
     def lineReceived(self, line: bytes) -> None:
-        secret = self.parseState == "pending" and self.verb in CREDENTIAL_VERBS
-        self.server.wire.received(self.peer, line, secret=secret)
+        if self.server.wire.enabled:
+            secret = self.parseState == "pending" and self.verb in CREDENTIAL_VERBS
+            self.server.wire.received(self.peer, line, secret=secret)
         super().lineReceived(line)
 
     def rawDataReceived(self, data: bytes) -> None:
@@ -1004,7 +1021,8 @@ class ImapProtocol(imap4.IMAP4Server):
         super().rawDataReceived(data)
 
     def sendLine(self, line: bytes) -> Any:
-        self.server.wire.sent(self.peer, line)
+        if self.server.wire.enabled:
+            self.server.wire.sent(self.peer, line)
         if self._reply is not None:  # the end of a command's answer: see _answer
             self._reply.append(line + self.delimiter)
             return None
@@ -1028,10 +1046,10 @@ class ImapProtocol(imap4.IMAP4Server):
         self.verb = verb
         if uid is not None:
             return self._dispatch_guarded(tag, cmd, rest, uid)
-        self.server.record("command", self.peer, tag=_text(tag), verb=_text(verb))
-        rule = self.server.core.faults.check(
-            self.server.name, _text(self._fault_subject(verb, rest)), self.peer, users=[self._fault_user(verb, rest)]
-        )
+        verb_text = _text(verb)
+        self.journal.record(self.server.name, "command", self.peer, tag=_text(tag), verb=verb_text)
+        subject = _text(self._fault_subject(verb, rest)) if verb == b"UID" else verb_text
+        rule = self.server.core.faults.check(self.server.name, subject, self.peer, users=[self._fault_user(verb, rest)])
         if rule is None:
             return self._dispatch_guarded(tag, cmd, rest)
         if rule.action == "error":
@@ -1066,8 +1084,8 @@ class ImapProtocol(imap4.IMAP4Server):
         Syntax and state errors pass through to Twisted, which words them.
         """
         try:
-            entry = self.lookupCommand(cmd)
-            if entry and len(entry) > 1 and all(parser in SYNCHRONOUS_PARSERS for parser in entry[1:]):
+            entry = self._synchronous_entry(cmd)
+            if entry is not None:
                 self._run_now(tag, entry, rest, uid)
                 return None
             if uid is None:
@@ -1079,6 +1097,24 @@ class ImapProtocol(imap4.IMAP4Server):
             self.server.log.exception("imap: %s failed", _text(cmd))
             self.sendBadResponse(tag, b"Server error: " + str(error).encode("utf-8", "replace")[:200])
             return None
+
+    def _synchronous_entry(self, cmd: bytes) -> tuple[Any, ...] | None:
+        """The command table entry for ``cmd`` in this state if every argument parser of
+        it is synchronous (see _run_now), else None. The answer is kept for the
+        connection, per state and verb (the table does not change while it lasts; verbs
+        the table does not have are not kept): looking it up again for every command
+        was a share of a ``FETCH n``."""
+        key = (self.state, cmd)
+        try:
+            return self._synchronous_entries[key]
+        except KeyError:
+            pass
+        entry = self.lookupCommand(cmd)
+        if not entry:
+            return None
+        synchronous = len(entry) > 1 and all(parser in SYNCHRONOUS_PARSERS for parser in entry[1:])
+        found = self._synchronous_entries[key] = entry if synchronous else None
+        return found
 
     def _run_now(self, tag: bytes, entry: tuple[Any, ...], rest: bytes | None, uid: Any) -> None:
         """What Twisted's dispatch does for a command table ``entry``, without its chain of
@@ -1270,12 +1306,13 @@ class ImapProtocol(imap4.IMAP4Server):
 
     # -- FETCH: \Seen on non-PEEK bodies, byte-exact sections
     def do_FETCH(self, tag: bytes, messages: Any, query: list[Any], uid: int = 0) -> None:
+        plan = _fetch_plan(tuple(query))
         seqs = self.mbox.sequence_numbers(messages, bool(uid))
-        if self.mbox.isWriteable() and any(_sets_seen(part) for part in query):
+        if plan.sets_seen and self.mbox.isWriteable():
             self.mbox.mark_seen(seqs)
-            if not any(part.type == "flags" for part in query):
+            if not plan.has_flags:
                 query.append(imap4._FetchParser.Flags())
-        if not query or any(part.type not in INLINE_FETCH_PARTS for part in query) or self._large(seqs, query):
+        if not plan.inline or self._large(seqs, plan):
             super().do_FETCH(tag, messages, query, uid)
             return
         found = self.mbox.fetch_numbered(seqs, stream=True)
@@ -1314,14 +1351,14 @@ class ImapProtocol(imap4.IMAP4Server):
         self.sendPositiveResponse(tag, b"FETCH completed")
         self._unblock()
 
-    def _large(self, seqs: list[int], query: list[Any]) -> bool:
+    def _large(self, seqs: list[int], plan: FetchPlan) -> bool:
         """Several messages of more than INLINE_FETCH_BYTES in all to hold in memory (sizes
         from the view, unread): a streamed one counts only if some item reads its bytes."""
         if len(seqs) < 2:
             return False
         sizes = [self.mbox.view[seq - 1].size for seq in seqs]
         streamed = sum(1 for size in sizes if size >= STREAMED_MESSAGE_BYTES)
-        if streamed > STREAMED_FILES_PER_FETCH or any(_reads_message_bytes(part) for part in query):
+        if streamed > STREAMED_FILES_PER_FETCH or plan.reads_bytes:
             return sum(sizes) > INLINE_FETCH_BYTES
         return sum(size for size in sizes if size < STREAMED_MESSAGE_BYTES) > INLINE_FETCH_BYTES
 
@@ -1399,6 +1436,11 @@ class ImapProtocol(imap4.IMAP4Server):
 
     def spew_rfc822(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
         _write_message(_w, b"RFC822", msg)
+
+    def spew_flags(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
+        # Twisted's bytes, joined once instead of a networkString call per flag.
+        write = self.transport.write if _w is None else _w
+        write(b"FLAGS (" + " ".join(msg.getFlags()).encode("ascii") + b")")
 
     def spew_rfc822size(self, id: int, msg: StoredMessage, _w: Any = None, _f: Any = None) -> None:
         _w(b"RFC822.SIZE %d" % msg.size)
@@ -1498,6 +1540,30 @@ class ImapProtocol(imap4.IMAP4Server):
         for seq in self.mbox.expunge(only_uids=wanted):
             self.sendUntaggedResponse(b"%d EXPUNGE" % seq)
         self.sendPositiveResponse(tag, b"UID EXPUNGE completed")
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    """What do_FETCH needs to know of a FETCH's items, worked out once per parsed item
+    list (_fetch_plan): a client syncing one message at a time sends the same items a
+    thousand times."""
+
+    sets_seen: bool  # a non-PEEK body item: \Seen is set (RFC 3501 6.4.5)
+    has_flags: bool  # FLAGS asked for (else a \Seen change adds it)
+    inline: bool  # items, and all of them written at once (INLINE_FETCH_PARTS)
+    reads_bytes: bool  # some item needs a streamed message's bytes in memory
+
+
+@functools.lru_cache(maxsize=256)
+def _fetch_plan(items: tuple[Any, ...]) -> FetchPlan:
+    # Keyed by the parsed items themselves (by identity): arg_fetchatt hands out the
+    # same ones for the same text.
+    return FetchPlan(
+        sets_seen=any(_sets_seen(part) for part in items),
+        has_flags=any(part.type == "flags" for part in items),
+        inline=bool(items) and all(part.type in INLINE_FETCH_PARTS for part in items),
+        reads_bytes=any(_reads_message_bytes(part) for part in items),
+    )
 
 
 def _is_whole_message(part: Any) -> bool:

@@ -260,6 +260,13 @@ class _CachedScan:
     # Set while the signature's mtimes are too fresh to trust alone (SCAN_SETTLE_NS):
     # the listing of that scan, which a fresh listing must match for the scan to be reused.
     listing: _Listing | None = None
+    # What the signature stats (new/, cur/, the uidlist), joined once: every IMAP
+    # command checks the signature, and joining the paths from ``path`` cost as much
+    # as the three stat calls.
+    stat_paths: tuple[str, str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stat_paths", _signature_paths(self.path))
 
 
 class _GroupSync:
@@ -508,7 +515,11 @@ class MailStore(Store):
         name = (user, INBOX if _is_inbox(folder) else folder)
         with self._scans_lock:
             cached = self._scans.get(name)
-        if cached is not None and cached.signature is not None and _scan_signature(cached.path) == cached.signature:
+        if (
+            cached is not None
+            and cached.signature is not None
+            and _stat_signature(cached.stat_paths) == cached.signature
+        ):
             if cached.listing is None:
                 return cached.snapshot
             if self._still_listed(name, cached):
@@ -1260,6 +1271,21 @@ def _listing(folder_path: Path) -> _Listing:
             names = []
         found.append(frozenset(name for name in names if not name.startswith(".")))
     return found[0], found[1]
+
+
+def _signature_paths(folder_path: Path) -> tuple[str, str, str]:
+    """The paths a _scan_signature stats: new/, cur/ and the uidlist."""
+    return (os.path.join(folder_path, "new"), os.path.join(folder_path, "cur"), os.path.join(folder_path, UIDLIST))
+
+
+def _stat_signature(paths: tuple[str, str, str]) -> tuple[Any, ...] | None:
+    """The _scan_signature of the folder whose _signature_paths these are, now."""
+    try:
+        new, cur, uidlist = os.stat(paths[0]), os.stat(paths[1]), os.stat(paths[2])
+    except FileNotFoundError:
+        return None
+    directories = (new.st_ino, new.st_mtime_ns, cur.st_ino, cur.st_mtime_ns)
+    return (*directories, uidlist.st_ino, uidlist.st_mtime_ns, uidlist.st_size)
 
 
 def _directory_signature(folder_path: Path) -> tuple[int, int, int, int] | None:
