@@ -107,7 +107,8 @@ def test_per_item_errors_are_outcomes_and_the_rest_succeed(loop: asyncio.Abstrac
 
 
 def test_a_miscounted_batch_is_an_error_for_each_item(loop: asyncio.AbstractEventLoop) -> None:
-    worker: BatchWorker[int, Any] = BatchWorker(lambda items: items[:1], loop.call_soon_threadsafe, 1, "t")
+    # Twice as many outcomes as items, whatever the batch turns out to be.
+    worker: BatchWorker[int, Any] = BatchWorker(lambda items: items + items, loop.call_soon_threadsafe, 1, "t")
     outcomes = [outcome for outcome, _ in submit_all(worker, loop, [1, 2])]
     assert all(isinstance(outcome, RuntimeError) for outcome in outcomes)
 
