@@ -35,14 +35,14 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet import defer, protocol
+from twisted.internet import protocol
 from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 
+from ..core.batch_worker import BatchWorker
 from ..core.config import BOOL, FLOAT, PORT, STR, STR_LIST, STR_TABLE, Option, int_range
 from ..core.faults import DELAY, DISCONNECT, NNTP_REPLY, reply_error
 from ..core.lifecycle import ProbeError, retry_until
@@ -58,6 +58,7 @@ from .store import (
     NewsSpool,
     NoSuchArticle,
     NoSuchGroup,
+    Posting,
     PostingRefused,
     overview_text,
     parse_headers,
@@ -119,6 +120,10 @@ OVERVIEW_FORMAT = ("Subject:", "From:", "Date:", "Message-ID:", "References:", "
 # Header names HDR answers from the overview index instead of reading the article.
 INDEXED_FIELDS = frozenset(name.lower() for name in (*OVERVIEW_HEADERS, "Xref", ":bytes", ":lines"))
 LIST_KEYWORDS = ("ACTIVE", "NEWSGROUPS", "OVERVIEW.FMT", "ACTIVE.TIMES", "HEADERS")
+# Threads storing posted articles, each taking every article that arrived while it was
+# busy as one batch. One keeps the batches as large as they can be; a second lets small
+# posts move while the first writes a large article.
+POST_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -795,9 +800,20 @@ class NntpProtocol(LineReceiver, TimeoutMixin):
         article = b"".join(line + b"\r\n" for line in lines)
         self.article_verb = "storing"
         self.hold()  # pipelined commands wait for the 240: the post must be durable first
-        stored = self.server.run_blocking(self.spool.post, article, None, verb == "IHAVE")
-        stored.addCallbacks(self._posted, self._post_failed, callbackArgs=(verb, len(article)), errbackArgs=(verb,))
-        stored.addBoth(self._after_post)
+        self.server.posts.submit(
+            Posting(article, require_message_id=verb == "IHAVE"),
+            lambda outcome: self._post_done(outcome, verb, len(article)),
+        )
+
+    def _post_done(self, outcome: str | Exception, verb: str, size: int) -> None:
+        try:
+            if isinstance(outcome, Exception):
+                self._post_failed(outcome, verb)
+            else:
+                self._posted(outcome, verb, size)
+        finally:
+            self.article_verb = ""
+            self.release()
 
     def _posted(self, message_id: str, verb: str, size: int) -> None:
         self.server.record(
@@ -814,8 +830,7 @@ class NntpProtocol(LineReceiver, TimeoutMixin):
             else:
                 self.reply(TRANSFERRED, f"article transferred {message_id}")
 
-    def _post_failed(self, failure: Any, verb: str) -> None:
-        problem = failure.value
+    def _post_failed(self, problem: Exception, verb: str) -> None:
         if isinstance(problem, DuplicateArticle) and verb == "IHAVE":
             code = NOT_WANTED
         elif isinstance(problem, PostingRefused):
@@ -825,15 +840,10 @@ class NntpProtocol(LineReceiver, TimeoutMixin):
             code = POSTING_FAILED if verb == "POST" else TRANSFER_LATER
             problem = Exception(f"cannot store the article: {problem.strerror or problem}")
         else:
-            failure.raiseException()
+            raise problem  # a bug: for the reactor's log (BatchWorker hands it on)
         self.server.record("message", self.peer, action=f"{verb.lower()}-refused", reason=str(problem))
         if self.transport is not None and self.transport.connected:
             self.reply(code, str(problem))
-
-    def _after_post(self, result: Any) -> Any:
-        self.article_verb = ""
-        self.release()
-        return result
 
 
 class NntpFactory(protocol.ServerFactory):
@@ -896,18 +906,15 @@ class NntpServer(TwistedServer):
         self.spool = self.core.shared(NewsSpool)
         self.any_posting = any(group.config.posting for group in self.spool.groups())
         self.tls_options: Any = None
-        self._executor: ThreadPoolExecutor | None = None
+        self.posts = self._post_worker()
 
-    def run_blocking(self, function: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
-        """Run ``function`` on this server's worker threads; the Deferred fires on the reactor."""
-        assert self._executor is not None, "the server is not started"
-        future = self.core.loop.loop.run_in_executor(self._executor, function, *args)
-        return defer.Deferred.fromFuture(future)
+    def _post_worker(self) -> BatchWorker[Posting, str]:
+        # Every article that finished arriving while the worker was busy is stored as
+        # one batch (NewsSpool.post_many: one group commit), and its sessions hear in
+        # one reactor wake-up.
+        return BatchWorker(self.spool.post_many, self.core.loop.call_soon, POST_THREADS, "nntp-post")
 
     def _bind(self) -> None:
-        # Posts spend their time waiting in fsync; enough workers let concurrent posts
-        # share one group commit (see NewsSpool) instead of queueing for a thread.
-        self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="nntp-post")
         self.tls_options = self.core.tls.twisted_options()
         self.listen("main", NntpFactory(self, implicit_tls=False), self.settings.port)
         self.listen("tls", NntpFactory(self, implicit_tls=True), self.settings.tls_port, tls=True)
@@ -916,9 +923,10 @@ class NntpServer(TwistedServer):
         try:
             super()._unbind()
         finally:
-            if self._executor is not None:
-                self._executor.shutdown(wait=True)
-                self._executor = None
+            # Posts already handed over finish (their clients are gone); stop() does not
+            # wait for their fsyncs. A fresh worker for a restart.
+            self.posts.close()
+            self.posts = self._post_worker()
 
     @classmethod
     def probe(cls, host: str, port: int, timeout: float = 5.0) -> str:

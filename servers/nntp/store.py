@@ -48,7 +48,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -198,6 +198,25 @@ class GroupStatus:
     def low(self) -> int:
         # RFC 3977 6.1.1.2: an empty group reports low = high + 1.
         return self.numbers[0] if self.numbers else self.high_water + 1
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One article for :meth:`NewsSpool.post_many` (see :meth:`NewsSpool.post`)."""
+
+    article: bytes
+    arrived: float | None = None  # None: now
+    require_message_id: bool = False  # IHAVE: the sender must name the article
+    enforce_posting: bool = True  # False lets the seeded samples into read-only groups
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    """A posting that passed the checks: its reserved Message-ID and numbers, its bytes."""
+
+    message_id: str
+    stored: bytes
+    entries: list[tuple[Group, ArticleEntry]]
 
 
 @dataclass
@@ -383,8 +402,67 @@ class NewsSpool:
         :raises PostingRefused: missing From/Subject/Newsgroups, no known group, a group
             that does not allow posting, a malformed Message-ID.
         :raises DuplicateArticle: the Message-ID is already in the spool.
+        :raises OSError: the article could not be made durable.
         """
-        head, body = split_article(article)
+        (outcome,) = self.post_many([Posting(article, arrived, require_message_id, enforce_posting)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def post_many(self, postings: Sequence[Posting]) -> list[str | Exception]:
+        """Store several articles at once; for each, its Message-ID once it is durable,
+        or what refused or stopped it (:meth:`post`'s errors; the others are stored all
+        the same).
+
+        Each posting is checked and gets its numbers in turn, as one :meth:`post` would
+        (of two with one Message-ID, the second is the duplicate). Then every article
+        file is written and fsynced, and the batch goes to one group commit: NNTP hands
+        over what its sessions finished meanwhile from one thread, where a thread per
+        post took turns at the GIL around every system call (133 futex calls per post
+        at 10 posting sessions).
+        """
+        outcomes: list[str | Exception] = []
+        accepted: list[tuple[int, _Accepted]] = []  # (place in outcomes, posting)
+        try:
+            for posting in postings:
+                try:
+                    taken = self._accept(posting)
+                except PostingRefused as refused:
+                    outcomes.append(refused)
+                    continue
+                accepted.append((len(outcomes), taken))
+                outcomes.append(taken.message_id)
+            written: list[tuple[int, _Accepted]] = []
+            for place, taken in accepted:
+                try:
+                    for group, entry in taken.entries:
+                        # The reserved number names the temporary file too: no other
+                        # writer uses it, so no random names (mkstemp) are needed.
+                        write_atomic(
+                            group.directory / str(entry.number),
+                            taken.stored,
+                            sync_dir=False,  # the commit syncs the directory
+                            temporary=group.directory / f".{entry.number}.tmp",
+                        )
+                except OSError as problem:
+                    outcomes[place] = problem
+                    continue
+                written.append((place, taken))
+            if written:
+                try:
+                    self._commit(_PendingCommit([pair for _, taken in written for pair in taken.entries]))
+                except OSError as problem:
+                    for place, _ in written:
+                        outcomes[place] = problem
+        finally:
+            with self._lock:
+                for _, taken in accepted:
+                    self._in_flight.discard(taken.message_id)
+        return outcomes
+
+    def _accept(self, posting: Posting) -> _Accepted:
+        """Check one posting, reserve its Message-ID and numbers, and build what is stored."""
+        head, body = split_article(posting.article)
         fields = parse_headers(head)
         for required in ("From", "Subject", "Newsgroups"):
             if not header_value(fields, required):
@@ -393,14 +471,14 @@ class NewsSpool:
         message_id = header_value(fields, "Message-ID")
         if message_id is not None and not MESSAGE_ID.match(message_id):
             raise PostingRefused(f"malformed Message-ID {message_id[:80]!r}")
-        if message_id is None and require_message_id:
+        if message_id is None and posting.require_message_id:
             raise PostingRefused("missing Message-ID header")
-        arrived = time.time() if arrived is None else arrived
+        arrived = time.time() if posting.arrived is None else posting.arrived
         with self._lock:
             targets = [self._groups[name] for name in dict.fromkeys(wanted) if name in self._groups]
             if not targets:
                 raise PostingRefused(f"no such newsgroup: {', '.join(wanted)[:200]}")
-            closed = [group.name for group in targets if enforce_posting and not group.config.posting]
+            closed = [group.name for group in targets if posting.enforce_posting and not group.config.posting]
             if closed:
                 raise PostingRefused(f"posting to {closed[0]} is not allowed")
             if message_id is None:
@@ -414,19 +492,10 @@ class NewsSpool:
                 numbers[group.name] = group.next_number
                 group.next_number += 1
             self._in_flight.add(message_id)
-        try:
-            xref = f"{self.path_host} " + " ".join(f"{name}:{number}" for name, number in numbers.items())
-            stored = self._with_server_headers(head, fields, body, message_id, arrived, xref)
-            entries = []
-            for group in targets:
-                number = numbers[group.name]
-                write_atomic(group.directory / str(number), stored, sync_dir=False)  # the commit syncs the dir
-                entries.append((group, self._entry_for(number, stored, arrived)))
-            self._commit(_PendingCommit(entries))
-        finally:
-            with self._lock:
-                self._in_flight.discard(message_id)
-        return message_id
+        xref = f"{self.path_host} " + " ".join(f"{name}:{number}" for name, number in numbers.items())
+        stored = self._with_server_headers(head, fields, body, message_id, arrived, xref)
+        entries = [(group, self._entry_for(numbers[group.name], stored, arrived)) for group in targets]
+        return _Accepted(message_id, stored, entries)
 
     def _commit(self, pending: _PendingCommit) -> None:
         """Make ``pending`` durable and visible, together with whatever else is queued.
