@@ -257,7 +257,8 @@ class NntpProtocol(LineReceiver, TimeoutMixin):
         self.group_name: str | None = None
         self.article_number: int | None = None
         self.mode = "command"  # command | article (POST/IHAVE data) | sasl (awaiting the response)
-        self.article_lines: list[bytes] = []
+        self.article_data: list[bytes] = []  # un-stuffed article lines, CRLF kept, in chunks
+        self.article_line_count = 0  # the lines kept in article_data
         self.article_size = 0
         self.article_verb = ""
         self.article_partial = b""  # an article line still arriving (raw mode)
@@ -749,7 +750,8 @@ class NntpProtocol(LineReceiver, TimeoutMixin):
     def _start_article(self, verb: str) -> None:
         self.mode = "article"
         self.article_verb = verb
-        self.article_lines = []
+        self.article_data = []
+        self.article_line_count = 0
         self.article_size = 0
         self.article_partial = b""
         # The article's bytes go to rawDataReceived in whole chunks, not through
@@ -759,20 +761,33 @@ class NntpProtocol(LineReceiver, TimeoutMixin):
 
     def rawDataReceived(self, data: bytes) -> None:
         """Article data: its lines, with LineReceiver's length rule, until the ``.`` line;
-        what follows the terminator is commands again."""
-        lines = (self.article_partial + data).split(self.delimiter)
-        self.article_partial = lines.pop()
-        for index, line in enumerate(lines):
-            if len(line) > self.MAX_LENGTH:
-                self.lineLengthExceeded(line)
+        what follows the terminator is commands again. The lines of a chunk are taken
+        together (one search for the terminator, one replace to un-stuff them), where a
+        Python loop over each line cost a sixth of the reactor's time per post."""
+        buffer = self.article_partial + data  # starts at the start of a line
+        if buffer.startswith(b".\r\n"):
+            end = 0
+        else:
+            found = buffer.find(b"\r\n.\r\n")
+            end = found + 2 if found >= 0 else -1
+        # The whole lines: up to the terminator, or up to the last CRLF while it is out.
+        cut = end if end >= 0 else buffer.rfind(self.delimiter) + len(self.delimiter)
+        complete = buffer[:cut] if cut >= len(self.delimiter) else b""  # rfind's -1: none yet
+        if len(complete) > self.MAX_LENGTH:  # only then can one of its lines be too long
+            longest = max(complete.split(self.delimiter), key=len)
+            if len(longest) > self.MAX_LENGTH:
+                self.lineLengthExceeded(longest)
                 return
-            self._article_line(line)
-            if self.mode != "article":
-                rest = self.delimiter.join([*lines[index + 1 :], self.article_partial])
-                self.article_partial = b""
-                if rest:
-                    self.dataReceived(rest)  # LineReceiver is busy: it takes these as lines next
-                return
+        if complete:
+            self._article_lines(complete)
+        if end >= 0:
+            self.article_partial = b""
+            self._article_line(b".")
+            rest = buffer[end + 3 :]
+            if rest:
+                self.dataReceived(rest)  # LineReceiver is busy: it takes these as lines next
+            return
+        self.article_partial = buffer[len(complete) :]
         if len(self.article_partial) >= self.MAX_LENGTH + len(self.delimiter):
             self.lineLengthExceeded(self.article_partial)
 
@@ -782,22 +797,35 @@ class NntpProtocol(LineReceiver, TimeoutMixin):
             self.setLineMode()
             self._finish_article()
             return
-        if line.startswith(b"."):
-            line = line[1:]  # undo dot-stuffing (RFC 3977 3.1.1)
-        self.article_size += len(line) + 2
-        if self.article_size <= self.server.settings.max_article_size:
-            self.article_lines.append(line)
+        self._article_lines(line + self.delimiter)
+
+    def _article_lines(self, lines: bytes) -> None:
+        """Whole article lines (CRLF-terminated, no terminator among them): un-stuffed
+        (RFC 3977 3.1.1: a leading dot removed), counted, kept while the article is
+        within max_article_size."""
+        unstuffed = (self.delimiter + lines).replace(b"\r\n.", b"\r\n")[len(self.delimiter) :]
+        limit = self.server.settings.max_article_size
+        if self.article_size + len(unstuffed) <= limit:
+            self.article_size += len(unstuffed)
+            self.article_data.append(unstuffed)
+            self.article_line_count += unstuffed.count(self.delimiter)
+            return
+        for line in unstuffed.split(self.delimiter)[:-1]:  # the lines that still fit are kept
+            self.article_size += len(line) + len(self.delimiter)
+            if self.article_size <= limit:
+                self.article_data.append(line + self.delimiter)
+                self.article_line_count += 1
 
     def _finish_article(self) -> None:
-        verb, lines = self.article_verb, self.article_lines
-        self.article_lines = []
-        self.server.wire.received(self.peer, f"<article: {len(lines)} lines, {self.article_size} bytes>")
+        verb, data = self.article_verb, self.article_data
+        self.article_data = []
+        self.server.wire.received(self.peer, f"<article: {self.article_line_count} lines, {self.article_size} bytes>")
         failed = POSTING_FAILED if verb == "POST" else TRANSFER_REJECTED
         if self.article_size > self.server.settings.max_article_size:
             self.article_verb = ""
             self.reply(failed, f"article larger than {self.server.settings.max_article_size} bytes")
             return
-        article = b"".join(line + b"\r\n" for line in lines)
+        article = b"".join(data)
         self.article_verb = "storing"
         self.hold()  # pipelined commands wait for the 240: the post must be durable first
         self.server.posts.submit(
