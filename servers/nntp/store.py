@@ -427,7 +427,7 @@ class NewsSpool:
             for posting in postings:
                 try:
                     taken = self._accept(posting)
-                except PostingRefused as refused:
+                except Exception as refused:  # noqa: BLE001 - this posting's outcome, not the batch's
                     outcomes.append(refused)
                     continue
                 accepted.append((len(outcomes), taken))
@@ -492,9 +492,14 @@ class NewsSpool:
                 numbers[group.name] = group.next_number
                 group.next_number += 1
             self._in_flight.add(message_id)
-        xref = f"{self.path_host} " + " ".join(f"{name}:{number}" for name, number in numbers.items())
-        stored = self._with_server_headers(head, fields, body, message_id, arrived, xref)
-        entries = [(group, self._entry_for(numbers[group.name], stored, arrived)) for group in targets]
+        try:
+            xref = f"{self.path_host} " + " ".join(f"{name}:{number}" for name, number in numbers.items())
+            stored = self._with_server_headers(head, fields, body, message_id, arrived, xref)
+            entries = [(group, self._entry_for(numbers[group.name], stored, arrived)) for group in targets]
+        except BaseException:
+            with self._lock:
+                self._in_flight.discard(message_id)
+            raise
         return _Accepted(message_id, stored, entries)
 
     def _commit(self, pending: _PendingCommit) -> None:
@@ -545,11 +550,11 @@ class NewsSpool:
                 if not skipping:
                     kept.append(line)
                 continue
-            name = line.split(b":", 1)[0].strip().lower()
+            name, colon, value = line.partition(b":")
+            name = name.strip().lower() if colon else b""  # a line without a colon is no header
             skipping = name in (b"xref", b"path")
             if name == b"path":
-                path = line.split(b":", 1)[1].strip()
-                kept.insert(0, b"Path: " + self.path_host.encode() + b"!" + path)
+                kept.insert(0, b"Path: " + self.path_host.encode() + b"!" + value.strip())
                 continue
             if not skipping:
                 kept.append(line)

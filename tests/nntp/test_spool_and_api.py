@@ -15,7 +15,7 @@ import requests
 from servers import registry
 from servers.core import Core, load_config
 from servers.core.config import ConfigError
-from servers.nntp.store import GroupConfig, NewsSpool
+from servers.nntp.store import DuplicateArticle, GroupConfig, NewsSpool, Posting, PostingRefused
 
 GROUPS = [GroupConfig("local.test", "tests", True), GroupConfig("comp.lang.python", "python", True)]
 
@@ -77,6 +77,32 @@ def test_concurrent_posts_share_one_group_commit_and_stay_invisible_until_it(tmp
     entries = spool.entries("local.test")
     assert [e.number for e in entries] == list(range(1, 9)) and {e.message_id for e in entries} == set(message_ids)
     assert [e.number for e in NewsSpool(tmp_path, GROUPS, samples=False).entries("local.test")] == list(range(1, 9))
+
+
+def test_post_many_keeps_each_posts_rules_and_commits_once(tmp_path: Path) -> None:
+    spool = NewsSpool(tmp_path, GROUPS, samples=False)
+    commits: list[int] = []
+    append_index = spool._append_index
+    spool._append_index = lambda group, entries: (commits.append(len(entries)), append_index(group, entries))[1]  # type: ignore[method-assign]
+    named = article("named").replace(b"\r\n\r\n", b"\r\nMessage-ID: <once@example.com>\r\n\r\n", 1)
+    outcomes = spool.post_many(
+        [
+            Posting(named),
+            Posting(named.replace(b"named", b"again")),  # the same Message-ID, in the same batch
+            Posting(b"Newsgroups: local.test\r\nSubject: no sender\r\n\r\nx\r\n"),
+            Posting(article("unnamed"), require_message_id=True),
+            Posting(article("last")),
+        ]
+    )
+    assert outcomes[0] == "<once@example.com>" and isinstance(outcomes[4], str)
+    assert isinstance(outcomes[1], DuplicateArticle) and str(outcomes[1]) == "duplicate article <once@example.com>"
+    assert isinstance(outcomes[2], PostingRefused) and str(outcomes[2]) == "missing From header"
+    assert isinstance(outcomes[3], PostingRefused) and str(outcomes[3]) == "missing Message-ID header"
+    assert commits == [2]  # the two stored share one commit
+    assert [(e.number, e.subject) for e in spool.entries("local.test")] == [(1, "named"), (2, "last")]
+    assert not spool._in_flight
+    assert spool.read("local.test", 2).endswith(b"\r\n\r\nbody of last\r\n")
+    assert sorted(p.name for p in (tmp_path / "local.test").iterdir()) == ["1", "2", "created", "overview"]
 
 
 def test_admin_api_lists_groups_articles_and_serves_one_raw(refservers_nntp: Any, refservers_admin: Any) -> None:
