@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given, reject, settings
+from hypothesis import strategies as st
 
 from servers import registry
 from servers.core import Core, load_config
@@ -103,6 +105,48 @@ def test_post_many_keeps_each_posts_rules_and_commits_once(tmp_path: Path) -> No
     assert not spool._in_flight
     assert spool.read("local.test", 2).endswith(b"\r\n\r\nbody of last\r\n")
     assert sorted(p.name for p in (tmp_path / "local.test").iterdir()) == ["1", "2", "created", "overview"]
+
+
+# Header lines as clients send them, odd ones included: folded, colonless, spaced names,
+# Path and Xref of the client's, duplicates, empty values.
+HEADER_LINES = st.sampled_from(
+    [
+        b"From: a@example.com",
+        b"Subject: one",
+        b"subject: two",
+        b" folded on",
+        b"\tfolded by tab",
+        b"Path: elsewhere!origin",
+        b"PATH",
+        b"Path :x",
+        b"Xref: forged x:1",
+        b"Xref\t: forged",
+        b"Date: Tue, 1 Dec 2026 10:00:00 +0000",
+        b"Date:",
+        b"Message-ID: <m@example.com>",
+        b"References: <r@example.com>",
+        b"References: <a@x>\tand tab",
+        b"no colon at all",
+        b"Odd Name: spaced",
+        b"X-Other: value",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(HEADER_LINES, max_size=8))
+def test_a_posts_index_entry_is_what_its_stored_article_says(tmp_path_factory: Any, lines: list[bytes]) -> None:
+    # The entry comes from the client's headers plus what the spool added, without
+    # parsing the stored article again; it must be what parsing it finds.
+    spool = NewsSpool(tmp_path_factory.mktemp("spool"), GROUPS, samples=False)
+    head = b"\r\n".join([b"Newsgroups: local.test", b"From: a@example.com", b"Subject: s", *lines])
+    try:
+        message_id = spool.post(head + b"\r\n\r\nbody\r\n.\r\n..x\r\n", arrived=1_700_000_000.0)
+    except PostingRefused:  # a Message-ID folded into a malformed one
+        reject()
+    group, entry = spool.find(message_id)
+    assert group == "local.test"
+    assert entry == spool._entry_for(entry.number, spool.read(group, entry.number), entry.arrived)
 
 
 def test_admin_api_lists_groups_articles_and_serves_one_raw(refservers_nntp: Any, refservers_admin: Any) -> None:
