@@ -107,6 +107,19 @@ def test_post_many_keeps_each_posts_rules_and_commits_once(tmp_path: Path) -> No
     assert sorted(p.name for p in (tmp_path / "local.test").iterdir()) == ["1", "2", "created", "overview"]
 
 
+def test_an_article_that_cannot_be_written_fails_alone_in_its_batch(tmp_path: Path) -> None:
+    spool = NewsSpool(tmp_path, GROUPS, samples=False)
+    (tmp_path / "local.test" / ".2.tmp").mkdir()  # number 2's temporary file cannot be opened
+    outcomes = spool.post_many([Posting(article(f"p{n}")) for n in (1, 2, 3)])
+    assert isinstance(outcomes[1], IsADirectoryError)
+    assert isinstance(outcomes[0], str) and isinstance(outcomes[2], str)
+    assert [(e.number, e.subject) for e in spool.entries("local.test")] == [(1, "p1"), (3, "p3")]  # 2: a gap
+    spool.close()  # the writing threads end; a later batch starts them again
+    assert all(isinstance(o, str) for o in spool.post_many([Posting(article("p4")), Posting(article("p5"))]))
+    assert [e.number for e in NewsSpool(tmp_path, GROUPS, samples=False).entries("local.test")] == [1, 3, 4, 5]
+    spool.close()
+
+
 # Header lines as clients send them, odd ones included: folded, colonless, spaced names,
 # Path and Xref of the client's, duplicates, empty values.
 HEADER_LINES = st.sampled_from(
