@@ -20,7 +20,8 @@ Rules kept here:
 1. Every reply is ``<code> <text>`` with the RFC 3977 code; bad input gets 500/501 and
    the session goes on. Command lines longer than 512 octets (RFC 3977 3.1) get 501.
 2. A posted article is acknowledged (240/235) only after the spool made it durable; the
-   write runs on a worker thread and commands pipelined behind it wait their turn.
+   write runs on the post worker (a BatchWorker thread storing every article that
+   arrived meanwhile as one batch) and commands pipelined behind it wait their turn.
 3. Multi-line data is dot-stuffed on the way out and un-stuffed on the way in, byte for
    byte; articles are served exactly as stored.
 """

@@ -18,8 +18,9 @@ The contract the protocol room relies on:
    group directory, index line appended, index fsynced; only then is the article
    visible to readers and :meth:`post` returns (NNTP sends 240 after that, as SMTP sends
    250 after its Maildir delivery). Posts arriving together share one commit (one
-   directory and one index fsync for the batch: a group commit), so parallel posters
-   do not queue behind each other's fsyncs.
+   directory and one index fsync for the batch: a group commit), whether they come
+   as one :meth:`post_many` batch (NNTP's way: its article files are fsynced side by
+   side) or as :meth:`post` calls from several threads.
 2. **Stable numbers.** Each group's numbers only grow and are never reused (RFC 3977
    6.1.1.2): a post reserves the next number before writing. A crash between the
    article file and its commit is repaired on open: article files missing from the
@@ -32,8 +33,8 @@ The contract the protocol room relies on:
    refused (:class:`DuplicateArticle`). A cross-posted article is stored once per
    group, with one Xref header naming every group and number.
 5. **Threads.** Every method is thread-safe; readers take one short lock and never
-   wait for a disk write. :meth:`post` blocks on fsync, so callers on an event loop run
-   it on a worker thread. One process owns a spool.
+   wait for a disk write. :meth:`post` and :meth:`post_many` block on fsync, so callers
+   on an event loop run them on a worker thread. One process owns a spool.
 6. **Errors.** :class:`NoSuchGroup`, :class:`NoSuchArticle`, :class:`PostingRefused`
    (the 441 reasons) and :class:`DuplicateArticle`, all :class:`NewsSpoolError`, with
    one-line messages.
