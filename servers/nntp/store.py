@@ -50,7 +50,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -432,6 +432,10 @@ class NewsSpool:
         """
         outcomes: list[str | Exception] = []
         accepted: list[tuple[int, _Accepted]] = []  # (place in outcomes, posting)
+        # A posting's files start on a writing thread as soon as it is accepted, so the
+        # disk works while the next ones are checked (a tenth of a batch's time).
+        writers = self._writers() if len(postings) > 1 else None
+        writing: list[Future[OSError | None]] = []
         try:
             for posting in postings:
                 try:
@@ -441,8 +445,10 @@ class NewsSpool:
                     continue
                 accepted.append((len(outcomes), taken))
                 outcomes.append(taken.message_id)
-            if len(accepted) > 1:
-                stored = list(self._writers().map(self._write, [taken for _, taken in accepted]))
+                if writers is not None:
+                    writing.append(writers.submit(self._write, taken))
+            if writers is not None:
+                stored = [future.result() for future in writing]
             else:
                 stored = [self._write(taken) for _, taken in accepted]
             written: list[tuple[int, _Accepted]] = []
@@ -458,6 +464,7 @@ class NewsSpool:
                     for place, _ in written:
                         outcomes[place] = problem
         finally:
+            wait(writing)  # on an error too: no file may still land once its Message-ID is free
             with self._lock:
                 for _, taken in accepted:
                     self._in_flight.discard(taken.message_id)
