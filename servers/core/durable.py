@@ -92,25 +92,45 @@ def _sync_quietly(path: str) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644, sync_dir: bool = True) -> None:
+def write_atomic(
+    path: Path, data: bytes, mode: int = 0o644, sync_dir: bool = True, temporary: Path | None = None
+) -> None:
     """Write ``data`` to ``path`` all or nothing: temp file, fsync, rename, fsync dir.
 
     The temporary name is unique (mkstemp), so concurrent writers in other threads or
     processes never share one; the last rename wins. ``sync_dir=False`` leaves the
     directory fsync to the caller, who then owes one ``fsync_dir`` before reporting
-    success (a store committing many files at once pays it once).
+    success (a store committing many files at once pays it once). ``temporary`` names
+    the temporary file instead, for a caller that owns that name (a store naming it
+    after a number it reserved): no random names to try, and a leftover of a crash
+    there is overwritten; ``mode`` is then subject to the umask, as for any new file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if temporary is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        temporary = Path(name)
+        set_mode = True
+    else:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        try:
+            fd = os.open(temporary, flags, mode)
+        except FileNotFoundError:  # the directory is gone (removed from outside): made again
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(temporary, flags, mode)
+        set_mode = False
     try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            if set_mode:
+                os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:  # a regular file takes it at once; a signal may split it
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     if sync_dir:
         fsync_dir(path.parent)

@@ -18,8 +18,9 @@ The contract the protocol room relies on:
    group directory, index line appended, index fsynced; only then is the article
    visible to readers and :meth:`post` returns (NNTP sends 240 after that, as SMTP sends
    250 after its Maildir delivery). Posts arriving together share one commit (one
-   directory and one index fsync for the batch: a group commit), so parallel posters
-   do not queue behind each other's fsyncs.
+   directory and one index fsync for the batch: a group commit), whether they come
+   as one :meth:`post_many` batch (NNTP's way: its article files are fsynced side by
+   side) or as :meth:`post` calls from several threads.
 2. **Stable numbers.** Each group's numbers only grow and are never reused (RFC 3977
    6.1.1.2): a post reserves the next number before writing. A crash between the
    article file and its commit is repaired on open: article files missing from the
@@ -32,8 +33,8 @@ The contract the protocol room relies on:
    refused (:class:`DuplicateArticle`). A cross-posted article is stored once per
    group, with one Xref header naming every group and number.
 5. **Threads.** Every method is thread-safe; readers take one short lock and never
-   wait for a disk write. :meth:`post` blocks on fsync, so callers on an event loop run
-   it on a worker thread. One process owns a spool.
+   wait for a disk write. :meth:`post` and :meth:`post_many` block on fsync, so callers
+   on an event loop run them on a worker thread. One process owns a spool.
 6. **Errors.** :class:`NoSuchGroup`, :class:`NoSuchArticle`, :class:`PostingRefused`
    (the 441 reasons) and :class:`DuplicateArticle`, all :class:`NewsSpoolError`, with
    one-line messages.
@@ -48,7 +49,8 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +67,10 @@ GROUP_NAME = re.compile(r"^[A-Za-z0-9+_-]+(\.[A-Za-z0-9+_-]+)*$")
 MESSAGE_ID = re.compile(r"^<[^<>\s]+@[^<>\s]+>$")
 # The overview fields RFC 3977 8.4 fixes, in order, then the Xref the server adds.
 OVERVIEW_HEADERS = ("Subject", "From", "Date", "Message-ID", "References")
+# Threads that write and fsync the article files of one batch side by side: the block
+# layer lets concurrent fsyncs share a cache flush, where one after another each waited
+# for its own (the one thread storing a batch spent half its time in them).
+FSYNC_THREADS = 4
 INDEX_NAME = "overview"
 CREATED_NAME = "created"
 
@@ -200,6 +206,25 @@ class GroupStatus:
         return self.numbers[0] if self.numbers else self.high_water + 1
 
 
+@dataclass(frozen=True)
+class Posting:
+    """One article for :meth:`NewsSpool.post_many` (see :meth:`NewsSpool.post`)."""
+
+    article: bytes
+    arrived: float | None = None  # None: now
+    require_message_id: bool = False  # IHAVE: the sender must name the article
+    enforce_posting: bool = True  # False lets the seeded samples into read-only groups
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    """A posting that passed the checks: its reserved Message-ID and numbers, its bytes."""
+
+    message_id: str
+    stored: bytes
+    entries: list[tuple[Group, ArticleEntry]]
+
+
 @dataclass
 class _PendingCommit:
     """One post's entries waiting for the group commit, and how it ended."""
@@ -224,11 +249,13 @@ def parse_headers(head: bytes) -> list[tuple[str, str]]:
     return fields
 
 
-def header_value(fields: list[tuple[str, str]], name: str) -> str | None:
-    for field_name, value in fields:
-        if field_name.lower() == name.lower():
-            return value
-    return None
+def first_values(fields: list[tuple[str, str]]) -> dict[str, str]:
+    """The first value of each header, by lower-case name: one pass over the fields for
+    the dozen lookups a post makes."""
+    values: dict[str, str] = {}
+    for name, value in fields:
+        values.setdefault(name.lower(), value)
+    return values
 
 
 def overview_text(value: str) -> str:
@@ -257,6 +284,7 @@ class NewsSpool:
         self._commit_lock = threading.Lock()  # one committer at a time
         self._queue_lock = threading.Lock()
         self._commit_queue: list[_PendingCommit] = []
+        self._writer_pool: ThreadPoolExecutor | None = None
         root.mkdir(parents=True, exist_ok=True)
         for config in groups:
             self._open_group(config)
@@ -269,7 +297,7 @@ class NewsSpool:
                 if group is not None and group.high_water == 0:
                     for article in articles:
                         # Samples "arrived" at their Date, so NEWNEWS since today lists only real posts.
-                        date = header_value(parse_headers(split_article(article)[0]), "Date") or ""
+                        date = first_values(parse_headers(split_article(article)[0])).get("date", "")
                         arrived = email.utils.parsedate_to_datetime(date).timestamp()
                         self.post(article, arrived=arrived, enforce_posting=False)
 
@@ -383,24 +411,115 @@ class NewsSpool:
         :raises PostingRefused: missing From/Subject/Newsgroups, no known group, a group
             that does not allow posting, a malformed Message-ID.
         :raises DuplicateArticle: the Message-ID is already in the spool.
+        :raises OSError: the article could not be made durable.
         """
-        head, body = split_article(article)
-        fields = parse_headers(head)
+        (outcome,) = self.post_many([Posting(article, arrived, require_message_id, enforce_posting)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def post_many(self, postings: Sequence[Posting]) -> list[str | Exception]:
+        """Store several articles at once; for each, its Message-ID once it is durable,
+        or what refused or stopped it (:meth:`post`'s errors; the others are stored all
+        the same).
+
+        Each posting is checked and gets its numbers in turn, as one :meth:`post` would
+        (of two with one Message-ID, the second is the duplicate). Then the article
+        files are written and fsynced, side by side (FSYNC_THREADS), and the batch goes
+        to one group commit: NNTP hands over what its sessions finished meanwhile from
+        one thread, where a thread per post took turns at the GIL around every system
+        call (133 futex calls per post at 10 posting sessions).
+        """
+        outcomes: list[str | Exception] = []
+        accepted: list[tuple[int, _Accepted]] = []  # (place in outcomes, posting)
+        # A posting's files start on a writing thread as soon as it is accepted, so the
+        # disk works while the next ones are checked (a tenth of a batch's time).
+        writers = self._writers() if len(postings) > 1 else None
+        writing: list[Future[OSError | None]] = []
+        try:
+            for posting in postings:
+                try:
+                    taken = self._accept(posting)
+                except Exception as refused:  # noqa: BLE001 - this posting's outcome, not the batch's
+                    outcomes.append(refused)
+                    continue
+                accepted.append((len(outcomes), taken))
+                outcomes.append(taken.message_id)
+                if writers is not None:
+                    writing.append(writers.submit(self._write, taken))
+            if writers is not None:
+                stored = [future.result() for future in writing]
+            else:
+                stored = [self._write(taken) for _, taken in accepted]
+            written: list[tuple[int, _Accepted]] = []
+            for (place, taken), problem in zip(accepted, stored, strict=True):
+                if problem is None:
+                    written.append((place, taken))
+                else:
+                    outcomes[place] = problem
+            if written:
+                try:
+                    self._commit(_PendingCommit([pair for _, taken in written for pair in taken.entries]))
+                except OSError as problem:
+                    for place, _ in written:
+                        outcomes[place] = problem
+        finally:
+            wait(writing)  # on an error too: no file may still land once its Message-ID is free
+            with self._lock:
+                for _, taken in accepted:
+                    self._in_flight.discard(taken.message_id)
+        return outcomes
+
+    def _writers(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._writer_pool is None:
+                self._writer_pool = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="nntp-fsync")
+            return self._writer_pool
+
+    def close(self) -> None:
+        """Let the file-writing threads end (Core.stop_all); a later post starts them again."""
+        with self._lock:
+            pool, self._writer_pool = self._writer_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    @staticmethod
+    def _write(taken: _Accepted) -> OSError | None:
+        """Write and fsync one posting's article files (not their directory); the error
+        that stopped it, if any."""
+        try:
+            for group, entry in taken.entries:
+                # The reserved number names the temporary file too: no other
+                # writer uses it, so no random names (mkstemp) are needed.
+                write_atomic(
+                    group.directory / str(entry.number),
+                    taken.stored,
+                    sync_dir=False,  # the commit syncs the directory
+                    temporary=group.directory / f".{entry.number}.tmp",
+                )
+        except OSError as problem:
+            return problem
+        return None
+
+    def _accept(self, posting: Posting) -> _Accepted:
+        """Check one posting, reserve its Message-ID and numbers, and build what is stored."""
+        head, body = split_article(posting.article)
+        headers = first_values(parse_headers(head))
         for required in ("From", "Subject", "Newsgroups"):
-            if not header_value(fields, required):
+            if not headers.get(required.lower()):
                 raise PostingRefused(f"missing {required} header")
-        wanted = [name.strip() for name in (header_value(fields, "Newsgroups") or "").split(",") if name.strip()]
-        message_id = header_value(fields, "Message-ID")
+        wanted = [name.strip() for name in headers["newsgroups"].split(",") if name.strip()]
+        message_id = headers.get("message-id")
         if message_id is not None and not MESSAGE_ID.match(message_id):
             raise PostingRefused(f"malformed Message-ID {message_id[:80]!r}")
-        if message_id is None and require_message_id:
+        if message_id is None and posting.require_message_id:
             raise PostingRefused("missing Message-ID header")
-        arrived = time.time() if arrived is None else arrived
+        arrived = time.time() if posting.arrived is None else posting.arrived
         with self._lock:
             targets = [self._groups[name] for name in dict.fromkeys(wanted) if name in self._groups]
             if not targets:
                 raise PostingRefused(f"no such newsgroup: {', '.join(wanted)[:200]}")
-            closed = [group.name for group in targets if enforce_posting and not group.config.posting]
+            closed = [group.name for group in targets if posting.enforce_posting and not group.config.posting]
             if closed:
                 raise PostingRefused(f"posting to {closed[0]} is not allowed")
             if message_id is None:
@@ -416,17 +535,16 @@ class NewsSpool:
             self._in_flight.add(message_id)
         try:
             xref = f"{self.path_host} " + " ".join(f"{name}:{number}" for name, number in numbers.items())
-            stored = self._with_server_headers(head, fields, body, message_id, arrived, xref)
-            entries = []
-            for group in targets:
-                number = numbers[group.name]
-                write_atomic(group.directory / str(number), stored, sync_dir=False)  # the commit syncs the dir
-                entries.append((group, self._entry_for(number, stored, arrived)))
-            self._commit(_PendingCommit(entries))
-        finally:
+            stored, stored_headers = self._with_server_headers(head, headers, body, message_id, arrived, xref)
+            entries = [
+                (group, self._entry(numbers[group.name], stored_headers, body, len(stored), arrived))
+                for group in targets
+            ]
+        except BaseException:
             with self._lock:
                 self._in_flight.discard(message_id)
-        return message_id
+            raise
+        return _Accepted(message_id, stored, entries)
 
     def _commit(self, pending: _PendingCommit) -> None:
         """Make ``pending`` durable and visible, together with whatever else is queued.
@@ -463,53 +581,70 @@ class NewsSpool:
             raise pending.error
 
     def _with_server_headers(
-        self, head: bytes, fields: list[tuple[str, str]], body: bytes, message_id: str, arrived: float, xref: str
-    ) -> bytes:
+        self, head: bytes, headers: Mapping[str, str], body: bytes, message_id: str, arrived: float, xref: str
+    ) -> tuple[bytes, Mapping[str, str]]:
+        """The article as stored, and what :func:`first_values` finds in its head (Path
+        aside), given ``headers``, the first values of the client's ``head``."""
         # Path first (RFC 5536 3.1.5: each server prepends its name); the client's own
         # headers in their order, minus any Xref (only the serving host may write it);
         # then what was missing, and the Xref of this spool.
         lines = [line for line in head.split(b"\r\n") if line] if head else []
         kept: list[bytes] = []
         skipping = False
+        rewritten = False  # a Path or Xref line of the client's moved or dropped
         for line in lines:
             if line[:1] in (b" ", b"\t"):
                 if not skipping:
                     kept.append(line)
                 continue
-            name = line.split(b":", 1)[0].strip().lower()
+            name, colon, value = line.partition(b":")
+            name = name.strip().lower() if colon else b""  # a line without a colon is no header
             skipping = name in (b"xref", b"path")
+            rewritten = rewritten or skipping
             if name == b"path":
-                path = line.split(b":", 1)[1].strip()
-                kept.insert(0, b"Path: " + self.path_host.encode() + b"!" + path)
+                kept.insert(0, b"Path: " + self.path_host.encode() + b"!" + value.strip())
                 continue
             if not skipping:
                 kept.append(line)
-        if header_value(fields, "Path") is None:
+        added = {"xref": xref}
+        if "path" not in headers:
             kept.insert(0, b"Path: " + self.path_host.encode() + b"!not-for-mail")
-        if header_value(fields, "Message-ID") is None:
+        if "message-id" not in headers:
             kept.append(b"Message-ID: " + message_id.encode())
-        if header_value(fields, "Date") is None:
-            kept.append(b"Date: " + email.utils.formatdate(arrived, usegmt=True).encode())
+            added["message-id"] = message_id
+        if "date" not in headers:
+            added["date"] = email.utils.formatdate(arrived, usegmt=True)
+            kept.append(b"Date: " + added["date"].encode())
         kept.append(b"Xref: " + xref.encode())
-        return b"\r\n".join(kept) + b"\r\n\r\n" + body
+        stored_head = b"\r\n".join(kept)
+        if rewritten:  # the lines around the moved or dropped ones may fold differently now
+            return stored_head + b"\r\n\r\n" + body, first_values(parse_headers(stored_head))
+        # The client's lines as they came, after the Path line and before what was added:
+        # the same first values, and parsing the stored head again (a third of a post's
+        # CPU time in the spool) would find nothing else.
+        return stored_head + b"\r\n\r\n" + body, {**headers, **added}
 
     def _entry_for(self, number: int, article: bytes, arrived: float) -> ArticleEntry:
         head, body = split_article(article)
-        fields = parse_headers(head)
+        return self._entry(number, first_values(parse_headers(head)), body, len(article), arrived)
+
+    def _entry(self, number: int, headers: Mapping[str, str], body: bytes, size: int, arrived: float) -> ArticleEntry:
+        """The index entry of an article of ``size`` bytes whose head has ``headers``
+        (:func:`first_values`)."""
 
         def value(name: str) -> str:
-            return overview_text(header_value(fields, name) or "")
+            return overview_text(headers.get(name, ""))
 
         body_lines = body.count(b"\r\n") + (0 if not body or body.endswith(b"\r\n") else 1)
-        xref = value("Xref")
+        xref = value("xref")
         return ArticleEntry(
             number=number,
-            message_id=value("Message-ID"),
-            subject=value("Subject"),
-            sender=value("From"),
-            date=value("Date"),
-            references=value("References"),
-            size=len(article),
+            message_id=value("message-id"),
+            subject=value("subject"),
+            sender=value("from"),
+            date=value("date"),
+            references=value("references"),
+            size=size,
             lines=body_lines,
             xref=f"Xref: {xref}" if xref else "",
             arrived=arrived,

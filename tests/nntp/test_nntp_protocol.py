@@ -146,6 +146,22 @@ def test_posting_failures_get_441(refservers_settings: list[str], refservers_nnt
     assert client.command("GROUP comp.lang.python") == "211 4 1 4 comp.lang.python"
 
 
+def test_a_header_line_named_path_without_a_colon_is_kept_as_it_came(refservers_nntp: Any, raw_nntp: Any) -> None:
+    # Such a line is no header (parse_headers skips it), so it is no Path to prepend to:
+    # it used to stop the post with an IndexError and the client heard nothing.
+    client = raw_nntp()
+    article = b"From: a@example.com\r\nNewsgroups: local.test\r\nPath\r\nSubject: colonless\r\n\r\nhi\r\n"
+    posted = post(client, article)
+    assert code(posted) == nntp.POSTED
+    spool = refservers_nntp.core.shared(NewsSpool)
+    group, entry = spool.find(posted.split()[-1])
+    stored = spool.read(group, entry.number)
+    assert stored.startswith(
+        b"Path: refservers!not-for-mail\r\nFrom: a@example.com\r\nNewsgroups: local.test\r\nPath\r\n"
+    )
+    assert entry.subject == "colonless"
+
+
 def test_cross_post_gets_a_number_in_each_group_and_one_xref(refservers_nntp: Any, raw_nntp: Any) -> None:
     client = raw_nntp()
     article = b"From: a@example.com\r\nNewsgroups: local.test, comp.lang.python\r\nSubject: both\r\nXref: forged x:1\r\n\r\nhi\r\n"

@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given, reject, settings
+from hypothesis import strategies as st
 
 from servers import registry
 from servers.core import Core, load_config
 from servers.core.config import ConfigError
-from servers.nntp.store import GroupConfig, NewsSpool
+from servers.nntp.store import DuplicateArticle, GroupConfig, NewsSpool, Posting, PostingRefused
 
 GROUPS = [GroupConfig("local.test", "tests", True), GroupConfig("comp.lang.python", "python", True)]
 
@@ -77,6 +79,87 @@ def test_concurrent_posts_share_one_group_commit_and_stay_invisible_until_it(tmp
     entries = spool.entries("local.test")
     assert [e.number for e in entries] == list(range(1, 9)) and {e.message_id for e in entries} == set(message_ids)
     assert [e.number for e in NewsSpool(tmp_path, GROUPS, samples=False).entries("local.test")] == list(range(1, 9))
+
+
+def test_post_many_keeps_each_posts_rules_and_commits_once(tmp_path: Path) -> None:
+    spool = NewsSpool(tmp_path, GROUPS, samples=False)
+    commits: list[int] = []
+    append_index = spool._append_index
+    spool._append_index = lambda group, entries: (commits.append(len(entries)), append_index(group, entries))[1]  # type: ignore[method-assign]
+    named = article("named").replace(b"\r\n\r\n", b"\r\nMessage-ID: <once@example.com>\r\n\r\n", 1)
+    outcomes = spool.post_many(
+        [
+            Posting(named),
+            Posting(named.replace(b"named", b"again")),  # the same Message-ID, in the same batch
+            Posting(b"Newsgroups: local.test\r\nSubject: no sender\r\n\r\nx\r\n"),
+            Posting(article("unnamed"), require_message_id=True),
+            Posting(article("last")),
+        ]
+    )
+    assert outcomes[0] == "<once@example.com>" and isinstance(outcomes[4], str)
+    assert isinstance(outcomes[1], DuplicateArticle) and str(outcomes[1]) == "duplicate article <once@example.com>"
+    assert isinstance(outcomes[2], PostingRefused) and str(outcomes[2]) == "missing From header"
+    assert isinstance(outcomes[3], PostingRefused) and str(outcomes[3]) == "missing Message-ID header"
+    assert commits == [2]  # the two stored share one commit
+    assert [(e.number, e.subject) for e in spool.entries("local.test")] == [(1, "named"), (2, "last")]
+    assert not spool._in_flight
+    assert spool.read("local.test", 2).endswith(b"\r\n\r\nbody of last\r\n")
+    assert sorted(p.name for p in (tmp_path / "local.test").iterdir()) == ["1", "2", "created", "overview"]
+
+
+def test_an_article_that_cannot_be_written_fails_alone_in_its_batch(tmp_path: Path) -> None:
+    spool = NewsSpool(tmp_path, GROUPS, samples=False)
+    (tmp_path / "local.test" / ".2.tmp").mkdir()  # number 2's temporary file cannot be opened
+    outcomes = spool.post_many([Posting(article(f"p{n}")) for n in (1, 2, 3)])
+    assert isinstance(outcomes[1], IsADirectoryError)
+    assert isinstance(outcomes[0], str) and isinstance(outcomes[2], str)
+    assert [(e.number, e.subject) for e in spool.entries("local.test")] == [(1, "p1"), (3, "p3")]  # 2: a gap
+    spool.close()  # the writing threads end; a later batch starts them again
+    assert all(isinstance(o, str) for o in spool.post_many([Posting(article("p4")), Posting(article("p5"))]))
+    assert [e.number for e in NewsSpool(tmp_path, GROUPS, samples=False).entries("local.test")] == [1, 3, 4, 5]
+    spool.close()
+
+
+# Header lines as clients send them, odd ones included: folded, colonless, spaced names,
+# Path and Xref of the client's, duplicates, empty values.
+HEADER_LINES = st.sampled_from(
+    [
+        b"From: a@example.com",
+        b"Subject: one",
+        b"subject: two",
+        b" folded on",
+        b"\tfolded by tab",
+        b"Path: elsewhere!origin",
+        b"PATH",
+        b"Path :x",
+        b"Xref: forged x:1",
+        b"Xref\t: forged",
+        b"Date: Tue, 1 Dec 2026 10:00:00 +0000",
+        b"Date:",
+        b"Message-ID: <m@example.com>",
+        b"References: <r@example.com>",
+        b"References: <a@x>\tand tab",
+        b"no colon at all",
+        b"Odd Name: spaced",
+        b"X-Other: value",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(HEADER_LINES, max_size=8))
+def test_a_posts_index_entry_is_what_its_stored_article_says(tmp_path_factory: Any, lines: list[bytes]) -> None:
+    # The entry comes from the client's headers plus what the spool added, without
+    # parsing the stored article again; it must be what parsing it finds.
+    spool = NewsSpool(tmp_path_factory.mktemp("spool"), GROUPS, samples=False)
+    head = b"\r\n".join([b"Newsgroups: local.test", b"From: a@example.com", b"Subject: s", *lines])
+    try:
+        message_id = spool.post(head + b"\r\n\r\nbody\r\n.\r\n..x\r\n", arrived=1_700_000_000.0)
+    except PostingRefused:  # a Message-ID folded into a malformed one
+        reject()
+    group, entry = spool.find(message_id)
+    assert group == "local.test"
+    assert entry == spool._entry_for(entry.number, spool.read(group, entry.number), entry.arrived)
 
 
 def test_admin_api_lists_groups_articles_and_serves_one_raw(refservers_nntp: Any, refservers_admin: Any) -> None:
