@@ -45,8 +45,8 @@ from __future__ import annotations
 import email.utils
 import json
 import os
+import random
 import re
-import secrets
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -524,7 +524,9 @@ class NewsSpool:
                 raise PostingRefused(f"posting to {closed[0]} is not allowed")
             if message_id is None:
                 message_id = (
-                    f"<{time.strftime('%Y%m%d%H%M%S', time.gmtime(arrived))}.{secrets.token_hex(6)}@{self.path_host}>"
+                    # The random part only tells posts of one second apart: the random module (reseeded
+                    # in a forked child), not secrets, whose getrandom call hands the GIL around.
+                    f"<{time.strftime('%Y%m%d%H%M%S', time.gmtime(arrived))}.{random.randbytes(6).hex()}@{self.path_host}>"
                 )
             elif message_id in self._by_message_id or message_id in self._in_flight:
                 raise DuplicateArticle(f"duplicate article {message_id}")
