@@ -582,6 +582,10 @@ def ftp_measure(servers: list[FtpLogin], reps: int) -> list[dict[str, list[float
     results: list[dict[str, list[float]]] = [{**{name: [] for name in measures}, "hung": [0.0]} for _ in servers]
     for name, measure in measures.items():
         for _, index in in_turns(reps, len(servers)):
+            # Each transfer starts with nothing left to write back: a peer that does not
+            # fsync leaves its 256 MiB upload dirty, and the next server's upload would
+            # share the disk with its write-back.
+            os.sync()
             try:
                 results[index][name].append(measure(*servers[index]))
             except TimeoutError:  # a parallel client got no reply for 60 s: the round failed
@@ -649,7 +653,7 @@ def bench_ftp(reps: int) -> None:
 
     for peer, theirs in results.items():
         note = (
-            "curl; refservers fsyncs the upload before its 226; the servers take turns at each repetition"
+            "curl; refservers fsyncs the upload before its 226; the servers take turns at each repetition, each transfer after a sync"
             if peer == "vsftpd"
             else "curl; pyftpdlib alone, no fsync, no journal"
         )
@@ -720,6 +724,7 @@ def sftp_measure(servers: list[tuple[int, str, str]], reps: int) -> list[dict[st
     results: list[dict[str, list[float]]] = [{"put": [], "get": []} for _ in servers]
     for direction, command in (("put", f"put {big} big.bin\n"), ("get", "get big.bin /dev/null\n")):
         for _, index in in_turns(reps, len(servers)):
+            os.sync()  # as for FTP: no other server's upload still being written back
             results[index][direction].append(SFTP_FILE_MIB / sftp_batch(*servers[index], command))
     return results
 
