@@ -27,6 +27,15 @@ def fsync_dir(directory: Path | str) -> None:
         os.close(fd)
 
 
+def write_synced(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` and fsync it: one write for a regular file, more
+    only past Linux's 2 GiB cap on a write or when a signal splits it."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
+
+
 def fsync_file(path: Path | str) -> None:
     """fsync a finished file and its directory entry (call before reporting success)."""
     fd = os.open(path, os.O_RDONLY)
@@ -122,10 +131,7 @@ def write_atomic(
         try:
             if set_mode:
                 os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:  # a regular file takes it at once; a signal may split it
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            write_synced(fd, data)
         finally:
             os.close(fd)
         os.replace(temporary, path)

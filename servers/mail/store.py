@@ -90,7 +90,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TypeVar, cast
 from urllib.parse import quote, unquote
 
 from ..core.config import STR, STR_LIST, ConfigError, Option, choice
-from ..core.durable import fsync_dir, write_atomic
+from ..core.durable import fsync_dir, write_atomic, write_synced
 from ..core.store import Store
 from ..core.users import User
 
@@ -985,10 +985,7 @@ class MailStore(Store):
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             try:
-                view, written = memoryview(data), 0
-                while written < len(data):  # one write, but for more than 2 GiB (Linux's cap)
-                    written += os.write(fd, view[written:])
-                os.fsync(fd)
+                write_synced(fd, data)
             finally:
                 os.close(fd)
             if internal_date is not None:

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.config import ConfigError
-from ..core.durable import fsync_dir, fsync_file, write_atomic
+from ..core.durable import fsync_dir, fsync_file, write_atomic, write_synced
 
 if TYPE_CHECKING:
     from ..core.context import Core
@@ -658,10 +658,7 @@ class NewsSpool:
         lines = "".join(json.dumps(entry.as_json(), ensure_ascii=False) + "\n" for entry in entries).encode("utf-8")
         fd = os.open(index, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            written = 0
-            while written < len(lines):  # a regular file takes it at once; a signal may split it
-                written += os.write(fd, lines[written:])
-            os.fsync(fd)
+            write_synced(fd, lines)
         finally:
             os.close(fd)
         if created:
